@@ -1,0 +1,358 @@
+"""Experiment configuration: TOML in, validated and fully resolved ``Config`` out.
+
+Every key and default of DESIGN sections 5, 6 and 10 lives here, once. Errors always name the
+dotted key (``topology.nodes_per_vpp: must be >= 4, got -3``); unknown keys are errors, with the
+closest known key suggested.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import tomli_w
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from mlts_ray.errors import ConfigError
+
+Algorithm = Literal["pbft", "dce-pbft", "random-committee"]
+Behaviour = Literal["crash", "silent", "equivocate", "forge", "delay", "abandon", "false-audit"]
+BEHAVIOURS: tuple[str, ...] = get_args(Behaviour)
+ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
+
+
+def _count_or_auto(value: Any) -> Any:
+    # One clear message instead of pydantic's per-union-member pair of errors.
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"must be an integer >= 1 or \"auto\", got {value!r}")
+
+
+CountOrAuto = Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Experiment(_Section):
+    name: str = Field("experiment", min_length=1)
+    seed: int = Field(0, ge=0, lt=2**63)
+    rounds: int = Field(5, ge=1, le=1_000_000)
+    runtime: Literal["ray", "local"] = "ray"
+    nodes_per_actor: CountOrAuto = "auto"
+    chains_per_actor: CountOrAuto = "auto"
+
+
+class Topology(_Section):
+    vpps: int = Field(3, ge=1, le=10_000)
+    nodes_per_vpp: int = Field(8, ge=4, le=1000, description="N_v, the VMC included")
+    grid_nodes: int = Field(2, ge=0, le=1000)
+    supervisors_per_vpp: int = Field(1, ge=0)
+
+
+class Consensus(_Section):
+    algorithm: Algorithm = "dce-pbft"
+    side_committee_fraction: float = Field(0.10, gt=0, le=1)
+    side_committee_min: int = Field(2, ge=1)
+    main_committee_fraction: float = Field(0.60, gt=0, le=1)
+    view_timeout_ms: float = Field(500.0, gt=0)
+
+
+class Credit(_Section):
+    initial: float = Field(60, ge=0, le=100)
+    maximum: float = Field(100, gt=0)
+    eligible_threshold: float = Field(60, ge=0, le=100)
+    suspend_threshold: float = Field(20, ge=0, le=100)
+    suspend_rounds: int = Field(5, ge=0)
+    primary_reward: float = Field(3, ge=0)
+    primary_timeout_penalty: float = Field(10, ge=0)
+    consensus_phase_reward: float = Field(1, ge=0)
+    consensus_phase_penalty: float = Field(4, ge=0)
+    conflicting_vote_penalty: float = Field(30, ge=0)
+    supervisory_reward: float = Field(1, ge=0)
+    ordinary_trade_reward: float = Field(1, ge=0)
+    ordinary_trade_reward_cap: float = Field(3, ge=0)
+    abandon_penalty: float = Field(8, ge=0)
+    misbehaviour_penalty: float = Field(25, ge=0)
+    audit_stake: float = Field(5, ge=0)
+    audit_penalty: float = Field(20, ge=0)
+    audit_fine_cents: int = Field(1_000, ge=0)
+    audit_compensation_cents: int = Field(200, ge=0)
+    audits_per_supervisor: int = Field(1, ge=0)
+
+
+class Network(_Section):
+    intra_latency_ms: float = Field(10.0, ge=0)
+    intra_jitter_ms: float = Field(3.0, ge=0)
+    intra_min_latency_ms: float = Field(2.0, gt=0)
+    inter_latency_ms: float = Field(50.0, ge=0)
+    inter_jitter_ms: float = Field(15.0, ge=0)
+    inter_min_latency_ms: float = Field(20.0, gt=0)
+    bandwidth_mbps: float = Field(100.0, gt=0)
+    sign_cost_ms: float = Field(0.05, ge=0)
+    verify_cost_ms: float = Field(0.15, ge=0)
+    loss: float = Field(0.0, ge=0, lt=1)
+
+
+class Partition(_Section):
+    start_ms: float = Field(ge=0)
+    end_ms: float = Field(gt=0)
+    groups: list[list[str]] = Field(min_length=1)
+
+
+class Faults(_Section):
+    byzantine_fraction: float = Field(0.0, ge=0, le=1)
+    behaviours: list[Behaviour] = Field(default_factory=lambda: ["silent"], min_length=1)
+    where: Literal["side", "main", "both"] = "side"
+    partitions: list[Partition] = Field(default_factory=list)
+
+
+class Workload(_Section):
+    orders_per_node: int = Field(2, ge=0, le=1000)
+    cross_vpp_share: float = Field(0.3, ge=0, le=1)
+    price_model: Literal["uniform"] = "uniform"
+    price_low_cents: int = Field(8, ge=0, description="cents per kWh")
+    price_high_cents: int = Field(30, ge=0, description="cents per kWh")
+    order_wh_min: int = Field(100, ge=1)
+    order_wh_max: int = Field(5_000, ge=1)
+    initial_money_cents: int = Field(100_000, ge=0)
+    initial_energy_wh: int = Field(20_000, ge=0)
+
+
+class Config(_Section):
+    experiment: Experiment = Field(default_factory=Experiment)
+    topology: Topology = Field(default_factory=Topology)
+    consensus: Consensus = Field(default_factory=Consensus)
+    credit: Credit = Field(default_factory=Credit)
+    network: Network = Field(default_factory=Network)
+    faults: Faults = Field(default_factory=Faults)
+    workload: Workload = Field(default_factory=Workload)
+    sweep: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+# --- committee sizes (one definition, used by validation and by consensus) ---------------------
+
+
+def committee_size(n: int, fraction: float, minimum: int = 1) -> int:
+    """``min(n, max(minimum, ceil(fraction * n)))`` in exact arithmetic: in floats
+    ``ceil(0.1 * 30)`` is 4, not 3."""
+    return min(n, max(minimum, math.ceil(Fraction(repr(fraction)) * n)))
+
+
+def side_committee_size(cfg: Config) -> int:
+    c, t = cfg.consensus, cfg.topology
+    return committee_size(t.nodes_per_vpp, c.side_committee_fraction, c.side_committee_min)
+
+
+def main_committee_size(cfg: Config) -> int:
+    return committee_size(cfg.topology.vpps, cfg.consensus.main_committee_fraction, 1)
+
+
+# --- dotted keys --------------------------------------------------------------------------------
+
+SECTIONS: dict[str, type[_Section]] = {
+    name: field.annotation for name, field in Config.model_fields.items() if name != "sweep"
+}
+
+
+def known_keys() -> list[str]:
+    return [f"{s}.{k}" for s, model in SECTIONS.items() for k in model.model_fields]
+
+
+def _field_annotation(key: str) -> Any:
+    section, _, name = key.partition(".")
+    model = SECTIONS.get(section)
+    if model is None or name not in model.model_fields or "." in name:
+        hint = difflib.get_close_matches(key, known_keys(), n=1)
+        raise ConfigError(key, "unknown key" + (f"; did you mean {hint[0]}?" if hint else ""))
+    return model.model_fields[name].annotation
+
+
+def dotted(cfg: Config) -> dict[str, Any]:
+    """Every scalar setting as ``{"section.key": value}`` (the columns of a sweep table)."""
+    data = cfg.model_dump(mode="json")
+    return {f"{s}.{k}": v for s in SECTIONS for k, v in data[s].items()}
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+_TYPE_NAMES = {
+    "int_type": "an integer", "float_type": "a number", "string_type": "a string",
+    "bool_type": "true or false", "list_type": "a list", "dict_type": "a table",
+    "model_type": "a table",
+}
+
+
+def _key_of(loc: tuple[Any, ...]) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        elif not any(c in part for c in "[]'()"):  # skip union-member tags like "literal['auto']"
+            key += ("." if key else "") + part
+    return key or "config"
+
+
+def _why(err: Mapping[str, Any]) -> str:
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
+    bounds = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+              "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+    if kind in bounds:
+        op, name = bounds[kind]
+        return f"must be {op} {ctx[name]}, got {got!r}"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "is required"
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}, got {got!r}"
+    if kind in _TYPE_NAMES:
+        return f"must be {_TYPE_NAMES[kind]}, got {got!r} ({type(got).__name__})"
+    if kind in ("too_short", "too_long"):
+        return err["msg"][0].lower() + err["msg"][1:]
+    msg = err["msg"].removeprefix("Value error, ")
+    return msg if "got" in msg else f"{msg}, got {got!r}"
+
+
+def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
+    problems = []
+    for err in exc.errors():
+        key = prefix + _key_of(err["loc"])
+        why = _why(err)
+        if err["type"] == "extra_forbidden":
+            hint = difflib.get_close_matches(key, known_keys(), n=1)
+            why += f"; did you mean {hint[0]}?" if hint else ""
+        problems.append((key, why))
+    out = ConfigError(*problems[0])
+    out.problems = problems  # type: ignore[attr-defined]
+    return out
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """A ``--set`` value in the type of ``key``: TOML literal syntax (``4``, ``0.2``, ``true``,
+    ``["crash", "silent"]``), bare words as strings, ``a,b`` as a list for list keys."""
+    annotation = _field_annotation(key)
+    if annotation is str:
+        return raw
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if get_origin(annotation) is list:
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        return raw
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, eq, value = item.partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise ConfigError("--set", f"expected key=value, got {item!r}")
+    if key.startswith("sweep."):
+        swept = key.removeprefix("sweep.")
+        _field_annotation(swept)
+        parsed = parse_value(swept, value)
+        raw.setdefault("sweep", {})[swept] = parsed if isinstance(parsed, list) else [parsed]
+        return
+    section, name = key.split(".", 1) if "." in key else (key, "")
+    _field_annotation(key)
+    target = raw.setdefault(section, {})
+    if not isinstance(target, dict):
+        raise ConfigError(section, "must be a table")
+    target[name] = parse_value(key, value.strip())
+
+
+def _check_sweep(cfg: Config) -> None:
+    base = cfg.model_dump(mode="python")
+    for key, values in cfg.sweep.items():
+        _field_annotation(f"{key}")  # names an unknown swept key before anything runs
+        if not values:
+            raise ConfigError(f"sweep.{key}", "needs at least one value")
+        section, name = key.split(".", 1)
+        for i, value in enumerate(values):
+            trial = {**base, section: {**base[section], name: value}, "sweep": {}}
+            try:
+                _check_combinations(Config.model_validate(trial))
+            except ValidationError as exc:
+                err = _config_error(exc)
+                raise ConfigError(f"sweep.{key}[{i}]", err.why) from None
+            except ConfigError as exc:
+                raise ConfigError(f"sweep.{key}[{i}]", f"{exc.subject}: {exc.why}") from None
+
+
+def _check_combinations(cfg: Config) -> None:
+    t, c, w, f = cfg.topology, cfg.consensus, cfg.workload, cfg.faults
+    if t.supervisors_per_vpp >= t.nodes_per_vpp:
+        raise ConfigError(
+            "topology.supervisors_per_vpp",
+            f"{t.supervisors_per_vpp} supervisors leave no other node in a VPP of {t.nodes_per_vpp}",
+        )
+    eligible = t.nodes_per_vpp - t.supervisors_per_vpp
+    if c.side_committee_min > eligible:
+        raise ConfigError(
+            "consensus.side_committee_min",
+            f"a committee of {c.side_committee_min} cannot be chosen from the {eligible} "
+            f"non-supervisor nodes of a VPP (topology.nodes_per_vpp = {t.nodes_per_vpp})",
+        )
+    if side_committee_size(cfg) > eligible:
+        raise ConfigError(
+            "consensus.side_committee_fraction",
+            f"gives a committee of {side_committee_size(cfg)}, more than the {eligible} "
+            "non-supervisor nodes of a VPP",
+        )
+    if w.price_low_cents > w.price_high_cents:
+        raise ConfigError("workload.price_low_cents", "must be <= workload.price_high_cents")
+    if w.order_wh_min > w.order_wh_max:
+        raise ConfigError("workload.order_wh_min", "must be <= workload.order_wh_max")
+    if cfg.credit.suspend_threshold > cfg.credit.eligible_threshold:
+        raise ConfigError("credit.suspend_threshold", "must be <= credit.eligible_threshold")
+    if cfg.credit.initial > cfg.credit.maximum:
+        raise ConfigError("credit.initial", "must be <= credit.maximum")
+    for i, p in enumerate(f.partitions):
+        if p.end_ms <= p.start_ms:
+            raise ConfigError(f"faults.partitions[{i}].end_ms", "must be > start_ms")
+        if any(not group for group in p.groups):
+            raise ConfigError(f"faults.partitions[{i}].groups", "a group is empty")
+
+
+def build_config(raw: Mapping[str, Any], overrides: Iterable[str] = ()) -> Config:
+    """Validate a raw TOML-shaped mapping with ``--set`` overrides applied in order."""
+    data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for item in overrides:
+        _apply_override(data, item)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    _check_combinations(cfg)
+    _check_sweep(cfg)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Read a TOML config file; every problem is a ConfigError naming the file or the key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"TOML syntax error: {exc}") from None
+    return build_config(raw, overrides)
+
+
+def to_toml(cfg: Config) -> str:
+    """The fully resolved configuration as TOML (loads back to an equal Config)."""
+    return tomli_w.dumps(cfg.model_dump(mode="json"))

@@ -1,0 +1,45 @@
+"""One exception hierarchy for everything a user can get wrong or a run can detect.
+
+Every error names its *subject* (a dotted config key, a trade id, ``chain@height``, a file) and
+says *why*; ``str(err)`` is ``"<subject>: <why>"`` and the CLI prints ``error: <subject>: <why>``.
+"""
+
+from __future__ import annotations
+
+
+class MltsError(Exception):
+    """Base of every error mlts_ray raises on purpose."""
+
+    def __init__(self, subject: str, why: str) -> None:
+        super().__init__(f"{subject}: {why}")
+        self.subject = subject
+        self.why = why
+
+
+class ConfigError(MltsError):
+    """A configuration file, key or value is wrong; ``subject`` is the dotted key or the file."""
+
+
+class EncodingError(MltsError):
+    """Bytes that do not decode to the object they claim to be; ``subject`` names the object."""
+
+
+class LedgerError(MltsError):
+    """A ledger object (block, trade, chain) breaks a rule."""
+
+
+class ChainError(LedgerError):
+    """A block cannot join its chain (height, hash link, Merkle root, signature)."""
+
+
+class SettlementError(LedgerError):
+    """A trade cannot settle. ``subject`` is the trade id, ``reason`` a stable short code."""
+
+    def __init__(self, tx_id: str, reason: str, detail: str = "") -> None:
+        super().__init__(tx_id, reason + (f" ({detail})" if detail else ""))
+        self.tx_id = tx_id
+        self.reason = reason
+
+
+class RunError(MltsError):
+    """A run, its directory or its runtime failed; ``subject`` names the run, chain or file."""

@@ -1,0 +1,184 @@
+"""Blocks: a signed header plus a body of leaves committed to by the header's ``merkle_root``.
+
+``hash = sha256(header.encode())``; the proposer's signature covers the header's signing root
+and is kept beside it (as Ethereum's ``SignedBeaconBlockHeader``). Body leaves are canonical
+bytes: signed trades for side and main blocks, trade ids for collaborative blocks.
+
+Header fields ``index`` and ``type`` carry meaning only on collaborative blocks (DESIGN section 4):
+``index`` is the side chain's number (``vpp-3`` -> 3) and ``type`` the main block's height.
+On other blocks both are 0; ``anchor_root`` is set only on main blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from mlts_ray.errors import ChainError, LedgerError
+from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
+from mlts_ray.ledger.encoding import Reader, Writer
+from mlts_ray.ledger.merkle import merkle_root
+from mlts_ray.ledger.tx import MAIN_CHAIN, TX_ID_BYTES, SignedTrade
+
+TAG_HEADER, TAG_BLOCK, TAG_ANCHOR_LEAF = 5, 6, 7
+VERSION = 1
+HASH_SIZE = 32
+ZERO_HASH = bytes(HASH_SIZE)
+
+
+class BlockKind(IntEnum):
+    SIDE = 0
+    COLLABORATIVE = 1
+    MAIN = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+def side_chain_index(chain: str) -> int:
+    """``vpp-7`` -> 7; the value a collaborative block's ``index`` field must hold."""
+    prefix, _, number = chain.partition("-")
+    if prefix != "vpp" or not number.isdigit():
+        raise LedgerError(chain, "is not a side chain name (vpp-<number>)")
+    return int(number)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    chain: str
+    height: int
+    kind: BlockKind
+    round: int
+    prev_hash: bytes
+    merkle_root: bytes
+    anchor_root: bytes
+    index: int
+    type: int
+    n_txs: int
+    proposer: str
+
+    @property
+    def ref(self) -> str:
+        """How errors name this block: ``chain@height``."""
+        return f"{self.chain}@{self.height}"
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_HEADER, VERSION).text(self.chain).u64(self.height).u8(self.kind)
+        w.u64(self.round)
+        for h in (self.prev_hash, self.merkle_root, self.anchor_root):
+            w.fixed(h, HASH_SIZE)
+        return w.u64(self.index).u64(self.type).u32(self.n_txs).text(self.proposer).value()
+
+    @classmethod
+    def decode(cls, data: bytes) -> BlockHeader:
+        r = Reader(data, "block header", TAG_HEADER, VERSION)
+        chain, height, kind = r.text(), r.u64(), r.u8()
+        if kind not in BlockKind._value2member_map_:
+            raise LedgerError(f"{chain}@{height}", f"unknown block kind {kind}")
+        rnd = r.u64()
+        hashes = [r.fixed(HASH_SIZE) for _ in range(3)]
+        out = cls(chain, height, BlockKind(kind), rnd, *hashes, r.u64(), r.u64(), r.u32(), r.text())
+        r.done()
+        return out
+
+    def hash(self) -> bytes:
+        return hashlib.sha256(self.encode()).digest()
+
+
+def anchor_leaf(index: int, block_hash: bytes, type_: int) -> bytes:
+    """The anchoring leaf ``(index, hash, type)`` of one collaborative block."""
+    return Writer(TAG_ANCHOR_LEAF, VERSION).u64(index).fixed(block_hash, HASH_SIZE).u64(type_).value()
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: BlockHeader
+    signature: bytes
+    txs: tuple[bytes, ...]
+
+    @classmethod
+    def create(
+        cls,
+        proposer: Identity,
+        *,
+        chain: str,
+        height: int,
+        kind: BlockKind,
+        round: int,
+        prev_hash: bytes,
+        txs: Sequence[bytes],
+        anchor_root: bytes = ZERO_HASH,
+        index: int = 0,
+        type: int = 0,
+    ) -> Block:
+        txs = tuple(txs)
+        header = BlockHeader(
+            chain, height, kind, round, prev_hash, merkle_root(txs), anchor_root,
+            index, type, len(txs), proposer.name,
+        )
+        header.encode()  # fail here, naming the block, if a field is out of range
+        return cls(header, proposer.sign_root(SigKind.BLOCK, chain, header.encode()), txs)
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash()
+
+    @property
+    def ref(self) -> str:
+        return self.header.ref
+
+    def anchor_leaf(self) -> bytes:
+        return anchor_leaf(self.header.index, self.hash, self.header.type)
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_BLOCK, VERSION).blob(self.header.encode()).fixed(self.signature, SIGNATURE_SIZE)
+        return w.items(self.txs, Writer.blob).value()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Block:
+        r = Reader(data, "block", TAG_BLOCK, VERSION)
+        header = BlockHeader.decode(r.blob())
+        out = cls(header, r.fixed(SIGNATURE_SIZE), tuple(r.items(Reader.blob)))
+        r.done()
+        return out
+
+    def signed_trades(self) -> list[SignedTrade]:
+        if self.header.kind == BlockKind.COLLABORATIVE:
+            raise LedgerError(self.ref, "a collaborative block lists trade ids, not trades")
+        return [SignedTrade.decode(tx) for tx in self.txs]
+
+    def check(self, keys: KeyRing | None = None) -> None:
+        """Self-consistency: body vs ``merkle_root``, kind-specific fields, and (given the keys)
+        the proposer's signature. Raises ChainError naming ``chain@height``."""
+        h = self.header
+        if h.n_txs != len(self.txs):
+            raise ChainError(h.ref, f"header says {h.n_txs} txs, body has {len(self.txs)}")
+        if merkle_root(self.txs) != h.merkle_root:
+            raise ChainError(h.ref, "merkle_root does not match the body")
+        self._check_kind_fields()
+        if keys is not None and not keys.verify(
+            h.proposer, SigKind.BLOCK, h.chain, h.encode(), self.signature
+        ):
+            raise ChainError(h.ref, f"bad block signature by proposer {h.proposer}")
+
+    def _check_kind_fields(self) -> None:
+        h = self.header
+        if h.kind == BlockKind.MAIN:
+            if h.chain != MAIN_CHAIN:
+                raise ChainError(h.ref, f"a main block on chain {h.chain!r}")
+        elif h.anchor_root != ZERO_HASH:
+            raise ChainError(h.ref, f"anchor_root set on a {h.kind.label} block")
+        if h.kind == BlockKind.COLLABORATIVE:
+            if h.index != side_chain_index(h.chain):
+                raise ChainError(h.ref, f"index {h.index} is not this side chain's number")
+            bad = [tx for tx in self.txs if len(tx) != TX_ID_BYTES]
+            if bad:
+                raise ChainError(h.ref, "collaborative body holds something other than trade ids")
+        else:
+            if h.kind == BlockKind.SIDE:
+                side_chain_index(h.chain)
+            if h.index or h.type:
+                raise ChainError(h.ref, f"index/type set on a {h.kind.label} block")

@@ -1,0 +1,126 @@
+"""The settlement contract: money and energy balances moved by committed trades.
+
+A trade moves ``amount_cents`` from buyer to seller and ``wh`` from seller to buyer, or nothing at
+all. It is refused (``SettlementError`` naming the trade and a stable reason code) for a bad
+signature, a replay (its id settled before), an unknown party, or an overdraft of money or
+energy. Balances never go negative and totals never change: what one side loses the other gains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+from mlts_ray.errors import LedgerError, SettlementError
+from mlts_ray.ledger.crypto import KeyRing
+from mlts_ray.ledger.tx import SignedTrade
+
+
+class Reject(StrEnum):
+    BAD_SIGNATURE = "bad-signature"
+    REPLAY = "replay"
+    UNKNOWN_PARTY = "unknown-party"
+    OVERDRAFT_MONEY = "overdraft-money"
+    OVERDRAFT_ENERGY = "overdraft-energy"
+
+
+Balance = tuple[int, int]  # (money_cents, energy_wh)
+
+
+class Settlement:
+    """Balances of every account plus the ids of every settled trade."""
+
+    __slots__ = ("keys", "_balances", "_settled")
+
+    def __init__(self, keys: KeyRing, balances: Mapping[str, Balance] | None = None) -> None:
+        self.keys = keys
+        self._balances: dict[str, Balance] = {}
+        self._settled: set[str] = set()
+        for node, (money, energy) in (balances or {}).items():
+            self.open_account(node, money, energy)
+
+    def open_account(self, node: str, money_cents: int, energy_wh: int) -> None:
+        if node in self._balances:
+            raise LedgerError(f"account {node}", "already open")
+        for name, value in (("money_cents", money_cents), ("energy_wh", energy_wh)):
+            if not isinstance(value, int) or value < 0:
+                raise LedgerError(f"account {node}", f"{name} must be an integer >= 0, got {value!r}")
+        self._balances[node] = (money_cents, energy_wh)
+
+    def balance(self, node: str) -> Balance:
+        try:
+            return self._balances[node]
+        except KeyError:
+            raise LedgerError(f"account {node}", "no such account") from None
+
+    def balances(self) -> dict[str, Balance]:
+        return dict(self._balances)
+
+    def totals(self) -> Balance:
+        return (
+            sum(m for m, _ in self._balances.values()),
+            sum(e for _, e in self._balances.values()),
+        )
+
+    def is_settled(self, tx_id: str) -> bool:
+        return tx_id in self._settled
+
+    @property
+    def settled_count(self) -> int:
+        return len(self._settled)
+
+    def _stage(self, trades: Iterable[SignedTrade]) -> tuple[dict[str, Balance], list[str]]:
+        """Apply ``trades`` in order to a scratch copy of the touched balances; raise on the
+        first refusal. Nothing real changes here."""
+        staged: dict[str, Balance] = {}
+        ids: list[str] = []
+        for st in trades:
+            t, tx_id = st.trade, st.tx_id
+            if tx_id in self._settled or tx_id in ids:
+                raise SettlementError(tx_id, Reject.REPLAY, "already settled")
+            for party in (t.buyer, t.seller):
+                if party not in self._balances:
+                    raise SettlementError(tx_id, Reject.UNKNOWN_PARTY, f"{party} has no account")
+            bad = st.bad_signer(self.keys)
+            if bad is not None:
+                raise SettlementError(tx_id, Reject.BAD_SIGNATURE, f"signature of {bad}")
+            b_money, b_energy = staged.get(t.buyer) or self._balances[t.buyer]
+            s_money, s_energy = staged.get(t.seller) or self._balances[t.seller]
+            amount = t.amount_cents
+            if b_money < amount:
+                raise SettlementError(
+                    tx_id, Reject.OVERDRAFT_MONEY, f"{t.buyer} has {b_money} cents, owes {amount}"
+                )
+            if s_energy < t.wh:
+                raise SettlementError(
+                    tx_id, Reject.OVERDRAFT_ENERGY, f"{t.seller} has {s_energy} Wh, sells {t.wh}"
+                )
+            staged[t.buyer] = (b_money - amount, b_energy + t.wh)
+            staged[t.seller] = (s_money + amount, s_energy - t.wh)
+            ids.append(tx_id)
+        return staged, ids
+
+    def _commit(self, staged: dict[str, Balance], ids: list[str]) -> None:
+        self._balances.update(staged)
+        self._settled.update(ids)
+
+    def settle(self, trade: SignedTrade) -> None:
+        """Settle one trade atomically, or raise SettlementError and change nothing."""
+        self._commit(*self._stage((trade,)))
+
+    def settle_block(self, trades: Iterable[SignedTrade]) -> None:
+        """Settle every trade of a block, or none of them (raising for the first refused)."""
+        self._commit(*self._stage(trades))
+
+    def settle_each(self, trades: Iterable[SignedTrade]) -> list[SettlementError | None]:
+        """Settle trades one by one; a refused trade changes nothing and the rest go on.
+        Returns, per trade, None when settled or the error that refused it."""
+        outcomes: list[SettlementError | None] = []
+        for st in trades:
+            try:
+                self.settle(st)
+            except SettlementError as err:
+                outcomes.append(err)
+            else:
+                outcomes.append(None)
+        return outcomes
