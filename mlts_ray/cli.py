@@ -21,7 +21,7 @@ def cli() -> None:
 
 
 @cli.command("config")
-@click.argument("config_file", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("config_file")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 def config_cmd(config_file: str, overrides: tuple[str, ...]) -> None:
     """Print the fully resolved configuration (every default filled in) as TOML."""

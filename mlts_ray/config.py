@@ -8,6 +8,7 @@ closest known key suggested.
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -141,7 +142,7 @@ class Config(_Section):
 
 def committee_size(n: int, fraction: float, minimum: int = 1) -> int:
     """``min(n, max(minimum, ceil(fraction * n)))`` in exact arithmetic: in floats
-    ``ceil(0.1 * 30)`` is 4, not 3."""
+    ``ceil(0.07 * 100)`` is 8, not 7."""
     return min(n, max(minimum, math.ceil(Fraction(repr(fraction)) * n)))
 
 
@@ -251,6 +252,30 @@ def parse_value(key: str, raw: str) -> Any:
         return raw
 
 
+def _parse_sweep_values(key: str, raw: str) -> list[Any]:
+    """``[2, 4]`` or ``2,4`` or ``pbft,dce-pbft``: each item in the type of ``key``."""
+    try:
+        parsed = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return [parse_value(key, part.strip()) for part in raw.split(",") if part.strip()]
+    return parsed if isinstance(parsed, list) else [parsed]
+
+
+def _flatten_sweep(sweep: Any) -> Any:
+    """``[sweep]`` written as ``topology.vpps = [2, 4]`` is a nested table in TOML; accept it
+    the same as the quoted ``"topology.vpps" = [2, 4]``."""
+    if not isinstance(sweep, Mapping):
+        return sweep
+    flat: dict[str, Any] = {}
+    for key, value in sweep.items():
+        if isinstance(value, Mapping):
+            for sub, inner in _flatten_sweep(value).items():
+                flat[f"{key}.{sub}"] = inner
+        else:
+            flat[key] = value
+    return flat
+
+
 def _apply_override(raw: dict[str, Any], item: str) -> None:
     key, eq, value = item.partition("=")
     key = key.strip()
@@ -259,8 +284,10 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     if key.startswith("sweep."):
         swept = key.removeprefix("sweep.")
         _field_annotation(swept)
-        parsed = parse_value(swept, value)
-        raw.setdefault("sweep", {})[swept] = parsed if isinstance(parsed, list) else [parsed]
+        sweep = raw.setdefault("sweep", {})
+        if not isinstance(sweep, dict):
+            raise ConfigError("sweep", "must be a table")
+        sweep[swept] = _parse_sweep_values(swept, value.strip())
         return
     section, name = key.split(".", 1) if "." in key else (key, "")
     _field_annotation(key)
@@ -270,22 +297,50 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     target[name] = parse_value(key, value.strip())
 
 
+def sweep_points(cfg: Config) -> list[dict[str, Any]]:
+    """The cartesian product of ``[sweep]``: one ``{dotted key: value}`` per point."""
+    keys = list(cfg.sweep)
+    return [dict(zip(keys, values)) for values in itertools.product(*cfg.sweep.values())]
+
+
+def with_values(cfg: Config, values: Mapping[str, Any]) -> Config:
+    """``cfg`` with dotted keys replaced (no sweep), validated as a whole."""
+    data = cfg.model_dump(mode="python")
+    data["sweep"] = {}
+    for key, value in values.items():
+        section, name = key.split(".", 1)
+        data[section] = {**data[section], name: value}
+    try:
+        out = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    _check_combinations(out)
+    return out
+
+
 def _check_sweep(cfg: Config) -> None:
-    base = cfg.model_dump(mode="python")
     for key, values in cfg.sweep.items():
-        _field_annotation(f"{key}")  # names an unknown swept key before anything runs
+        try:
+            _field_annotation(key)  # names an unknown swept key before anything runs
+        except ConfigError as exc:
+            raise ConfigError(f"sweep.{key}", exc.why) from None
         if not values:
             raise ConfigError(f"sweep.{key}", "needs at least one value")
-        section, name = key.split(".", 1)
         for i, value in enumerate(values):
-            trial = {**base, section: {**base[section], name: value}, "sweep": {}}
             try:
-                _check_combinations(Config.model_validate(trial))
-            except ValidationError as exc:
-                err = _config_error(exc)
-                raise ConfigError(f"sweep.{key}[{i}]", err.why) from None
+                with_values(cfg, {key: value})
             except ConfigError as exc:
-                raise ConfigError(f"sweep.{key}[{i}]", f"{exc.subject}: {exc.why}") from None
+                # a range/type error of the value itself, or a combination it breaks
+                why = exc.why if hasattr(exc, "problems") else f"{exc.subject}: {exc.why}"
+                raise ConfigError(f"sweep.{key}[{i}]", why) from None
+    # Every point must run: a bad combination found half-way through a sweep is too late.
+    for point in sweep_points(cfg):
+        try:
+            with_values(cfg, point)
+        except ConfigError as exc:
+            where = ", ".join(f"{k}={v!r}" for k, v in point.items())
+            subject = f"sweep.{exc.subject}" if exc.subject in point else "sweep"
+            raise ConfigError(subject, f"point {where} is invalid: {exc.subject}: {exc.why}") from None
 
 
 def _check_combinations(cfg: Config) -> None:
@@ -326,6 +381,8 @@ def _check_combinations(cfg: Config) -> None:
 def build_config(raw: Mapping[str, Any], overrides: Iterable[str] = ()) -> Config:
     """Validate a raw TOML-shaped mapping with ``--set`` overrides applied in order."""
     data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    if "sweep" in data:
+        data["sweep"] = _flatten_sweep(data["sweep"])
     for item in overrides:
         _apply_override(data, item)
     try:

@@ -1,0 +1,173 @@
+"""Canonical encodings, signed orders/trades, blocks and the chain store."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger_strategies import identity, keyring, make_trade, orders, trades
+from mlts_ray.errors import ChainError, EncodingError, LedgerError
+from mlts_ray.ledger import (
+    Block,
+    BlockHeader,
+    BlockKind,
+    ChainStore,
+    Order,
+    Side,
+    SignedOrder,
+    SignedTrade,
+    Trade,
+    anchor_leaf,
+    merkle_root,
+)
+from mlts_ray.ledger.block import ZERO_HASH
+
+
+@given(orders())
+def test_order_encoding_is_canonical_and_signed(order):
+    data = order.encode()
+    assert Order.decode(data) == order and Order.decode(data).encode() == data
+    signed = order.sign(identity(order.node))
+    assert SignedOrder.decode(signed.encode()) == signed
+    assert signed.verify(keyring())
+    forged = SignedOrder(Order(order.node, order.vpp, order.round, order.seq, order.side,
+                               order.wh + 1, order.price, order.time_us), signed.signature)
+    assert not forged.verify(keyring())
+
+
+@given(trades())
+def test_trade_encoding_is_canonical_and_needs_both_signatures(trade):
+    data = trade.encode()
+    assert Trade.decode(data) == trade and Trade.decode(data).encode() == data
+    st_ = trade.sign(identity(trade.buyer), identity(trade.seller))
+    assert SignedTrade.decode(st_.encode()) == st_
+    assert st_.verify(keyring())
+    swapped = SignedTrade(trade, st_.seller_sig, st_.buyer_sig)
+    assert swapped.bad_signer(keyring()) == trade.buyer
+    half = SignedTrade(trade, st_.buyer_sig, bytes(64))
+    assert half.bad_signer(keyring()) == trade.seller
+    assert len(trade.tx_id) == 32 and trade.cross == (trade.chain == "main")
+
+
+@given(trades(), st.data())
+def test_decoders_reject_truncation_trailing_bytes_and_other_tags(trade, data):
+    raw = trade.sign(identity(trade.buyer), identity(trade.seller)).encode()
+    cut = data.draw(st.integers(0, len(raw) - 1))
+    with pytest.raises(EncodingError):
+        SignedTrade.decode(raw[:cut])
+    with pytest.raises(EncodingError, match="trailing"):
+        SignedTrade.decode(raw + b"\x00")
+    with pytest.raises(EncodingError, match="type tag"):
+        Trade.decode(raw)
+
+
+def test_amount_rounds_half_up_in_integer_cents():
+    assert make_trade("vpp-0/n-000", "vpp-0/n-001", 1500, 21).amount_cents == 32  # 31.5 -> 32
+    assert make_trade("vpp-0/n-000", "vpp-0/n-001", 1499, 21).amount_cents == 31  # 31.479
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"wh": 0}, "wh must be"),
+        ({"price": -1}, "price must be"),
+        ({"wh": 1.5}, "wh must be"),
+        ({"seller": "vpp-0/n-000"}, "same node"),
+        ({"chain": "vpp-1"}, "belongs on chain 'vpp-0'"),
+    ],
+)
+def test_invalid_trades_are_refused_by_name(kwargs, fragment):
+    base = dict(chain="vpp-0", round=0, buyer="vpp-0/n-000", seller="vpp-0/n-001",
+                buyer_vpp="vpp-0", seller_vpp="vpp-0", wh=10, price=5, buy_order="b", sell_order="s")
+    with pytest.raises(LedgerError, match=fragment) as err:
+        Trade(**{**base, **kwargs})
+    assert err.value.subject.startswith("trade ")
+
+
+def test_order_side_must_be_a_side():
+    with pytest.raises(LedgerError, match="side"):
+        Order("n", "vpp-0", 0, 0, 1, 10, 5, 0)  # type: ignore[arg-type]
+    assert Order("n", "vpp-0", 0, 0, Side.SELL, 10, 5, 0).order_id == "n/r0/o0"
+
+
+def _side_block(store: ChainStore, proposer: str, n_trades: int, rnd: int) -> Block:
+    txs = [
+        make_trade("vpp-0/n-000", "vpp-0/n-001", 10 + i, 5, rnd, str(i))
+        .sign(identity("vpp-0/n-000"), identity("vpp-0/n-001")).encode()
+        for i in range(n_trades)
+    ]
+    return Block.create(identity(proposer), chain=store.chain, height=store.next_height,
+                        kind=BlockKind.SIDE, round=rnd, prev_hash=store.tip_hash, txs=txs)
+
+
+def test_chain_store_appends_links_and_answers_by_height_and_hash():
+    store = ChainStore("vpp-0", keyring())
+    hashes = [store.append(_side_block(store, "vpp-0/n-002", r % 3, r)) for r in range(5)]
+    assert store.height == 4 and len(store) == 5
+    for h, block_hash in enumerate(hashes):
+        assert store.by_height(h).hash == block_hash
+        assert store.by_hash(block_hash).header.height == h
+        assert h == 0 or store.by_height(h).header.prev_hash == hashes[h - 1]
+    assert [len(b.signed_trades()) for b in store] == [0, 1, 2, 0, 1]
+    with pytest.raises(ChainError, match="vpp-0@9"):
+        store.by_height(9)
+
+
+def _replace_header(block: Block, **changes) -> Block:
+    fields = {f: getattr(block.header, f) for f in BlockHeader.__slots__}
+    return Block(BlockHeader(**{**fields, **changes}), block.signature, block.txs)
+
+
+@pytest.mark.parametrize(
+    "tamper, fragment",
+    [
+        (lambda b: _replace_header(b, height=5), "height 5 where 1"),
+        (lambda b: _replace_header(b, prev_hash=ZERO_HASH), "prev_hash"),
+        (lambda b: _replace_header(b, chain="vpp-1"), "belongs to chain"),
+        (lambda b: _replace_header(b, merkle_root=ZERO_HASH), "merkle_root"),
+        (lambda b: _replace_header(b, n_txs=3), "header says 3"),
+        (lambda b: Block(b.header, b.signature, b.txs[:1]), "header says 2"),
+        (lambda b: Block(b.header, b.signature, b.txs[::-1]), "merkle_root"),
+        (lambda b: Block(b.header, bytes(64), b.txs), "bad block signature"),
+        (lambda b: _replace_header(b, proposer="vpp-0/n-003"), "bad block signature"),
+        (lambda b: _replace_header(b, index=1), "index/type"),
+        (lambda b: _replace_header(b, anchor_root=b"\x01" * 32), "anchor_root"),
+    ],
+)
+def test_chain_store_refuses_bad_blocks_and_stays_unchanged(tamper, fragment):
+    store = ChainStore("vpp-0", keyring())
+    store.append(_side_block(store, "vpp-0/n-002", 1, 0))
+    bad = tamper(_side_block(store, "vpp-0/n-002", 2, 1))
+    with pytest.raises(ChainError, match=fragment) as err:
+        store.append(bad)
+    assert err.value.subject.endswith(f"@{bad.header.height}")
+    assert len(store) == 1
+
+
+def test_collaborative_block_fields_and_anchor_leaf():
+    store = ChainStore("vpp-1", keyring())
+    trade = make_trade("vpp-1/n-000", "vpp-0/n-001", 10, 5)
+    block = Block.create(identity("vpp-1/n-000"), chain="vpp-1", height=0,
+                         kind=BlockKind.COLLABORATIVE, round=0, prev_hash=ZERO_HASH,
+                         txs=[trade.id_bytes], index=1, type=7)
+    store.append(block)
+    assert block.anchor_leaf() == anchor_leaf(1, block.hash, 7)
+    assert anchor_leaf(1, block.hash, 8) != block.anchor_leaf()
+    assert Block.decode(block.encode()) == block
+    with pytest.raises(ChainError, match="index 0"):
+        Block.create(identity("vpp-1/n-000"), chain="vpp-1", height=0,
+                     kind=BlockKind.COLLABORATIVE, round=0, prev_hash=ZERO_HASH,
+                     txs=[trade.id_bytes], index=0, type=7).check()
+    with pytest.raises(LedgerError, match="trade ids"):
+        block.signed_trades()
+
+
+def test_main_block_holds_anchor_root():
+    leaves = [anchor_leaf(i, bytes([i]) * 32, 3) for i in range(3)]
+    block = Block.create(identity("vpp-0/n-000"), chain="main", height=0, kind=BlockKind.MAIN,
+                         round=0, prev_hash=ZERO_HASH, txs=[], anchor_root=merkle_root(leaves))
+    block.check(keyring())
+    assert BlockHeader.decode(block.header.encode()) == block.header
+    with pytest.raises(ChainError, match="main block on chain"):
+        _replace_header(block, chain="vpp-0").check()

@@ -1,0 +1,69 @@
+"""House rules that keep the project what DESIGN.md says it is."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PROTOCOL_LAYERS = ["ledger", "net", "consensus", "mlts"]
+CLOCK_CALLS = {("time", "time"), ("time", "monotonic"), ("time", "perf_counter"),
+               ("datetime", "now"), ("time", "time_ns")}
+
+
+def _protocol_files(root: Path) -> list[Path]:
+    files = [f for layer in PROTOCOL_LAYERS for f in (root / "mlts_ray" / layer).rglob("*.py")]
+    assert files, "no protocol-layer files found"
+    return files
+
+
+def test_protocol_layers_never_import_ray_or_read_the_clock(repo_root):
+    for path in _protocol_files(repo_root):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                mods = []
+            assert not any(m == "ray" or m.startswith("ray.") for m in mods), path
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                base = node.func.value
+                if isinstance(base, ast.Name):
+                    assert (base.id, node.func.attr) not in CLOCK_CALLS, f"{path}:{node.lineno}"
+
+
+def _readme_commands(repo_root: Path) -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)\n```", (repo_root / "README.md").read_text(), re.S)
+    return blocks[:2]
+
+
+def test_readme_opens_with_run_and_test_commands_and_ci_runs_the_test_one(repo_root):
+    run_cmd, test_cmd = _readme_commands(repo_root)
+    assert "mlts " in run_cmd and "pytest" in test_cmd
+    ci_lines = [
+        line for line in (repo_root / ".ci" / "run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd "))
+    ]
+    assert ci_lines == [test_cmd]
+
+
+def test_shared_vectors_copied_unchanged(repo_root):
+    shared = repo_root.parent / "shared" / "vectors"
+    if not shared.is_dir():
+        pytest.skip("no ../shared/vectors beside this checkout")
+    for name in ("rfc6962_merkle.json", "rfc8032_ed25519.json"):
+        assert (shared / name).read_bytes() == (repo_root / "tests" / "vectors" / name).read_bytes()
+
+
+def test_public_names_import_as_written():
+    from mlts_ray.config import load_config  # noqa: F401
+    from mlts_ray.errors import ConfigError, MltsError
+
+    from mlts_ray.ledger.crypto import Identity, verify  # noqa: F401
+    from mlts_ray.ledger.merkle import merkle_proof, merkle_root, verify_proof  # noqa: F401
+
+    assert issubclass(ConfigError, MltsError)
