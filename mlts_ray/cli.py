@@ -3,13 +3,16 @@ exit status 2 -- never a traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+from pathlib import Path
 
 import click
 
 from mlts_ray import __version__
 from mlts_ray.config import load_config, to_toml
-from mlts_ray.errors import MltsError
+from mlts_ray.errors import ConfigError, MltsError
 
 SET_HELP = "Override one config key, e.g. --set topology.vpps=4 (repeatable)."
 
@@ -28,12 +31,62 @@ def config_cmd(config_file: str, overrides: tuple[str, ...]) -> None:
     click.echo(to_toml(load_config(config_file, overrides)), nl=False)
 
 
+@cli.command("run")
+@click.argument("config_file")
+@click.option("--out", default="runs", show_default=True, help="Directory of run directories.")
+@click.option("--runtime", type=click.Choice(["ray", "local"]), default=None,
+              help="Overrides experiment.runtime.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--quiet", is_flag=True, help="No progress bar or summary; only the run directory.")
+def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
+            quiet: bool) -> None:
+    """Run one experiment; prints its run directory as the last line."""
+    if runtime:
+        overrides = (*overrides, f"experiment.runtime={runtime}")
+    cfg = load_config(config_file, overrides)
+    if cfg.experiment.runtime == "ray":
+        raise ConfigError(
+            "experiment.runtime",
+            "the Ray runtime is not available yet; use --runtime local",
+        )
+    from mlts_ray.runtime.local import run_local  # heavy imports only when running
+
+    started = time.perf_counter()
+    if quiet:
+        run_dir = run_local(cfg, Path(out))
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"{cfg.experiment.name}: rounds", total=cfg.experiment.rounds)
+            run_dir = run_local(cfg, Path(out), lambda done, _: bar.update(task, completed=done))
+        _print_summary(run_dir, time.perf_counter() - started)
+    click.echo(str(run_dir))
+
+
+def _print_summary(run_dir: Path, wall_s: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlts_ray.runtime.summary import consensus_summary
+
+    df = consensus_summary(run_dir)
+    table = Table(title=f"{run_dir.name}: {wall_s:.1f} s wall")
+    for col in df.columns:
+        table.add_column(col, justify="left" if df[col].dtype == object else "right")
+    for row in df.itertuples(index=False):
+        table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row))
+    Console(width=max(100, Console().width)).print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mlts", standalone_mode=False)
     except MltsError as err:
         for subject, why in getattr(err, "problems", [(err.subject, err.why)]):
             click.echo(f"error: {subject}: {why}", err=True)
+        if err.__cause__ is not None and os.environ.get("MLTS_DEBUG"):
+            raise
         return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -63,6 +63,7 @@ class Consensus(_Section):
     side_committee_min: int = Field(2, ge=1)
     main_committee_fraction: float = Field(0.60, gt=0, le=1)
     view_timeout_ms: float = Field(500.0, gt=0)
+    max_view_changes: int = Field(6, ge=0, le=30, description="then the round gives up")
 
 
 class Credit(_Section):
@@ -111,6 +112,7 @@ class Faults(_Section):
     byzantine_fraction: float = Field(0.0, ge=0, le=1)
     behaviours: list[Behaviour] = Field(default_factory=lambda: ["silent"], min_length=1)
     where: Literal["side", "main", "both"] = "side"
+    delay_ms: float = Field(200.0, ge=0, description="how late a `delay` node sends")
     partitions: list[Partition] = Field(default_factory=list)
 
 

@@ -104,6 +104,17 @@ class Settlement:
         self._balances.update(staged)
         self._settled.update(ids)
 
+    def transfer_money(self, src: str, dst: str, cents: int) -> int:
+        """Move up to ``cents`` from ``src`` to ``dst`` (fines, compensations); never overdraws.
+        Returns what moved."""
+        money, energy = self.balance(src)
+        d_money, d_energy = self.balance(dst)
+        moved = max(0, min(cents, money))
+        if src != dst:
+            self._balances[src] = (money - moved, energy)
+            self._balances[dst] = (d_money + moved, d_energy)
+        return moved
+
     def settle(self, trade: SignedTrade) -> None:
         """Settle one trade atomically, or raise SettlementError and change nothing."""
         self._commit(*self._stage((trade,)))

@@ -1,0 +1,60 @@
+"""Committee and primary selection for each algorithm (DESIGN section 5), as pure functions.
+
+- ``pbft``: every node is a replica; the primary rotates round-robin with the round.
+- ``dce-pbft``: the top-k eligible nodes by credit, ties broken by ``sha256(seed, round, node)``;
+  the primary of view v is the committee sorted the same way at position ``v mod k``. Too few
+  eligible nodes: fill with the best remaining and mark the round ``committee_degraded``.
+- ``random-committee``: the same k, drawn uniformly at random each round, no credit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from mlts_ray.net.rng import stream, tie_break
+
+
+@dataclass(frozen=True, slots=True)
+class Committee:
+    members: tuple[str, ...]  # in primary order
+    degraded: bool = False
+
+
+def rank(nodes: Sequence[str], credit: Mapping[str, float], seed: int, round_: int) -> list[str]:
+    """Highest credit first; equal credit ordered by the seeded hash tie-break."""
+    return sorted(nodes, key=lambda n: (-credit[n], tie_break(seed, round_, n)))
+
+
+def pbft_committee(nodes: Sequence[str], round_: int, **_: object) -> Committee:
+    shift = round_ % len(nodes)
+    return Committee(tuple(nodes[shift:]) + tuple(nodes[:shift]))
+
+
+def dce_committee(
+    candidates: Sequence[str], k: int, credit: Mapping[str, float],
+    eligible: Callable[[str], bool], usable: Callable[[str], bool], seed: int, round_: int,
+    **_: object,
+) -> Committee:
+    ranked = rank([n for n in candidates if usable(n)], credit, seed, round_)
+    chosen = [n for n in ranked if eligible(n)][:k]
+    degraded = len(chosen) < k
+    if degraded:
+        chosen += [n for n in ranked if n not in chosen][: k - len(chosen)]
+    return Committee(tuple(rank(chosen, credit, seed, round_)), degraded)
+
+
+def random_committee(
+    candidates: Sequence[str], k: int, usable: Callable[[str], bool], seed: int, round_: int,
+    chain: str = "", **_: object,
+) -> Committee:
+    pool = [n for n in candidates if usable(n)]
+    chosen = stream(seed, "random-committee", chain, round_).sample(pool, min(k, len(pool)))
+    return Committee(tuple(chosen), len(chosen) < k)
+
+
+SELECTORS: dict[str, Callable[..., Committee]] = {
+    "pbft": pbft_committee,
+    "dce-pbft": dce_committee,
+    "random-committee": random_committee,
+}

@@ -1,0 +1,133 @@
+"""What every node of a chain knows about one round's consensus instance, and the outputs
+(observations) nodes report to the driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlts_ray.consensus.messages import Vote
+from mlts_ray.ledger.block import BlockKind
+from mlts_ray.ledger.crypto import KeyRing
+
+
+def fault_bound(n: int) -> int:
+    """``f = floor((n - 1) / 3)``: Byzantine members a committee of ``n`` tolerates."""
+    return (n - 1) // 3
+
+
+def quorum(n: int) -> int:
+    """``q = ceil((n + f + 1) / 2)``; equals ``2f + 1`` when ``n = 3f + 1``."""
+    return -(-(n + fault_bound(n) + 1) // 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One block's consensus on one chain. Node indices refer to ``names``.
+
+    ``members`` run pre-prepare/prepare/commit (all N nodes for PBFT, the k committee members for
+    DCE-PBFT), listed in primary order: the primary of view ``v`` is ``members[v % k]``.
+    ``observers`` (DCE-PBFT's N-k others) learn the block from the primary's certificate.
+    ``client`` sends the request and collects the replies.
+    """
+
+    chain: str
+    height: int
+    round: int
+    kind: BlockKind
+    prev_hash: bytes
+    anchor_root: bytes
+    names: tuple[str, ...]
+    members: tuple[int, ...]
+    observers: tuple[int, ...]
+    client: int
+    view_timeout_us: int
+    max_view_changes: int
+    keys: KeyRing
+    index_of: dict[str, int] = field(default_factory=dict, compare=False)
+    member_names: frozenset[str] = field(default_factory=frozenset, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index_of", {n: i for i, n in enumerate(self.names)})
+        object.__setattr__(self, "member_names", frozenset(self.names[m] for m in self.members))
+
+    @property
+    def k(self) -> int:
+        return len(self.members)
+
+    @property
+    def f(self) -> int:
+        return fault_bound(self.k)
+
+    @property
+    def q(self) -> int:
+        return quorum(self.k)
+
+    def primary(self, view: int) -> int:
+        return self.members[view % len(self.members)]
+
+    def timeout_us(self, view: int) -> int:
+        """View ``v`` waits ``timeout * 2**v``: doubling keeps view changes live under delay."""
+        return self.view_timeout_us << view
+
+
+# --- observations a node reports (the driver stamps them with time and node) -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """This node holds the committed block. ``prepared_by``/``committed_by``: members whose
+    prepare/commit for this digest reached the node before it committed (empty for observers)."""
+
+    height: int
+    view: int
+    digest: bytes
+    block: bytes
+    prepared_by: frozenset[str] = frozenset()
+    committed_by: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Proposed:
+    view: int
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The signed pre-prepare a node accepted; pooled, two of them prove equivocation."""
+
+    vote: Vote
+
+
+@dataclass(frozen=True, slots=True)
+class ViewEntered:
+    view: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The client holds f+1 matching replies."""
+
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GaveUp:
+    """No commit after ``max_view_changes`` view changes: the node stops trying this round."""
+
+    view: int
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Misbehaviour a node saw. ``kind``: ``bad-signature`` (attributed by the authenticated
+    link), ``conflicting-vote`` (a valid vote for another digest than the accepted one),
+    ``double-vote`` / ``equivocation`` (two valid signed statements for different digests:
+    a proof), ``invalid-block`` (a signed proposal of an invalid block: a proof),
+    ``non-member`` (consensus traffic from a node outside the committee)."""
+
+    kind: str
+    offender: str
+    phase: str
+    view: int = 0
+    detail: str = ""

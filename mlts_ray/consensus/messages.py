@@ -1,0 +1,189 @@
+"""PBFT protocol messages: frozen, slotted values with one canonical ``encode()``.
+
+Every signed message signs the domain-separated root of its ``body()`` (kind and chain inside
+the root), so a prepare can never be replayed as a commit or on another chain. Phase names are
+the ``messages`` table's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mlts_ray.errors import EncodingError
+from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
+from mlts_ray.ledger.encoding import Reader, Writer
+
+TAG_VOTE, TAG_PRE_PREPARE, TAG_REQUEST, TAG_VIEW_CHANGE, TAG_NEW_VIEW, TAG_CERTIFICATE = range(20, 26)
+VERSION = 1
+DIGEST = 32
+
+PHASE_OF_KIND = {
+    SigKind.PRE_PREPARE: "pre-prepare",
+    SigKind.PREPARE: "prepare",
+    SigKind.COMMIT: "commit",
+    SigKind.REPLY: "reply",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """A signed statement ``sender`` says ``kind`` for ``digest`` at ``(height, view)``: the
+    header of a pre-prepare, a prepare, a commit or a reply."""
+
+    kind: SigKind
+    chain: str
+    height: int
+    view: int
+    digest: bytes
+    sender: str
+    sig: bytes = b""
+
+    @property
+    def phase(self) -> str:
+        return PHASE_OF_KIND[self.kind]
+
+    def body(self) -> bytes:
+        w = Writer(TAG_VOTE, VERSION).u8(self.kind).text(self.chain).u64(self.height)
+        return w.u32(self.view).fixed(self.digest, DIGEST).text(self.sender).value()
+
+    def signed(self, me: Identity) -> Vote:
+        return replace(self, sig=me.sign_root(self.kind, self.chain, self.body()))
+
+    def valid(self, keys: KeyRing) -> bool:
+        return keys.verify(self.sender, self.kind, self.chain, self.body(), self.sig)
+
+    def encode(self) -> bytes:
+        return Writer(TAG_VOTE, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Vote:
+        outer = Reader(data, "vote", TAG_VOTE, VERSION)
+        body, sig = outer.blob(), outer.fixed(SIGNATURE_SIZE)
+        outer.done()
+        r = Reader(body, "vote", TAG_VOTE, VERSION)
+        kind = r.u8()
+        if kind not in PHASE_OF_KIND:
+            raise EncodingError("vote", f"kind {kind} is not a vote kind")
+        out = cls(SigKind(kind), r.text(), r.u64(), r.u32(), r.fixed(DIGEST), r.text(), sig)
+        r.done()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PrePrepare:
+    """The primary's signed proposal ``vote`` carrying the proposed block's bytes."""
+
+    vote: Vote
+    block: bytes
+
+    phase = "pre-prepare"
+
+    def encode(self) -> bytes:
+        return Writer(TAG_PRE_PREPARE, VERSION).blob(self.vote.encode()).blob(self.block).value()
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The client's signed request: the round's signed trades (canonical bytes) for a block."""
+
+    chain: str
+    height: int
+    client: str
+    trades: tuple[bytes, ...]
+    sig: bytes = b""
+
+    phase = "request"
+
+    def body(self) -> bytes:
+        w = Writer(TAG_REQUEST, VERSION).text(self.chain).u64(self.height).text(self.client)
+        return w.items(self.trades, Writer.blob).value()
+
+    def signed(self, me: Identity) -> Request:
+        return replace(self, sig=me.sign_root(SigKind.REQUEST, self.chain, self.body()))
+
+    def valid(self, keys: KeyRing) -> bool:
+        return keys.verify(self.client, SigKind.REQUEST, self.chain, self.body(), self.sig)
+
+    def encode(self) -> bytes:
+        return Writer(TAG_REQUEST, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Proof that a digest was prepared in a view: the pre-prepare (with its block) and q-1
+    prepares from distinct backups."""
+
+    pre_prepare: PrePrepare
+    prepares: tuple[Vote, ...]
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_PRE_PREPARE, VERSION).blob(self.pre_prepare.encode())
+        return w.items(self.prepares, lambda w_, v: w_.blob(v.encode())).value()
+
+
+@dataclass(frozen=True, slots=True)
+class ViewChange:
+    chain: str
+    height: int
+    new_view: int
+    sender: str
+    prepared: Prepared | None
+    sig: bytes = b""
+
+    phase = "view-change"
+
+    def body(self) -> bytes:
+        w = Writer(TAG_VIEW_CHANGE, VERSION).text(self.chain).u64(self.height)
+        w.u32(self.new_view).text(self.sender)
+        return w.blob(self.prepared.encode() if self.prepared else b"").value()
+
+    def signed(self, me: Identity) -> ViewChange:
+        return replace(self, sig=me.sign_root(SigKind.VIEW_CHANGE, self.chain, self.body()))
+
+    def valid(self, keys: KeyRing) -> bool:
+        return keys.verify(self.sender, SigKind.VIEW_CHANGE, self.chain, self.body(), self.sig)
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_VIEW_CHANGE, VERSION).blob(self.body())
+        return w.fixed(self.sig, SIGNATURE_SIZE).value()
+
+
+@dataclass(frozen=True, slots=True)
+class NewView:
+    chain: str
+    view: int
+    sender: str
+    view_changes: tuple[ViewChange, ...]
+    pre_prepare: PrePrepare
+    sig: bytes = b""
+
+    phase = "new-view"
+
+    def body(self) -> bytes:
+        w = Writer(TAG_NEW_VIEW, VERSION).text(self.chain).u32(self.view).text(self.sender)
+        w.items(self.view_changes, lambda w_, vc: w_.blob(vc.encode()))
+        return w.blob(self.pre_prepare.encode()).value()
+
+    def signed(self, me: Identity) -> NewView:
+        return replace(self, sig=me.sign_root(SigKind.NEW_VIEW, self.chain, self.body()))
+
+    def valid(self, keys: KeyRing) -> bool:
+        return keys.verify(self.sender, SigKind.NEW_VIEW, self.chain, self.body(), self.sig)
+
+    def encode(self) -> bytes:
+        return Writer(TAG_NEW_VIEW, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """DCE-PBFT: the committed block and the q signed commits that prove it, sent by the primary
+    to the N-k nodes outside the committee. It needs no signature of its own."""
+
+    block: bytes
+    commits: tuple[Vote, ...]
+
+    phase = "certificate"
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_CERTIFICATE, VERSION).blob(self.block)
+        return w.items(self.commits, lambda w_, v: w_.blob(v.encode())).value()

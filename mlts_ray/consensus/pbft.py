@@ -1,0 +1,498 @@
+"""PBFT (Castro & Liskov, OSDI '99) for one block per round, as a sans-I/O state machine.
+
+Normal case: the client's request reaches the members; the primary of the view proposes a block
+(pre-prepare); backups check it and broadcast prepares; a member holding the pre-prepare and
+q-1 matching prepares is *prepared* and broadcasts a commit; with q matching commits it commits
+and replies to the client. DCE-PBFT runs exactly this among its k committee members, then the
+primary sends the block with q signed commits (a certificate) to the N-k observers.
+
+View change: a member whose view timer expires before it commits moves to view v+1 and
+broadcasts a view-change carrying its latest prepared proof; the new primary, holding q of them,
+broadcasts a new-view with those view-changes and a pre-prepare that re-proposes the highest
+prepared block (or a fresh one when none was prepared). A member that sees f+1 view-changes for
+a higher view joins it. Timeouts double per view.
+"""
+
+from __future__ import annotations
+
+from mlts_ray.consensus.instance import (
+    Accepted,
+    Answered,
+    Committed,
+    Evidence,
+    GaveUp,
+    Instance,
+    Proposed,
+    ViewEntered,
+)
+from mlts_ray.consensus.messages import (
+    Certificate,
+    NewView,
+    Prepared,
+    PrePrepare,
+    Request,
+    ViewChange,
+    Vote,
+)
+from mlts_ray.errors import MltsError
+from mlts_ray.ledger.block import Block
+from mlts_ray.ledger.crypto import Identity, SigKind
+from mlts_ray.ledger.tx import SignedTrade
+from mlts_ray.net.node import Ready, Timer
+
+
+class Start:
+    """Round start, handed to every node; the client sends its request on it."""
+
+    __slots__ = ("trades",)
+
+    def __init__(self, trades: tuple[bytes, ...] = ()) -> None:
+        self.trades = trades
+
+
+def check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None, int, Block | None]:
+    """Is ``data`` a valid block for this instance with hash ``digest``?
+
+    Returns ``(problem or None, signatures verified, block)``. Every trade's two signatures and
+    the proposer's signature are checked against the key ring.
+    """
+    try:
+        block = Block.decode(data)
+    except MltsError as err:
+        return f"undecodable block: {err.why}", 0, None
+    h = block.header
+    if block.hash != digest:
+        return "block does not hash to the proposed digest", 0, block
+    expected = (inst.chain, inst.height, inst.kind, inst.round, inst.prev_hash, inst.anchor_root)
+    if (h.chain, h.height, h.kind, h.round, h.prev_hash, h.anchor_root) != expected:
+        return "header does not extend this chain at this height", 0, block
+    if h.proposer not in inst.member_names:
+        return f"proposer {h.proposer} is not a member", 0, block
+    verifies = 1
+    try:
+        block.check(inst.keys)
+        seen: set[str] = set()
+        for raw in block.txs:
+            trade = SignedTrade.decode(raw)
+            verifies += 2
+            if trade.tx_id in seen:
+                return f"trade {trade.tx_id} twice", verifies, block
+            seen.add(trade.tx_id)
+            if trade.trade.chain != inst.chain or not trade.verify(inst.keys):
+                return f"trade {trade.tx_id} is not a valid contract here", verifies, block
+    except MltsError as err:
+        return err.why, verifies, block
+    return None, verifies, block
+
+
+class Replica:
+    """A committee member (every node, under PBFT)."""
+
+    __slots__ = (
+        "me", "index", "inst", "others", "is_client", "member", "gave_up", "view", "changing",
+        "request",
+        "accepted", "votes", "prepared", "commit_sent", "committed", "armed", "vcs",
+        "new_view_sent", "replies", "answered",
+    )
+
+    def __init__(self, me: Identity, index: int, inst: Instance) -> None:
+        self.me, self.index, self.inst = me, index, inst
+        self.others = tuple(m for m in inst.members if m != index)
+        self.is_client = index == inst.client
+        self.member = index in inst.members  # False only for a client outside the committee
+        self.gave_up = False
+        self.view = 0
+        self.changing = False  # between sending a view-change and entering the new view
+        self.request: Request | None = None
+        self.accepted: dict[int, PrePrepare] = {}
+        self.votes: dict[tuple[int, int], dict[str, Vote]] = {}  # (kind, view) -> sender -> vote
+        self.prepared: Prepared | None = None
+        self.commit_sent: set[int] = set()
+        self.committed: bytes | None = None
+        self.armed: set[int] = set()
+        self.vcs: dict[int, dict[str, ViewChange]] = {}
+        self.new_view_sent: set[int] = set()
+        self.replies: dict[bytes, set[str]] = {}
+        self.answered = False
+
+    @property
+    def name(self) -> str:
+        return self.me.name
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def step(self, event: object, now_us: int) -> Ready:
+        r = Ready()
+        if isinstance(event, Vote):
+            self._on_vote(event, r)
+        elif isinstance(event, PrePrepare):
+            self._on_pre_prepare(event, r)
+        elif isinstance(event, Timer):
+            self._on_timer(event.token, r)
+        elif isinstance(event, Request):
+            self._on_request(event, r, verified=False)
+        elif isinstance(event, ViewChange):
+            self._on_view_change(event, r)
+        elif isinstance(event, NewView):
+            self._on_new_view(event, r)
+        elif isinstance(event, Start):
+            self._on_start(event, r)
+        return r
+
+    # --- client role --------------------------------------------------------------------------
+
+    def _on_start(self, start: Start, r: Ready) -> None:
+        if not self.is_client:
+            return
+        inst = self.inst
+        req = Request(inst.chain, inst.height, self.name, start.trades).signed(self.me)
+        r.signs += 1
+        r.broadcast(self.others, req)
+        self._on_request(req, r, verified=True)
+
+    def _on_reply(self, vote: Vote, r: Ready) -> None:
+        if not self.is_client or vote.sender not in self.inst.member_names:
+            return
+        r.verifies += 1
+        if not vote.valid(self.inst.keys):
+            r.outputs.append(Evidence("bad-signature", vote.sender, "reply"))
+            return
+        self._count_reply(vote.sender, vote.digest, r)
+
+    def _count_reply(self, sender: str, digest: bytes, r: Ready) -> None:
+        voters = self.replies.setdefault(digest, set())
+        voters.add(sender)
+        if not self.answered and len(voters) >= self.inst.f + 1:
+            self.answered = True
+            r.outputs.append(Answered(digest))
+
+    # --- normal case --------------------------------------------------------------------------
+
+    def _on_request(self, req: Request, r: Ready, verified: bool) -> None:
+        inst = self.inst
+        if self.request is not None or req.chain != inst.chain or req.height != inst.height:
+            return
+        if not verified:
+            r.verifies += 1
+            if req.client != inst.names[inst.client] or not req.valid(inst.keys):
+                r.outputs.append(Evidence("bad-signature", req.client, "request"))
+                return
+        self.request = req
+        self._arm(self.view, r)
+        if inst.primary(self.view) == self.index and not self.changing and self.view not in self.accepted:
+            self._propose(self._fresh_block(r), r)
+
+    def _fresh_block(self, r: Ready) -> bytes:
+        """Pack the request's trades whose contracts carry both valid signatures."""
+        inst = self.inst
+        valid = []
+        for raw in self.request.trades if self.request else ():
+            r.verifies += 2
+            try:
+                if SignedTrade.decode(raw).verify(inst.keys):
+                    valid.append(raw)
+            except MltsError:
+                continue
+        r.signs += 1
+        block = Block.create(
+            self.me, chain=inst.chain, height=inst.height, kind=inst.kind, round=inst.round,
+            prev_hash=inst.prev_hash, txs=valid, anchor_root=inst.anchor_root,
+        )
+        return block.encode()
+
+    def _propose(self, block: bytes, r: Ready, digest: bytes | None = None) -> PrePrepare:
+        inst = self.inst
+        digest = digest or Block.decode(block).hash
+        vote = Vote(SigKind.PRE_PREPARE, inst.chain, inst.height, self.view, digest, self.name)
+        pp = PrePrepare(vote.signed(self.me), block)
+        r.signs += 1
+        self.accepted[self.view] = pp
+        r.outputs.append(Proposed(self.view, digest))
+        if not self.changing:  # a new-view carries its own pre-prepare
+            r.broadcast(self.others, pp)
+        self._progress(self.view, r)
+        return pp
+
+    def _on_pre_prepare(self, pp: PrePrepare, r: Ready) -> None:
+        inst, vote = self.inst, pp.vote
+        if vote.view != self.view or self.changing or not self._same_instance(vote):
+            return
+        if vote.kind != SigKind.PRE_PREPARE or vote.sender != inst.names[inst.primary(vote.view)]:
+            return
+        r.verifies += 1
+        if not vote.valid(inst.keys):
+            r.outputs.append(Evidence("bad-signature", vote.sender, "pre-prepare"))
+            return
+        self._accept(pp, r)
+
+    def _accept(self, pp: PrePrepare, r: Ready) -> None:
+        """Check a signed pre-prepare's block; if good, accept it and send our prepare."""
+        vote, view = pp.vote, pp.vote.view
+        held = self.accepted.get(view)
+        if held is not None:
+            if held.vote.digest != vote.digest:
+                r.outputs.append(Evidence("equivocation", vote.sender, "pre-prepare", view))
+            return
+        problem, verifies, _ = check_block(self.inst, pp.block, vote.digest)
+        r.verifies += verifies
+        if problem:
+            r.outputs.append(Evidence("invalid-block", vote.sender, "pre-prepare", view, problem))
+            return
+        self.accepted[view] = pp
+        r.outputs.append(Accepted(vote))
+        self._arm(view, r)
+        self._vote(SigKind.PREPARE, view, vote.digest, r)
+        self._progress(view, r)
+
+    def _vote(self, kind: SigKind, view: int, digest: bytes, r: Ready) -> None:
+        inst = self.inst
+        vote = Vote(kind, inst.chain, inst.height, view, digest, self.name).signed(self.me)
+        r.signs += 1
+        self.votes.setdefault((kind, view), {})[self.name] = vote
+        r.broadcast(self.others, vote)
+
+    def _same_instance(self, vote: Vote) -> bool:
+        return vote.chain == self.inst.chain and vote.height == self.inst.height
+
+    def _on_vote(self, vote: Vote, r: Ready) -> None:
+        if vote.kind == SigKind.REPLY:
+            self._on_reply(vote, r)
+            return
+        inst = self.inst
+        if vote.kind not in (SigKind.PREPARE, SigKind.COMMIT) or not self._same_instance(vote):
+            return
+        if vote.sender not in inst.member_names:
+            r.outputs.append(Evidence("non-member", vote.sender, vote.phase))
+            return
+        if vote.kind == SigKind.PREPARE and vote.sender == inst.names[inst.primary(vote.view)]:
+            return  # the primary's pre-prepare is its prepare
+        r.verifies += 1
+        if not vote.valid(inst.keys):
+            r.outputs.append(Evidence("bad-signature", vote.sender, vote.phase, vote.view))
+            return
+        seen = self.votes.setdefault((vote.kind, vote.view), {})
+        earlier = seen.get(vote.sender)
+        if earlier is not None:
+            if earlier.digest != vote.digest:
+                r.outputs.append(Evidence("double-vote", vote.sender, vote.phase, vote.view))
+            return
+        seen[vote.sender] = vote
+        held = self.accepted.get(vote.view)
+        if held is not None and held.vote.digest != vote.digest:
+            r.outputs.append(Evidence("conflicting-vote", vote.sender, vote.phase, vote.view))
+        if vote.view == self.view and not self.changing:
+            self._progress(vote.view, r)
+
+    def _matching(self, kind: SigKind, view: int, digest: bytes) -> list[Vote]:
+        return [v for v in self.votes.get((kind, view), {}).values() if v.digest == digest]
+
+    def _progress(self, view: int, r: Ready) -> None:
+        # A member that already committed still votes in a later view: others may need it.
+        pp = self.accepted.get(view)
+        if pp is None:
+            return
+        inst, digest = self.inst, pp.vote.digest
+        if view not in self.commit_sent:
+            prepares = self._matching(SigKind.PREPARE, view, digest)
+            if len(prepares) < inst.q - 1:
+                return
+            self.prepared = Prepared(pp, tuple(sorted(prepares, key=lambda v: v.sender)[: inst.q - 1]))
+            self.commit_sent.add(view)
+            self._vote(SigKind.COMMIT, view, digest, r)
+        if self.committed is None:
+            commits = self._matching(SigKind.COMMIT, view, digest)
+            if len(commits) >= inst.q:
+                self._commit(pp, commits, r)
+
+    def _commit(self, pp: PrePrepare, commits: list[Vote], r: Ready) -> None:
+        inst, view, digest = self.inst, pp.vote.view, pp.vote.digest
+        self.committed = digest
+        prepared_by = {v.sender for v in self._matching(SigKind.PREPARE, view, digest)}
+        prepared_by.add(pp.vote.sender)  # the primary's pre-prepare is its prepare-phase vote
+        r.outputs.append(Committed(
+            inst.height, view, digest, pp.block, frozenset(prepared_by),
+            frozenset(v.sender for v in commits),
+        ))
+        if self.is_client:
+            self._count_reply(self.name, digest, r)
+        else:
+            reply = Vote(SigKind.REPLY, inst.chain, inst.height, view, digest, self.name)
+            r.signs += 1
+            r.send(inst.client, reply.signed(self.me))
+        if inst.observers and inst.primary(view) == self.index:
+            proof = tuple(sorted(commits, key=lambda v: v.sender)[: inst.q])
+            r.broadcast(inst.observers, Certificate(pp.block, proof))
+
+    # --- view change --------------------------------------------------------------------------
+
+    def _arm(self, view: int, r: Ready) -> None:
+        if self.member and view not in self.armed and self.committed is None:
+            self.armed.add(view)
+            r.timers.append((self.inst.timeout_us(view), view))
+
+    def _on_timer(self, view: object, r: Ready) -> None:
+        if self.committed is None and view == self.view:
+            self._start_view_change(self.view + 1, r)
+
+    def _start_view_change(self, new_view: int, r: Ready) -> None:
+        inst = self.inst
+        if new_view > inst.max_view_changes:
+            if not self.gave_up:
+                self.gave_up = True
+                r.outputs.append(GaveUp(self.view))
+            return
+        self.view, self.changing = new_view, True
+        vc = ViewChange(inst.chain, inst.height, new_view, self.name, self.prepared).signed(self.me)
+        r.signs += 1
+        r.broadcast(self.others, vc)
+        self.vcs.setdefault(new_view, {})[self.name] = vc
+        self._arm(new_view, r)
+        self._maybe_new_view(new_view, r)
+
+    def _valid_view_change(self, vc: ViewChange, r: Ready) -> bool:
+        inst = self.inst
+        if vc.sender not in inst.member_names or vc.chain != inst.chain or vc.height != inst.height:
+            return False
+        r.verifies += 1
+        if not vc.valid(inst.keys):
+            r.outputs.append(Evidence("bad-signature", vc.sender, "view-change"))
+            return False
+        return vc.prepared is None or self._valid_prepared(vc.prepared, r)
+
+    def _valid_prepared(self, proof: Prepared, r: Ready) -> bool:
+        inst, pp = self.inst, proof.pre_prepare
+        v, digest = pp.vote.view, pp.vote.digest
+        if pp.vote.sender != inst.names[inst.primary(v)] or len(proof.prepares) < inst.q - 1:
+            return False
+        senders = {p.sender for p in proof.prepares}
+        if len(senders) != len(proof.prepares) or pp.vote.sender in senders:
+            return False
+        if not senders <= inst.member_names:
+            return False
+        if any(p.view != v or p.digest != digest or p.kind != SigKind.PREPARE for p in proof.prepares):
+            return False
+        r.verifies += 1 + len(proof.prepares)
+        if not pp.vote.valid(inst.keys) or not all(p.valid(inst.keys) for p in proof.prepares):
+            return False
+        try:
+            return Block.decode(pp.block).hash == digest
+        except MltsError:
+            return False
+
+    def _on_view_change(self, vc: ViewChange, r: Ready) -> None:
+        if not self.member or not self._valid_view_change(vc, r):
+            return
+        nv = vc.new_view
+        self.vcs.setdefault(nv, {})[vc.sender] = vc
+        if nv > self.view and len(self.vcs[nv]) >= self.inst.f + 1:
+            self._start_view_change(nv, r)  # f+1 others want a later view: join them
+            return
+        self._maybe_new_view(nv, r)
+
+    @staticmethod
+    def _highest_prepared(vcs: list[ViewChange]) -> Prepared | None:
+        proofs = [vc.prepared for vc in vcs if vc.prepared is not None]
+        return max(proofs, key=lambda p: p.pre_prepare.vote.view, default=None)
+
+    def _maybe_new_view(self, nv: int, r: Ready) -> None:
+        inst = self.inst
+        vcs = self.vcs.get(nv, {})
+        if inst.primary(nv) != self.index or nv in self.new_view_sent or self.view != nv:
+            return
+        if len(vcs) < inst.q:
+            return
+        self.new_view_sent.add(nv)
+        chosen = [vcs[s] for s in sorted(vcs)][: inst.q]
+        best = self._highest_prepared(chosen)
+        if best is not None:
+            pp = self._propose(best.pre_prepare.block, r, best.pre_prepare.vote.digest)
+        else:
+            pp = self._propose(self._fresh_block(r), r)
+        msg = NewView(inst.chain, nv, self.name, tuple(chosen), pp).signed(self.me)
+        r.signs += 1
+        r.broadcast(self.others, msg)
+        self._enter(nv, r)
+
+    def _enter(self, view: int, r: Ready) -> None:
+        self.view, self.changing = view, False
+        r.outputs.append(ViewEntered(view))
+        self._arm(view, r)
+        self._progress(view, r)
+
+    def _on_new_view(self, msg: NewView, r: Ready) -> None:
+        inst, nv = self.inst, msg.view
+        if not self.member or nv < self.view or msg.chain != inst.chain:
+            return
+        if msg.sender != inst.names[inst.primary(nv)]:
+            return
+        r.verifies += 1
+        if not msg.valid(inst.keys):
+            r.outputs.append(Evidence("bad-signature", msg.sender, "new-view"))
+            return
+        senders = {vc.sender for vc in msg.view_changes}
+        if len(senders) < inst.q or any(vc.new_view != nv for vc in msg.view_changes):
+            return
+        if not all(self._valid_view_change(vc, r) for vc in msg.view_changes):
+            return
+        pp, best = msg.pre_prepare, self._highest_prepared(list(msg.view_changes))
+        if pp.vote.view != nv or pp.vote.sender != msg.sender:
+            return
+        if best is not None and best.pre_prepare.vote.digest != pp.vote.digest:
+            r.outputs.append(
+                Evidence("invalid-block", msg.sender, "new-view", nv, "ignores a prepared block")
+            )
+            return
+        r.verifies += 1
+        if not pp.vote.valid(inst.keys):
+            return
+        self.view, self.changing = nv, False
+        r.outputs.append(ViewEntered(nv))
+        self._accept(pp, r)
+
+
+class Observer:
+    """DCE-PBFT: a node outside the committee; learns the block from a certificate."""
+
+    __slots__ = ("me", "index", "inst", "committed", "replica_client")
+
+    def __init__(self, me: Identity, index: int, inst: Instance) -> None:
+        self.me, self.index, self.inst = me, index, inst
+        self.committed: bytes | None = None
+        # The client may sit outside the committee: it still sends the request and counts replies.
+        self.replica_client = Replica(me, index, inst) if index == inst.client else None
+
+    def step(self, event: object, now_us: int) -> Ready:
+        if isinstance(event, Certificate):
+            r = Ready()
+            self._on_certificate(event, r)
+            return r
+        if self.replica_client is not None and isinstance(event, (Start, Vote)):
+            return self.replica_client.step(event, now_us)
+        return Ready()
+
+    def _on_certificate(self, cert: Certificate, r: Ready) -> None:
+        inst = self.inst
+        if self.committed is not None or not cert.commits:
+            return
+        try:
+            block = Block.decode(cert.block)
+        except MltsError:
+            return
+        h, digest, view = block.header, block.hash, cert.commits[0].view
+        if (h.chain, h.height, h.prev_hash) != (inst.chain, inst.height, inst.prev_hash):
+            return
+        voters: set[str] = set()
+        for c in cert.commits:
+            if c.kind != SigKind.COMMIT or c.digest != digest or c.view != view:
+                return
+            if c.sender in voters or c.sender not in inst.member_names:
+                return
+            r.verifies += 1
+            if not c.valid(inst.keys):
+                r.outputs.append(Evidence("bad-signature", c.sender, "certificate"))
+                return
+            voters.add(c.sender)
+        if len(voters) < inst.q:
+            return
+        self.committed = digest
+        r.outputs.append(Committed(inst.height, view, digest, cert.block))

@@ -1,0 +1,185 @@
+"""One consensus round on one chain: build the instance, run it on the simulated network, and
+read what happened (commits, safety, latency, message counts, credit facts) from the nodes'
+observations. Used by side chains now and by the main chain next."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mlts_ray.config import Config
+from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, wrap
+from mlts_ray.consensus.instance import (
+    Accepted,
+    Answered,
+    Committed,
+    Evidence,
+    GaveUp,
+    Instance,
+    ViewEntered,
+)
+from mlts_ray.consensus.pbft import Observer, Replica, Start
+from mlts_ray.ledger.block import Block, BlockKind
+from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.net.network import LinkModel, ms_to_us
+from mlts_ray.net.sim import ChainSim, PhaseStats
+
+PHASES = ("request", "pre-prepare", "prepare", "commit", "reply", "certificate",
+          "view-change", "new-view")
+PROOF_KINDS = ("equivocation", "invalid-block", "double-vote")
+PENALTY_KINDS = ("bad-signature", "conflicting-vote")
+
+
+def consensus_honest(behaviour: str) -> bool:
+    return behaviour not in CONSENSUS_BEHAVIOURS
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one instance produced, from the honest nodes' point of view."""
+
+    inst: Instance
+    block: Block | None
+    view: int  # view of the decision (or the last view tried)
+    views: int
+    safety_violation: bool
+    latency_us: int | None
+    finality_us: int | None
+    phases: dict[str, PhaseStats]
+    signs: int
+    verifies: int
+    delivered: int
+    prepared_by: set[str] = field(default_factory=set)
+    committed_by: set[str] = field(default_factory=set)
+    evidence: list[Evidence] = field(default_factory=list)
+    proven: set[str] = field(default_factory=set)
+    answered: bool = False
+    gave_up: bool = False
+
+    @property
+    def decided(self) -> bool:
+        return self.block is not None
+
+    @property
+    def primary(self) -> str:
+        return self.inst.names[self.inst.primary(self.view)]
+
+    def voted_in_time(self, node: str) -> int:
+        return (node in self.prepared_by) + (node in self.committed_by)
+
+
+def run_instance(
+    cfg: Config,
+    inst: Instance,
+    identities: Mapping[str, Identity],
+    behaviours: Mapping[str, str],
+    trades: Sequence[bytes],
+    inter: bool,
+) -> Outcome:
+    """Run one block's consensus among ``inst.names`` until every event has been handled."""
+    equivocators = frozenset(
+        i for i, n in enumerate(inst.names) if behaviours.get(n) == "equivocate"
+    )
+    member = set(inst.members)
+    nodes = []
+    for i, name in enumerate(inst.names):
+        me = identities[name]
+        honest = Replica(me, i, inst) if i in member else Observer(me, i, inst)
+        nodes.append(wrap(
+            behaviours.get(name, "honest"), honest, me=me, inst=inst, colluders=equivocators,
+            delay_us=ms_to_us(cfg.faults.delay_ms),
+        ))
+    net = cfg.network
+    sim = ChainSim(
+        inst.chain, nodes, LinkModel.from_config(net, inter), cfg.experiment.seed,
+        ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms), epoch=inst.round,
+    )
+    sim.input(inst.client, Start(tuple(trades)), 0)
+    sim.run()
+    return _read(inst, sim, behaviours)
+
+
+def _read(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outcome:
+    honest = {i for i, n in enumerate(inst.names) if consensus_honest(behaviours.get(n, "honest"))}
+    commits: dict[int, tuple[int, Committed]] = {}
+    views_seen, evidence, accepted = [0], [], []
+    answered = gave_up = False
+    for ob in sim.observations:
+        if ob.node not in honest:
+            continue
+        v = ob.value
+        if isinstance(v, Committed):
+            commits.setdefault(ob.node, (ob.time_us, v))
+        elif isinstance(v, ViewEntered):
+            views_seen.append(v.view)
+        elif isinstance(v, Evidence):
+            evidence.append(v)
+        elif isinstance(v, Accepted):
+            accepted.append(v.vote)
+        elif isinstance(v, Answered):
+            answered = True
+        elif isinstance(v, GaveUp):
+            gave_up = True
+            views_seen.append(v.view)
+    digests = Counter(c.digest for _, c in commits.values())
+    safety_violation = len(digests) > 1
+    block, view = None, max(views_seen)
+    prepared_by: set[str] = set()
+    committed_by: set[str] = set()
+    latency = finality = None
+    if digests:
+        # The chain keeps the block most honest nodes committed (ties: lowest digest).
+        decided = min(digests, key=lambda d: (-digests[d], d))
+        winners = [(t, c) for t, c in commits.values() if c.digest == decided]
+        block = Block.decode(winners[0][1].block)
+        view = winners[0][1].view
+        for _, c in winners:
+            prepared_by |= c.prepared_by
+            committed_by |= c.committed_by
+        members = set(inst.members)
+        member_times = sorted(t for i, (t, _) in commits.items() if i in members)
+        if len(member_times) >= inst.q:
+            latency = member_times[inst.q - 1]
+        if honest <= commits.keys() and not safety_violation:
+            finality = max(t for t, _ in commits.values())
+    out = Outcome(
+        inst, block, view, max(view, max(views_seen)) + 1, safety_violation, latency, finality,
+        sim.phases, sim.signs, sim.verifies, sim.delivered, prepared_by, committed_by,
+        evidence, _proven(evidence, accepted, prepared_by, committed_by, view),
+        answered, gave_up,
+    )
+    return out
+
+
+def _proven(
+    evidence: list[Evidence], accepted: list, prepared_by: set[str], committed_by: set[str],
+    view: int,
+) -> set[str]:
+    """Offenders with a cryptographic proof against them, pooled over every honest node."""
+    proven = {e.offender for e in evidence if e.kind in PROOF_KINDS}
+    proposals: dict[tuple[str, int], set[bytes]] = {}
+    for vote in accepted:  # two signed pre-prepares for one view, held by different nodes
+        proposals.setdefault((vote.sender, vote.view), set()).add(vote.digest)
+    proven |= {sender for (sender, _), ds in proposals.items() if len(ds) > 1}
+    for e in evidence:  # a conflicting vote here + a vote for the decision there = double vote
+        if e.kind == "conflicting-vote" and e.view == view:
+            voters = prepared_by if e.phase == "prepare" else committed_by
+            if e.offender in voters:
+                proven.add(e.offender)
+    return proven
+
+
+def build_instance(
+    cfg: Config, chain: str, height: int, round_: int, kind: BlockKind, prev_hash: bytes,
+    anchor_root: bytes, names: Sequence[str], members: Sequence[str], client: str,
+    keys: KeyRing, certify: bool,
+) -> Instance:
+    index = {n: i for i, n in enumerate(names)}
+    member_idx = tuple(index[m] for m in members)
+    observers = tuple(i for i in range(len(names)) if i not in set(member_idx)) if certify else ()
+    return Instance(
+        chain, height, round_, kind, prev_hash, anchor_root, tuple(names), member_idx, observers,
+        index[client], ms_to_us(cfg.consensus.view_timeout_ms), cfg.consensus.max_view_changes,
+        keys,
+    )

@@ -1,0 +1,79 @@
+"""Names and roles of every node (DESIGN section 3), and who is Byzantine.
+
+Side chain ``vpp-v`` has ``N_v`` nodes: its VMC ``vpp-v/vmc`` and resources ``vpp-v/n-001`` ...;
+the last ``supervisors_per_vpp`` resources are the VPP's supervisors. Names are zero-padded so
+they sort. Byzantine nodes are drawn per chain from a seeded stream; the VMC is never drawn (it
+is the client that submits the VPP's trades; a faulty operator is outside this model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from mlts_ray.config import Config
+from mlts_ray.net.rng import stream
+
+HONEST = "honest"
+
+
+def side_chain(v: int) -> str:
+    return f"vpp-{v}"
+
+
+@dataclass(frozen=True, slots=True)
+class VppLayout:
+    chain: str
+    vmc: str
+    resources: tuple[str, ...]  # every node but the VMC
+    supervisors: tuple[str, ...]
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """All nodes, sorted: the node index used by the network and consensus."""
+        return tuple(sorted((self.vmc, *self.resources)))
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """Who may sit on the side committee: everyone but the supervisors."""
+        return tuple(n for n in self.nodes if n not in self.supervisors)
+
+    @property
+    def traders(self) -> tuple[str, ...]:
+        return tuple(n for n in self.resources if n not in self.supervisors)
+
+
+def vpp_layout(cfg: Config, v: int) -> VppLayout:
+    chain = side_chain(v)
+    n, s = cfg.topology.nodes_per_vpp, cfg.topology.supervisors_per_vpp
+    resources = tuple(f"{chain}/n-{i:03d}" for i in range(1, n))
+    return VppLayout(chain, f"{chain}/vmc", resources, resources[len(resources) - s :] if s else ())
+
+
+def byzantine_count(fraction: float, pool: int) -> int:
+    """``round(fraction * pool)``, halves up, in exact arithmetic."""
+    return int(Fraction(repr(fraction)) * pool + Fraction(1, 2))
+
+
+def assign_behaviours(cfg: Config, layout: VppLayout) -> dict[str, str]:
+    """Behaviour of every node of a side chain: ``honest`` or a name from ``faults.behaviours``.
+
+    ``false-audit`` slots are filled from the supervisors, the others from the rest."""
+    out = dict.fromkeys(layout.nodes, HONEST)
+    faults = cfg.faults
+    if faults.where not in ("side", "both") or faults.byzantine_fraction == 0:
+        return out
+    rng = stream(cfg.experiment.seed, "faults", layout.chain)
+    supervisors = list(layout.supervisors)
+    others = list(layout.traders)
+    rng.shuffle(supervisors)
+    rng.shuffle(others)
+    for i in range(byzantine_count(faults.byzantine_fraction, len(layout.resources))):
+        behaviour = faults.behaviours[i % len(faults.behaviours)]
+        pool = supervisors if behaviour == "false-audit" else others
+        if not pool:
+            pool = others or supervisors
+        if not pool:
+            break
+        out[pool.pop()] = behaviour
+    return out
