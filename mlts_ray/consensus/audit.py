@@ -5,8 +5,9 @@ it loses ``audit_penalty`` credit and pays ``audit_fine_cents`` to the auditor, 
 back plus half the credit the node lost. If not, the stake goes to the audited node and the
 auditor pays it ``audit_compensation_cents``. Credit only ever moves between the two.
 
-An honest supervisor picks its targets at random; a ``false-audit`` supervisor accuses honest
-nodes -- and, since outcomes rest on evidence, keeps losing its stake.
+An honest supervisor audits nodes that drew complaints this round (evidence against them); a
+``false-audit`` supervisor accuses honest nodes -- and, since outcomes rest on evidence, keeps
+losing its stake.
 """
 
 from __future__ import annotations
@@ -34,11 +35,10 @@ class Audit:
 
 def choose_targets(
     auditor: str, behaviour: str, pool: Sequence[str], honest: Collection[str],
-    count: int, rng: random.Random,
+    suspects: Collection[str], count: int, rng: random.Random,
 ) -> list[str]:
-    candidates = [n for n in pool if n != auditor]
-    if behaviour == "false-audit":
-        candidates = [n for n in candidates if n in honest]
+    wanted = honest if behaviour == "false-audit" else suspects
+    candidates = [n for n in pool if n != auditor and n in wanted]
     return rng.sample(candidates, min(count, len(candidates)))
 
 

@@ -130,4 +130,5 @@ class Evidence:
     offender: str
     phase: str
     view: int = 0
+    digest: bytes = b""  # what the offender signed, where it signed something
     detail: str = ""

@@ -13,7 +13,8 @@ from mlts_ray.errors import EncodingError
 from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
 from mlts_ray.ledger.encoding import Reader, Writer
 
-TAG_VOTE, TAG_PRE_PREPARE, TAG_REQUEST, TAG_VIEW_CHANGE, TAG_NEW_VIEW, TAG_CERTIFICATE = range(20, 26)
+(TAG_VOTE, TAG_PRE_PREPARE, TAG_REQUEST, TAG_VIEW_CHANGE, TAG_NEW_VIEW, TAG_CERTIFICATE,
+ TAG_FETCH) = range(20, 27)
 VERSION = 1
 DIGEST = 32
 
@@ -187,3 +188,20 @@ class Certificate:
     def encode(self) -> bytes:
         w = Writer(TAG_CERTIFICATE, VERSION).blob(self.block)
         return w.items(self.commits, lambda w_, v: w_.blob(v.encode())).value()
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """A member that saw q commits for a block it does not hold asks one committer for it (the
+    answer is a certificate). Unsigned: links are authenticated, and the answer proves itself."""
+
+    chain: str
+    height: int
+    digest: bytes
+    sender: str
+
+    phase = "fetch"
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_FETCH, VERSION).text(self.chain).u64(self.height)
+        return w.fixed(self.digest, DIGEST).text(self.sender).value()

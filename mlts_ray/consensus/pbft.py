@@ -27,6 +27,7 @@ from mlts_ray.consensus.instance import (
 )
 from mlts_ray.consensus.messages import (
     Certificate,
+    Fetch,
     NewView,
     Prepared,
     PrePrepare,
@@ -85,6 +86,34 @@ def check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None,
     return None, verifies, block
 
 
+def check_certificate(inst: Instance, cert: Certificate, r: Ready) -> Committed | None:
+    """A block plus q valid, distinct members' commits for its hash in one view, extending this
+    chain at this height: then the block is committed."""
+    if not cert.commits:
+        return None
+    try:
+        block = Block.decode(cert.block)
+    except MltsError:
+        return None
+    h, digest, view = block.header, block.hash, cert.commits[0].view
+    if (h.chain, h.height, h.prev_hash) != (inst.chain, inst.height, inst.prev_hash):
+        return None
+    voters: set[str] = set()
+    for c in cert.commits:
+        if c.kind != SigKind.COMMIT or c.digest != digest or c.view != view:
+            return None
+        if c.sender in voters or c.sender not in inst.member_names:
+            return None
+        r.verifies += 1
+        if not c.valid(inst.keys):
+            r.outputs.append(Evidence("bad-signature", c.sender, "certificate", view, c.digest))
+            return None
+        voters.add(c.sender)
+    if len(voters) < inst.q:
+        return None
+    return Committed(inst.height, view, digest, cert.block)
+
+
 class Replica:
     """A committee member (every node, under PBFT)."""
 
@@ -92,7 +121,7 @@ class Replica:
         "me", "index", "inst", "others", "is_client", "member", "gave_up", "view", "changing",
         "request",
         "accepted", "votes", "prepared", "commit_sent", "committed", "armed", "vcs",
-        "new_view_sent", "replies", "answered",
+        "new_view_sent", "replies", "answered", "fetched", "commit_proof",
     )
 
     def __init__(self, me: Identity, index: int, inst: Instance) -> None:
@@ -114,6 +143,8 @@ class Replica:
         self.new_view_sent: set[int] = set()
         self.replies: dict[bytes, set[str]] = {}
         self.answered = False
+        self.fetched: set[bytes] = set()
+        self.commit_proof: Certificate | None = None
 
     @property
     def name(self) -> str:
@@ -137,6 +168,10 @@ class Replica:
             self._on_new_view(event, r)
         elif isinstance(event, Start):
             self._on_start(event, r)
+        elif isinstance(event, Fetch):
+            self._on_fetch(event, r)
+        elif isinstance(event, Certificate):
+            self._on_certificate(event, r)
         return r
 
     # --- client role --------------------------------------------------------------------------
@@ -231,12 +266,12 @@ class Replica:
         held = self.accepted.get(view)
         if held is not None:
             if held.vote.digest != vote.digest:
-                r.outputs.append(Evidence("equivocation", vote.sender, "pre-prepare", view))
+                r.outputs.append(Evidence("equivocation", vote.sender, "pre-prepare", view, vote.digest))
             return
         problem, verifies, _ = check_block(self.inst, pp.block, vote.digest)
         r.verifies += verifies
         if problem:
-            r.outputs.append(Evidence("invalid-block", vote.sender, "pre-prepare", view, problem))
+            r.outputs.append(Evidence("invalid-block", vote.sender, "pre-prepare", view, vote.digest, problem))
             return
         self.accepted[view] = pp
         r.outputs.append(Accepted(vote))
@@ -274,14 +309,16 @@ class Replica:
         earlier = seen.get(vote.sender)
         if earlier is not None:
             if earlier.digest != vote.digest:
-                r.outputs.append(Evidence("double-vote", vote.sender, vote.phase, vote.view))
+                r.outputs.append(Evidence("double-vote", vote.sender, vote.phase, vote.view, vote.digest))
             return
         seen[vote.sender] = vote
         held = self.accepted.get(vote.view)
         if held is not None and held.vote.digest != vote.digest:
-            r.outputs.append(Evidence("conflicting-vote", vote.sender, vote.phase, vote.view))
+            r.outputs.append(Evidence("conflicting-vote", vote.sender, vote.phase, vote.view, vote.digest))
         if vote.view == self.view and not self.changing:
             self._progress(vote.view, r)
+        if vote.kind == SigKind.COMMIT and self.committed is None:
+            self._maybe_fetch(vote, r)
 
     def _matching(self, kind: SigKind, view: int, digest: bytes) -> list[Vote]:
         return [v for v in self.votes.get((kind, view), {}).values() if v.digest == digest]
@@ -304,9 +341,37 @@ class Replica:
             if len(commits) >= inst.q:
                 self._commit(pp, commits, r)
 
+    # --- catching up: q commits for a block this member does not hold -------------------------
+
+    def _maybe_fetch(self, vote: Vote, r: Ready) -> None:
+        held = self.accepted.get(vote.view)
+        if (held is not None and held.vote.digest == vote.digest) or vote.digest in self.fetched:
+            return
+        if len(self._matching(SigKind.COMMIT, vote.view, vote.digest)) >= self.inst.q:
+            self.fetched.add(vote.digest)
+            r.send(self.inst.index_of[vote.sender], Fetch(
+                self.inst.chain, self.inst.height, vote.digest, self.name))
+
+    def _on_fetch(self, fetch: Fetch, r: Ready) -> None:
+        proof = self.commit_proof
+        if proof is not None and fetch.digest == self.committed and fetch.sender in self.inst.index_of:
+            r.send(self.inst.index_of[fetch.sender], proof)
+
+    def _on_certificate(self, cert: Certificate, r: Ready) -> None:
+        if self.committed is not None or not self.member:
+            return
+        done = check_certificate(self.inst, cert, r)
+        if done is not None:
+            self.committed = done.digest
+            self.commit_proof = cert
+            r.outputs.append(done)
+
     def _commit(self, pp: PrePrepare, commits: list[Vote], r: Ready) -> None:
         inst, view, digest = self.inst, pp.vote.view, pp.vote.digest
         self.committed = digest
+        self.commit_proof = Certificate(
+            pp.block, tuple(sorted(commits, key=lambda v: v.sender)[: inst.q])
+        )
         prepared_by = {v.sender for v in self._matching(SigKind.PREPARE, view, digest)}
         prepared_by.add(pp.vote.sender)  # the primary's pre-prepare is its prepare-phase vote
         r.outputs.append(Committed(
@@ -320,8 +385,7 @@ class Replica:
             r.signs += 1
             r.send(inst.client, reply.signed(self.me))
         if inst.observers and inst.primary(view) == self.index:
-            proof = tuple(sorted(commits, key=lambda v: v.sender)[: inst.q])
-            r.broadcast(inst.observers, Certificate(pp.block, proof))
+            r.broadcast(inst.observers, self.commit_proof)
 
     # --- view change --------------------------------------------------------------------------
 
@@ -439,7 +503,8 @@ class Replica:
             return
         if best is not None and best.pre_prepare.vote.digest != pp.vote.digest:
             r.outputs.append(
-                Evidence("invalid-block", msg.sender, "new-view", nv, "ignores a prepared block")
+                Evidence("invalid-block", msg.sender, "new-view", nv, pp.vote.digest,
+                         "ignores a prepared block")
             )
             return
         r.verifies += 1
@@ -471,28 +536,9 @@ class Observer:
         return Ready()
 
     def _on_certificate(self, cert: Certificate, r: Ready) -> None:
-        inst = self.inst
-        if self.committed is not None or not cert.commits:
+        if self.committed is not None:
             return
-        try:
-            block = Block.decode(cert.block)
-        except MltsError:
-            return
-        h, digest, view = block.header, block.hash, cert.commits[0].view
-        if (h.chain, h.height, h.prev_hash) != (inst.chain, inst.height, inst.prev_hash):
-            return
-        voters: set[str] = set()
-        for c in cert.commits:
-            if c.kind != SigKind.COMMIT or c.digest != digest or c.view != view:
-                return
-            if c.sender in voters or c.sender not in inst.member_names:
-                return
-            r.verifies += 1
-            if not c.valid(inst.keys):
-                r.outputs.append(Evidence("bad-signature", c.sender, "certificate"))
-                return
-            voters.add(c.sender)
-        if len(voters) < inst.q:
-            return
-        self.committed = digest
-        r.outputs.append(Committed(inst.height, view, digest, cert.block))
+        done = check_certificate(self.inst, cert, r)
+        if done is not None:
+            self.committed = done.digest
+            r.outputs.append(done)

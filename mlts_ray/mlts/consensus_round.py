@@ -26,9 +26,8 @@ from mlts_ray.net.network import LinkModel, ms_to_us
 from mlts_ray.net.sim import ChainSim, PhaseStats
 
 PHASES = ("request", "pre-prepare", "prepare", "commit", "reply", "certificate",
-          "view-change", "new-view")
+          "view-change", "new-view", "fetch")
 PROOF_KINDS = ("equivocation", "invalid-block", "double-vote")
-PENALTY_KINDS = ("bad-signature", "conflicting-vote")
 
 
 def consensus_honest(behaviour: str) -> bool:
@@ -124,7 +123,7 @@ def _read(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outco
             views_seen.append(v.view)
     digests = Counter(c.digest for _, c in commits.values())
     safety_violation = len(digests) > 1
-    block, view = None, max(views_seen)
+    block, view, decided = None, max(views_seen), None
     prepared_by: set[str] = set()
     committed_by: set[str] = set()
     latency = finality = None
@@ -146,7 +145,7 @@ def _read(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outco
     out = Outcome(
         inst, block, view, max(view, max(views_seen)) + 1, safety_violation, latency, finality,
         sim.phases, sim.signs, sim.verifies, sim.delivered, prepared_by, committed_by,
-        evidence, _proven(evidence, accepted, prepared_by, committed_by, view),
+        evidence, _proven(evidence, accepted, prepared_by, committed_by, view, decided),
         answered, gave_up,
     )
     return out
@@ -154,7 +153,7 @@ def _read(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outco
 
 def _proven(
     evidence: list[Evidence], accepted: list, prepared_by: set[str], committed_by: set[str],
-    view: int,
+    view: int, decided: bytes | None,
 ) -> set[str]:
     """Offenders with a cryptographic proof against them, pooled over every honest node."""
     proven = {e.offender for e in evidence if e.kind in PROOF_KINDS}
@@ -162,12 +161,23 @@ def _proven(
     for vote in accepted:  # two signed pre-prepares for one view, held by different nodes
         proposals.setdefault((vote.sender, vote.view), set()).add(vote.digest)
     proven |= {sender for (sender, _), ds in proposals.items() if len(ds) > 1}
-    for e in evidence:  # a conflicting vote here + a vote for the decision there = double vote
-        if e.kind == "conflicting-vote" and e.view == view:
+    for e in evidence:  # signed d1 seen here + signed decision d2 there = double vote
+        if e.kind == "conflicting-vote" and e.view == view and e.digest != decided:
             voters = prepared_by if e.phase == "prepare" else committed_by
             if e.offender in voters:
                 proven.add(e.offender)
     return proven
+
+
+def penalised_votes(out: Outcome) -> set[tuple[str, str, int]]:
+    """``(offender, phase, view)`` of bad signatures and conflicting votes, except conflicting
+    votes in a view whose primary equivocated: honest members were fooled, not faulty."""
+    inst = out.inst
+    fooled = {v for v in range(out.views) if inst.names[inst.primary(v)] in out.proven}
+    return {
+        (e.offender, e.phase, e.view) for e in out.evidence
+        if e.kind == "bad-signature" or (e.kind == "conflicting-vote" and e.view not in fooled)
+    }
 
 
 def build_instance(

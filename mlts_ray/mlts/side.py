@@ -19,7 +19,14 @@ from mlts_ray.ledger.chain import ChainStore
 from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing
 from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.ledger.tx import SignedOrder, SignedTrade, Trade
-from mlts_ray.mlts.consensus_round import PHASES, Outcome, build_instance, consensus_honest, run_instance
+from mlts_ray.mlts.consensus_round import (
+    PHASES,
+    Outcome,
+    build_instance,
+    consensus_honest,
+    penalised_votes,
+    run_instance,
+)
 from mlts_ray.mlts.topology import HONEST, VppLayout, assign_behaviours, vpp_layout
 from mlts_ray.mlts.workload import make_orders, match
 from mlts_ray.net.rng import stream
@@ -123,7 +130,8 @@ class SideChain:
         cfg, seed = self.cfg, self.cfg.experiment.seed
         orders: list[SignedOrder] = []
         for node in self.layout.traders:
-            if not self.book.usable(node, rnd):
+            # A crashed or silent node sends nothing, orders included.
+            if not self.book.usable(node, rnd) or self.behaviour[node] in ("crash", "silent"):
                 continue
             money, energy = ledger.balance(node)
             for o in make_orders(seed, cfg.workload, node, self.chain, rnd, money, energy):
@@ -206,9 +214,7 @@ class SideChain:
         facts.timed_out_primaries = [inst.names[inst.primary(v)] for v in range(failed_views)]
         for n in inst.member_names:
             facts.voted_in_time[n] = out.voted_in_time(n)
-        penalties = {(e.offender, e.phase, e.view) for e in out.evidence
-                     if e.kind in ("bad-signature", "conflicting-vote")}
-        facts.bad_votes = dict(Counter(offender for offender, _, _ in penalties))
+        facts.bad_votes = dict(Counter(offender for offender, _, _ in penalised_votes(out)))
         facts.banned = out.proven
         facts.online = {s for s in self.layout.supervisors
                         if self.behaviour[s] not in ("crash", "silent")}
@@ -239,7 +245,7 @@ class SideChain:
             if not self.book.usable(sup, rnd) or not consensus_honest(self.behaviour[sup]):
                 continue
             rng = stream(self.cfg.experiment.seed, "audit", self.chain, rnd, sup)
-            for target in choose_targets(sup, self.behaviour[sup], pool, honest,
+            for target in choose_targets(sup, self.behaviour[sup], pool, honest, misbehaved,
                                          cfg.audits_per_supervisor, rng):
                 money = {n: ledger.balance(n)[0] for n in (sup, target)}
                 audit = settle_audit(cfg, sup, target, target in misbehaved,
