@@ -124,3 +124,14 @@ def test_keyring_unknown_name():
     assert not keys.verify("ghost", SigKind.ORDER, "vpp-0", b"x", bytes(64))
     with pytest.raises(LedgerError, match="ghost"):
         keys.public_key("ghost")
+
+
+def test_keyring_uses_the_process_cache_even_when_it_starts_empty():
+    # Regression: an empty VerifyCache is falsy (it has __len__); it must still be used.
+    cache = VerifyCache()
+    ident = Identity.derive(0, "a")
+    keys = KeyRing.of([ident])
+    sig = ident.sign_root(SigKind.COMMIT, "vpp-0", b"x")
+    for _ in range(3):
+        assert keys.verify("a", SigKind.COMMIT, "vpp-0", b"x", sig, cache=cache)
+    assert (cache.misses, cache.hits) == (1, 2)

@@ -45,6 +45,9 @@ class Instance:
     keys: KeyRing
     index_of: dict[str, int] = field(default_factory=dict, compare=False)
     member_names: frozenset[str] = field(default_factory=frozenset, compare=False)
+    # Block checks shared by the nodes of one process: a pure function of (block, digest) here,
+    # so every receiver gets the same answer and is still charged its own verifications.
+    block_checks: dict[tuple[bytes, bytes], tuple] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_of", {n: i for i, n in enumerate(self.names)})

@@ -57,6 +57,14 @@ def check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None,
     Returns ``(problem or None, signatures verified, block)``. Every trade's two signatures and
     the proposer's signature are checked against the key ring.
     """
+    key = (digest, data)
+    answer = inst.block_checks.get(key)
+    if answer is None:
+        answer = inst.block_checks[key] = _check_block(inst, data, digest)
+    return answer
+
+
+def _check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None, int, Block | None]:
     try:
         block = Block.decode(data)
     except MltsError as err:

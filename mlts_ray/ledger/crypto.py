@@ -178,7 +178,7 @@ class KeyRing(Mapping[str, bytes]):
         if key is None:
             return False
         root = signing_root(kind, chain, data)
-        return cache.verify(key, root, signature) if cache else verify(key, root, signature)
+        return cache.verify(key, root, signature) if cache is not None else verify(key, root, signature)
 
     def __getitem__(self, name: str) -> bytes:
         return self._keys[name]
