@@ -96,7 +96,7 @@ class Network(_Section):
     inter_latency_ms: float = Field(50.0, ge=0)
     inter_jitter_ms: float = Field(15.0, ge=0)
     inter_min_latency_ms: float = Field(20.0, gt=0)
-    bandwidth_mbps: float = Field(100.0, gt=0)
+    bandwidth_mbps: float = Field(100.0, ge=0.001, description="at least 1 kbit/s")
     sign_cost_ms: float = Field(0.05, ge=0)
     verify_cost_ms: float = Field(0.15, ge=0)
     loss: float = Field(0.0, ge=0, lt=1)

@@ -7,7 +7,7 @@ processes -- the property the Ray runtime's conservative windows rely on.
 
 Each node has a simulated CPU: an event that arrives while the node is busy waits, and the
 node's signing and verification work (``Ready.signs``/``verifies``) is charged before anything it
-sends leaves. Messages to the node itself are never sent through the network.
+sends leaves. Nodes handle their own votes internally and never address themselves.
 """
 
 from __future__ import annotations
