@@ -9,12 +9,11 @@ import random
 from dataclasses import dataclass, field
 
 import pytest
-
-from mlts_ray.errors import ConfigError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlts_ray.config import build_config
+from mlts_ray.errors import ConfigError
 from mlts_ray.net.network import LinkModel, PartitionWindow, ms_to_us
 from mlts_ray.net.node import Ready, Timer
 from mlts_ray.net.rng import stream, stream_seed, tie_break
