@@ -6,19 +6,20 @@ consensus path such a node is honest (see ``mlts``'s trader and auditor strategi
 
 ``equivocate`` is a coalition: faulty nodes know each other (``colluders``) and split the honest
 members into two halves by position; an equivocating primary proposes block A to one half and
-block B (A without its last trade) to the other and sends both to its colluders, and an
-equivocating member votes for A to the first half and for B to the second. With f+1 such
-members PBFT's quorums can be split -- exactly what the safety checker must then report.
+block B (A without its last trade) to the other, and an equivocating member votes for A to the
+first half and for B to the second (B's digest follows from A). With f+1 such members PBFT's
+quorums can be split -- exactly what the safety checker must then report.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.consensus.messages import NewView, PrePrepare, Request, ViewChange, Vote
-from mlts_ray.ledger.block import Block
+from mlts_ray.errors import MltsError
+from mlts_ray.ledger.block import Block, BlockHeader
+from mlts_ray.ledger.merkle import merkle_root
 from mlts_ray.ledger.crypto import Identity, SigKind
 from mlts_ray.net.node import Node, Ready
 
@@ -84,8 +85,22 @@ class Forge:
         return r
 
 
+def second_version(block: Block) -> BlockHeader | None:
+    """The coalition's block B for a proposal A: A without its last trade, by the same
+    proposer. Every colluder derives B's header (hence its digest) from A alone -- the hash
+    covers the header, not the proposer's signature. None when A has no trade to drop."""
+    if not block.txs:
+        return None
+    txs = block.txs[:-1]
+    return replace(block.header, merkle_root=merkle_root(txs), n_txs=len(txs))
+
+
 class Equivocate:
-    """As primary: conflicting pre-prepares; as member: votes for two digests."""
+    """As primary: conflicting pre-prepares; as member: votes for two digests.
+
+    The honest members are split into two halves by position; the first half is shown and
+    told A, the second half B. Colluders get A and vote A to the first half, B to the second.
+    """
 
     def __init__(
         self, inner: Node, me: Identity, inst: Instance,
@@ -93,21 +108,18 @@ class Equivocate:
     ) -> None:
         self.inner, self.me, self.inst, self.colluders = inner, me, inst, colluders
         honest = [m for m in inst.members if m not in colluders]
-        self.second_half = frozenset(honest[1::2])  # the honest half that is told "B"
-        self.first: dict[int, bytes] = {}  # view -> first digest heard
-        self.alternative: dict[int, bytes] = {}  # view -> digest B
-        self.block_b: dict[int, PrePrepare] = {}
+        self.second_half = frozenset(honest[1::2])
+        self.b_digest: dict[tuple[int, bytes], bytes] = {}  # (view, digest A) -> digest B
+        self.b_proposal: dict[int, PrePrepare] = {}
 
     def step(self, event: object, now_us: int) -> Ready:
-        if isinstance(event, PrePrepare):  # a colluding primary sends us both A and B
-            view, digest = event.vote.view, event.vote.digest
-            if self.first.setdefault(view, digest) != digest:
-                self.alternative.setdefault(view, digest)
+        if isinstance(event, PrePrepare):
+            self._learn_b(event)
         r = self.inner.step(event, now_us)
         out: list[tuple[int, object]] = []
         for dst, msg in r.sends:
             if isinstance(msg, PrePrepare):
-                out.extend(self._split_proposal(dst, msg, r))
+                out.append((dst, self._proposal_for(dst, msg, r)))
             elif isinstance(msg, Vote) and msg.kind in (SigKind.PREPARE, SigKind.COMMIT):
                 out.append((dst, self._vote_for(dst, msg, r)))
             else:
@@ -115,35 +127,38 @@ class Equivocate:
         r.sends = out
         return r
 
-    def _proposal_b(self, pp: PrePrepare, r: Ready) -> PrePrepare:
-        """Block A without its last trade, under the same view: a second valid proposal."""
+    def _learn_b(self, pp: PrePrepare) -> None:
+        key = (pp.vote.view, pp.vote.digest)
+        if key not in self.b_digest:
+            try:
+                header = second_version(Block.decode(pp.block))
+            except MltsError:
+                header = None
+            if header is not None:
+                self.b_digest[key] = header.hash()
+
+    def _proposal_for(self, dst: int, pp: PrePrepare, r: Ready) -> PrePrepare:
+        if dst not in self.second_half:
+            return pp
         view = pp.vote.view
-        if view not in self.block_b:
+        if view not in self.b_proposal:
             a = Block.decode(pp.block)
-            h = a.header
+            if second_version(a) is None:
+                return pp  # an empty block has no second version
             b = Block.create(
-                self.me, chain=h.chain, height=h.height, kind=h.kind, round=h.round,
-                prev_hash=h.prev_hash, txs=a.txs[:-1], anchor_root=h.anchor_root,
+                self.me, chain=a.header.chain, height=a.header.height, kind=a.header.kind,
+                round=a.header.round, prev_hash=a.header.prev_hash, txs=a.txs[:-1],
+                anchor_root=a.header.anchor_root,
             )
             r.signs += 2
-            self.block_b[view] = PrePrepare(replace(pp.vote, digest=b.hash).signed(self.me), b.encode())
-            self.alternative[view] = b.hash
-        return self.block_b[view]
-
-    def _split_proposal(self, dst: int, pp: PrePrepare, r: Ready) -> list[tuple[int, object]]:
-        b = self._proposal_b(pp, r)
-        if b.vote.digest == pp.vote.digest:  # an empty block has no second version
-            return [(dst, pp)]
-        if dst in self.colluders:
-            return [(dst, pp), (dst, b)]
-        return [(dst, b if dst in self.second_half else pp)]
+            self.b_proposal[view] = PrePrepare(replace(pp.vote, digest=b.hash).signed(self.me), b.encode())
+            self.b_digest[(view, pp.vote.digest)] = b.hash
+        return self.b_proposal[view]
 
     def _vote_for(self, dst: int, vote: Vote, r: Ready) -> Vote:
-        if dst not in self.second_half:
+        other = self.b_digest.get((vote.view, vote.digest))
+        if dst not in self.second_half or other is None:
             return vote
-        other = self.alternative.get(vote.view)
-        if other is None or other == vote.digest:
-            other = hashlib.sha256(b"equivocate" + vote.digest).digest()
         r.signs += 1
         return replace(vote, digest=other).signed(self.me)
 

@@ -45,11 +45,12 @@ def dce_committee(
 
 
 def random_committee(
-    candidates: Sequence[str], k: int, usable: Callable[[str], bool], seed: int, round_: int,
-    chain: str = "", **_: object,
+    candidates: Sequence[str], k: int, seed: int, round_: int, chain: str = "", **_: object,
 ) -> Committee:
-    pool = [n for n in candidates if usable(n)]
-    chosen = stream(seed, "random-committee", chain, round_).sample(pool, min(k, len(pool)))
+    """No credit at all -- not even its bans: the ablation isolates the smaller committee."""
+    chosen = stream(seed, "random-committee", chain, round_).sample(
+        list(candidates), min(k, len(candidates))
+    )
     return Committee(tuple(chosen), len(chosen) < k)
 
 

@@ -129,7 +129,7 @@ class Replica:
         "me", "index", "inst", "others", "is_client", "member", "gave_up", "view", "changing",
         "request",
         "accepted", "votes", "prepared", "commit_sent", "committed", "armed", "vcs",
-        "new_view_sent", "replies", "answered", "fetched", "commit_proof",
+        "new_view_sent", "replies", "answered", "fetched", "commit_proof", "certified", "helped",
     )
 
     def __init__(self, me: Identity, index: int, inst: Instance) -> None:
@@ -153,6 +153,8 @@ class Replica:
         self.answered = False
         self.fetched: set[bytes] = set()
         self.commit_proof: Certificate | None = None
+        self.certified = False  # sent the certificate to the observers
+        self.helped: set[str] = set()  # lagging members sent our commit proof
 
     @property
     def name(self) -> str:
@@ -325,8 +327,8 @@ class Replica:
             r.outputs.append(Evidence("conflicting-vote", vote.sender, vote.phase, vote.view, vote.digest))
         if vote.view == self.view and not self.changing:
             self._progress(vote.view, r)
-        if vote.kind == SigKind.COMMIT and self.committed is None:
-            self._maybe_fetch(vote, r)
+        if vote.kind == SigKind.COMMIT:
+            self._learn(vote, r)
 
     def _matching(self, kind: SigKind, view: int, digest: bytes) -> list[Vote]:
         return [v for v in self.votes.get((kind, view), {}).values() if v.digest == digest]
@@ -349,16 +351,40 @@ class Replica:
             if len(commits) >= inst.q:
                 self._commit(pp, commits, r)
 
-    # --- catching up: q commits for a block this member does not hold -------------------------
+    # --- catching up ----------------------------------------------------------------------------
 
-    def _maybe_fetch(self, vote: Vote, r: Ready) -> None:
-        held = self.accepted.get(vote.view)
-        if (held is not None and held.vote.digest == vote.digest) or vote.digest in self.fetched:
+    def _learn(self, vote: Vote, r: Ready) -> None:
+        """q commits for one digest in one view prove it committed, whatever view this member
+        is in now: commit it if we hold the block, else fetch the block from a committer."""
+        if self.committed is not None:
             return
-        if len(self._matching(SigKind.COMMIT, vote.view, vote.digest)) >= self.inst.q:
+        commits = self._matching(SigKind.COMMIT, vote.view, vote.digest)
+        if len(commits) < self.inst.q:
+            return
+        held = self.accepted.get(vote.view)
+        if held is not None and held.vote.digest == vote.digest:
+            self._commit(held, commits, r)
+        elif vote.digest not in self.fetched:
             self.fetched.add(vote.digest)
             r.send(self.inst.index_of[vote.sender], Fetch(
                 self.inst.chain, self.inst.height, vote.digest, self.name))
+
+    def _help(self, member: str, r: Ready) -> None:
+        """A member still changing views after we committed gets our commit proof (state
+        transfer); it checks the q commits itself."""
+        if self.commit_proof is not None and member not in self.helped:
+            self.helped.add(member)
+            r.send(self.inst.index_of[member], self.commit_proof)
+
+    def _certify(self, view: int, r: Ready) -> None:
+        """DCE-PBFT: the primary of the deciding view -- or, if the decision straddled a view
+        change, of the view we are in now -- sends the certificate to the N-k observers."""
+        inst = self.inst
+        if not inst.observers or self.certified or self.commit_proof is None:
+            return
+        if self.index in (inst.primary(view), inst.primary(self.view)):
+            self.certified = True
+            r.broadcast(inst.observers, self.commit_proof)
 
     def _on_fetch(self, fetch: Fetch, r: Ready) -> None:
         proof = self.commit_proof
@@ -373,6 +399,7 @@ class Replica:
             self.committed = done.digest
             self.commit_proof = cert
             r.outputs.append(done)
+            self._certify(done.view, r)
 
     def _commit(self, pp: PrePrepare, commits: list[Vote], r: Ready) -> None:
         inst, view, digest = self.inst, pp.vote.view, pp.vote.digest
@@ -392,8 +419,7 @@ class Replica:
             reply = Vote(SigKind.REPLY, inst.chain, inst.height, view, digest, self.name)
             r.signs += 1
             r.send(inst.client, reply.signed(self.me))
-        if inst.observers and inst.primary(view) == self.index:
-            r.broadcast(inst.observers, self.commit_proof)
+        self._certify(view, r)
 
     # --- view change --------------------------------------------------------------------------
 
@@ -454,6 +480,8 @@ class Replica:
     def _on_view_change(self, vc: ViewChange, r: Ready) -> None:
         if not self.member or not self._valid_view_change(vc, r):
             return
+        if self.committed is not None:
+            self._help(vc.sender, r)
         nv = vc.new_view
         self.vcs.setdefault(nv, {})[vc.sender] = vc
         if nv > self.view and len(self.vcs[nv]) >= self.inst.f + 1:
@@ -488,6 +516,8 @@ class Replica:
     def _enter(self, view: int, r: Ready) -> None:
         self.view, self.changing = view, False
         r.outputs.append(ViewEntered(view))
+        if self.committed is not None:
+            self._certify(view, r)
         self._arm(view, r)
         self._progress(view, r)
 

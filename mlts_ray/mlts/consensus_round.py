@@ -126,6 +126,7 @@ def _read(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outco
     block, view, decided = None, max(views_seen), None
     prepared_by: set[str] = set()
     committed_by: set[str] = set()
+    by_view: dict[int, tuple[set[str], set[str]]] = {}  # view -> (prepare, commit) voters
     latency = finality = None
     if digests:
         # The chain keeps the block most honest nodes committed (ties: lowest digest).
@@ -136,6 +137,9 @@ def _read(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outco
         for _, c in winners:
             prepared_by |= c.prepared_by
             committed_by |= c.committed_by
+            voters = by_view.setdefault(c.view, (set(), set()))
+            voters[0].update(c.prepared_by)
+            voters[1].update(c.committed_by)
         members = set(inst.members)
         member_times = sorted(t for i, (t, _) in commits.items() if i in members)
         if len(member_times) >= inst.q:
@@ -145,15 +149,15 @@ def _read(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outco
     out = Outcome(
         inst, block, view, max(view, max(views_seen)) + 1, safety_violation, latency, finality,
         sim.phases, sim.signs, sim.verifies, sim.delivered, prepared_by, committed_by,
-        evidence, _proven(evidence, accepted, prepared_by, committed_by, view, decided),
+        evidence, _proven(evidence, accepted, by_view, decided),
         answered, gave_up,
     )
     return out
 
 
 def _proven(
-    evidence: list[Evidence], accepted: list, prepared_by: set[str], committed_by: set[str],
-    view: int, decided: bytes | None,
+    evidence: list[Evidence], accepted: list, by_view: dict[int, tuple[set[str], set[str]]],
+    decided: bytes | None,
 ) -> set[str]:
     """Offenders with a cryptographic proof against them, pooled over every honest node."""
     proven = {e.offender for e in evidence if e.kind in PROOF_KINDS}
@@ -161,10 +165,12 @@ def _proven(
     for vote in accepted:  # two signed pre-prepares for one view, held by different nodes
         proposals.setdefault((vote.sender, vote.view), set()).add(vote.digest)
     proven |= {sender for (sender, _), ds in proposals.items() if len(ds) > 1}
-    for e in evidence:  # signed d1 seen here + signed decision d2 there = double vote
-        if e.kind == "conflicting-vote" and e.view == view and e.digest != decided:
-            voters = prepared_by if e.phase == "prepare" else committed_by
-            if e.offender in voters:
+    for e in evidence:
+        # a signed vote for d1 seen here + a signed vote for the decision d2 in the SAME view
+        # and phase seen there = a double vote (votes in different views may differ)
+        if e.kind == "conflicting-vote" and e.digest != decided and e.view in by_view:
+            prepare_voters, commit_voters = by_view[e.view]
+            if e.offender in (prepare_voters if e.phase == "prepare" else commit_voters):
                 proven.add(e.offender)
     return proven
 

@@ -1,9 +1,11 @@
-"""The whole MLTS simulation round by round, independent of any runtime.
+"""The whole MLTS simulation round by round, independent of any runtime (DESIGN section 4).
 
-A runtime (local, or Ray next) creates one :class:`Simulation` per run and calls
-:meth:`Simulation.run_round` for rounds 0, 1, ...; each call returns that round's rows of every
-table. The side chains are independent within a round: they touch only their own VPP's
-accounts, which is what lets a runtime run them in parallel.
+One round: every VPP's traders post signed orders, matched inside the VPP first; the VMCs
+forward open orders to the cross-VPP book; side chains run consensus on their intra-VPP trades
+(independent of each other: a runtime may run them in parallel); the main chain runs consensus
+on the cross-VPP trades with the anchor root of the previous round's collaborative blocks;
+each VPP party to a committed main block gets a collaborative block; cross trades settle;
+every chain updates its credit. Money and energy are checked to be conserved every round.
 """
 
 from __future__ import annotations
@@ -15,9 +17,18 @@ from typing import Any
 from mlts_ray.config import Config, to_toml
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import Settlement
-from mlts_ray.mlts.side import RoundRows, SideChain
+from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
+from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proof, anchor_root
+from mlts_ray.mlts.chain import Chain, RoundRows
+from mlts_ray.mlts.consensus_round import Outcome
+from mlts_ray.mlts.main_chain import MainChain, grid_names
+from mlts_ray.mlts.side import SideChain, sign_contract
 from mlts_ray.mlts.topology import vpp_layout
+from mlts_ray.mlts.workload import match
+
+Clock = Callable[[], float]
 
 
 def run_id_of(cfg: Config) -> str:
@@ -31,27 +42,47 @@ class Simulation:
         self.cfg = cfg
         seed, w = cfg.experiment.seed, cfg.workload
         names = [n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes]
+        names += grid_names(cfg)
         self.identities = {n: Identity.derive(seed, n) for n in names}
         self.keys = KeyRing.of(self.identities.values())
         self.ledger = Settlement(
             self.keys, {n: (w.initial_money_cents, w.initial_energy_wh) for n in names}
         )
         self.totals = self.ledger.totals()
-        self.chains = [SideChain(cfg, v, self.identities, self.keys) for v in range(cfg.topology.vpps)]
+        self.sides = {
+            c.chain: c for c in (SideChain(cfg, v, self.identities, self.keys)
+                                 for v in range(cfg.topology.vpps))
+        }
+        self.main = MainChain(cfg, self.identities, self.keys, self.sides)
+        self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
 
-    def run_round(
-        self, rnd: int, clock: Callable[[], float] | None = None
-    ) -> dict[str, list[dict[str, Any]]]:
+    @property
+    def chains(self) -> list[Chain]:
+        """Every chain: the side chains in VPP order, then the main chain."""
+        return [*self.sides.values(), self.main]
+
+    def run_round(self, rnd: int, clock: Clock | None = None) -> dict[str, list[dict[str, Any]]]:
         """Every chain's round, then the checks every round must pass. ``clock`` (seconds), given
         by the runtime, fills the ``wall_ms`` columns; the simulation itself never reads one."""
         rows = RoundRows()
         for chain in self.chains:
+            chain.begin(rnd)
+        forwarded: list[Order] = []
+        for side in self.sides.values():
             start = clock() if clock else 0.0
-            chain_rows = chain.run_round(rnd, self.ledger)
-            wall = (clock() - start) * 1000 if clock else None
-            for row in chain_rows.consensus:
-                row["wall_ms"] = wall
-            rows.extend(chain_rows)
+            intra, open_orders = side.trade(rnd, self.ledger)
+            forwarded += open_orders
+            side.consensus(rnd, intra, self.ledger, rows)
+            _stamp(rows, start, clock)
+        start = clock() if clock else 0.0
+        out = self.main.consensus(
+            rnd, self._cross_trades(rnd, forwarded), self.ledger, rows, anchor_root(self.pending)
+        )
+        _stamp(rows, start, clock)
+        if out.block is not None:
+            self._anchor_and_record(rnd, out, rows)
+        for chain in self.chains:
+            chain.credit(rnd, self.ledger, rows)
         self._check_conservation(rnd)
         tables = {name: getattr(rows, name) for name in RoundRows.__slots__}
         tables["balances"] = [
@@ -60,6 +91,39 @@ class Simulation:
         ]
         return tables
 
+    def _cross_trades(self, rnd: int, forwarded: list[Order]) -> list[SignedTrade]:
+        """Match the forwarded orders across VPPs; each party's VPP has its say on signing."""
+        out = []
+        for f in match(forwarded)[0]:
+            if f.buy.vpp == f.sell.vpp:  # cannot happen: a VPP's open orders never cross
+                continue
+            trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
+                          f.wh, f.price, f.buy.order_id, f.sell.order_id)
+            signed = sign_contract(trade, self.identities, self.sides)
+            if signed is not None:
+                out.append(signed)
+        return out
+
+    def _anchor_and_record(self, rnd: int, out: Outcome, rows: RoundRows) -> None:
+        """The committed main block anchors the pending collaborative blocks; then each VPP
+        party to its trades gets a new collaborative block, pending until the next main block."""
+        header = out.block.header
+        for a in self.pending:
+            proof = anchor_proof(self.pending, a.chain, a.height)
+            rows.anchors.append({
+                "main_height": header.height, "chain": a.chain, "collab_height": a.height,
+                "collab_hash": a.block_hash.hex(), "collab_type": a.main_type,
+                "ok": verify_proof(a.leaf, proof, header.anchor_root),
+            })
+        self.pending = []
+        by_vpp: dict[str, list[SignedTrade]] = {}
+        for t in out.block.signed_trades():
+            for vpp in dict.fromkeys((t.trade.buyer_vpp, t.trade.seller_vpp)):
+                by_vpp.setdefault(vpp, []).append(t)
+        for vpp in sorted(by_vpp, key=lambda c: int(c.split("-")[1])):
+            block = self.sides[vpp].collaborative(rnd, header.height, by_vpp[vpp], rows)
+            self.pending.append(anchor_of(block))
+
     def _check_conservation(self, rnd: int) -> None:
         # Energy sold equals energy bought exactly when the energy total is unchanged.
         if self.ledger.totals() != self.totals:
@@ -67,3 +131,9 @@ class Simulation:
                 f"round {rnd}",
                 f"money/energy not conserved: totals {self.ledger.totals()} != {self.totals}",
             )
+
+
+def _stamp(rows: RoundRows, start: float, clock: Clock | None) -> None:
+    """Wall time of the chain whose consensus row was just added."""
+    rows.consensus[-1]["wall_ms"] = (clock() - start) * 1000 if clock else None
+

@@ -54,6 +54,10 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("stake", pa.float64()), ("outcome", pa.string()), ("credit_moved", pa.float64()),
         ("money_moved", pa.int64()),
     ),
+    "anchors": _schema(
+        ("main_height", pa.int64()), ("chain", pa.string()), ("collab_height", pa.int64()),
+        ("collab_hash", pa.string()), ("collab_type", pa.int64()), ("ok", pa.bool_()),
+    ),
     "balances": _schema(
         ("node", pa.string()), ("money", pa.int64()), ("energy_wh", pa.int64()),
         ("energy_kwh", pa.float64()),

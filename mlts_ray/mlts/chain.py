@@ -1,0 +1,268 @@
+"""What side chains and the main chain share: per-round committee selection, one consensus
+instance, committing the block, settling its trades, the credit update with audits, and the
+rows of the ``consensus``, ``messages``, ``credits``, ``blocks``, ``trades`` and ``audits`` tables.
+
+A subclass says who the chain's nodes are (``names``), who may sit on its committee
+(``candidates``), who supervises (``supervisors``), who is the client, what kind of block it
+makes and whether its links are inter-VPP.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlts_ray.config import Config
+from mlts_ray.consensus.audit import Audit, choose_targets, credit_effects, settle_audit
+from mlts_ray.consensus.committee import SELECTORS, Committee
+from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts
+from mlts_ray.errors import RunError
+from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
+from mlts_ray.ledger.chain import ChainStore
+from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.ledger.settlement import Settlement
+from mlts_ray.ledger.tx import SignedTrade
+from mlts_ray.mlts.consensus_round import (
+    PHASES,
+    Outcome,
+    build_instance,
+    consensus_honest,
+    penalised_votes,
+    run_instance,
+)
+from mlts_ray.mlts.topology import HONEST
+from mlts_ray.net.rng import stream
+
+Row = dict[str, Any]
+
+
+@dataclass(slots=True)
+class RoundRows:
+    """One round's rows, table by table (DESIGN section 8), minus ``run_id``/``round``."""
+
+    consensus: list[Row] = field(default_factory=list)
+    messages: list[Row] = field(default_factory=list)
+    credits: list[Row] = field(default_factory=list)
+    blocks: list[Row] = field(default_factory=list)
+    trades: list[Row] = field(default_factory=list)
+    audits: list[Row] = field(default_factory=list)
+    anchors: list[Row] = field(default_factory=list)
+
+    def extend(self, other: RoundRows) -> None:
+        for name in self.__slots__:
+            getattr(self, name).extend(getattr(other, name))
+
+
+def block_row(block: Block) -> Row:
+    h = block.header
+    return {
+        "chain": h.chain, "height": h.height, "kind": h.kind.label, "hash": block.hash.hex(),
+        "prev_hash": h.prev_hash.hex(), "merkle_root": h.merkle_root.hex(),
+        "anchor_root": h.anchor_root.hex(), "index_field": h.index, "type_field": h.type,
+        "n_txs": h.n_txs, "proposer": h.proposer, "payload": block.encode(),
+    }
+
+
+def trade_row(st: SignedTrade, status: str, reason: str, height: int | None) -> Row:
+    t = st.trade
+    return {
+        "tx_id": t.tx_id, "chain": t.chain, "buyer": t.buyer, "seller": t.seller,
+        "buyer_vpp": t.buyer_vpp, "seller_vpp": t.seller_vpp, "wh": t.wh, "kwh": t.wh / 1000,
+        "price": t.price, "amount_cents": t.amount_cents, "cross": t.cross, "status": status,
+        "reason": reason, "height": height, "main_height": height if t.cross else None,
+        "payload": st.encode(),
+    }
+
+
+def bump(counts: dict[str, int], node: str, by: int = 1) -> None:
+    counts[node] = counts.get(node, 0) + by
+
+
+class Chain:
+    """State of one chain that lives across rounds; subclasses fill in the topology."""
+
+    chain: str
+    names: tuple[str, ...]
+    candidates: tuple[str, ...]
+    supervisors: tuple[str, ...]
+    client: str
+    kind: BlockKind
+    inter: bool
+    k: int
+
+    def __init__(
+        self, cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
+        behaviour: Mapping[str, str],
+    ) -> None:
+        self.cfg, self.identities, self.keys = cfg, identities, keys
+        self.behaviour = dict(behaviour)
+        self.store = ChainStore(self.chain, keys)
+        self.book = CreditBook(cfg.credit, self.names)
+        # This round's committee and facts, set by begin().
+        self.committee = Committee(())
+        self.facts = RoundFacts(roles={})
+
+    def begin(self, rnd: int) -> None:
+        """Choose the round's committee and open its facts."""
+        self.committee = SELECTORS[self.cfg.consensus.algorithm](
+            nodes=self.names, candidates=self.candidates, k=self.k,
+            credit=self.book.credits(), eligible=lambda n: self.book.eligible(n, rnd),
+            usable=lambda n: self.book.usable(n, rnd), seed=self.cfg.experiment.seed,
+            round_=rnd, chain=self.chain,
+        )
+        roles = {}
+        for n in self.names:
+            if n in self.committee.members:
+                roles[n] = Role.CONSENSUS
+            elif n in self.supervisors:
+                roles[n] = Role.SUPERVISORY
+            else:
+                roles[n] = Role.ORDINARY
+        self.facts = RoundFacts(roles=roles)
+
+    def facts_for(self, node: str) -> RoundFacts:
+        """Whose round facts a trader's settled trades and offences count in (its own chain's)."""
+        return self.facts
+
+    # --- consensus and commit -------------------------------------------------------------------
+
+    def consensus(
+        self, rnd: int, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows,
+        anchor_root: bytes = ZERO_HASH,
+    ) -> Outcome:
+        """Run this round's instance on ``trades``; commit, settle and record the outcome."""
+        cfg = self.cfg
+        inst = build_instance(
+            cfg, self.chain, self.store.next_height, rnd, self.kind, self.store.tip_hash,
+            anchor_root, self.names, self.committee.members, self.client, self.keys,
+            certify=cfg.consensus.algorithm != "pbft",
+        )
+        out = run_instance(
+            cfg, inst, self.identities, self.behaviour, [t.encode() for t in trades], self.inter
+        )
+        self._commit(out, trades, ledger, rows)
+        self._consensus_facts(out)
+        rows.consensus.append(self._consensus_row(out))
+        rows.messages.extend(
+            {"chain": self.chain, "phase": p, "count": s.count, "bytes": s.bytes, "dropped": s.dropped}
+            for p in PHASES if (s := out.phases.get(p)) is not None
+        )
+        return out
+
+    def _commit(
+        self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows
+    ) -> None:
+        if out.block is None:
+            rows.trades.extend(trade_row(t, "not-committed", "no block this round", None) for t in trades)
+            return
+        try:
+            self.store.append(out.block)
+        except Exception as err:  # an honest majority committed it: it must extend the chain
+            raise RunError(out.block.ref, f"committed block rejected: {err}") from err
+        rows.blocks.append(block_row(out.block))
+        height = out.block.header.height
+        included = out.block.signed_trades()
+        in_block = {t.tx_id for t in included}
+        for t in trades:
+            if t.tx_id not in in_block:
+                bad = t.bad_signer(self.keys)
+                if bad:
+                    bump(self.facts_for(bad).trade_offences, bad)
+                rows.trades.append(trade_row(
+                    t, "rejected", "bad-signature" if bad else "excluded by primary", None))
+        self.settle(included, height, ledger, rows)
+
+    def settle(
+        self, included: list[SignedTrade], height: int, ledger: Settlement, rows: RoundRows
+    ) -> list[SignedTrade]:
+        """Settle a committed block's trades one by one; returns the settled ones."""
+        settled = []
+        for t, err in zip(included, ledger.settle_each(included), strict=True):
+            if err is None:
+                settled.append(t)
+                for party in (t.trade.buyer, t.trade.seller):
+                    bump(self.facts_for(party).settled, party)
+                rows.trades.append(trade_row(t, "settled", "", height))
+            else:
+                party = t.trade.seller if err.reason == "overdraft-energy" else t.trade.buyer
+                bump(self.facts_for(party).trade_offences, party)
+                rows.trades.append(trade_row(t, "rejected", err.reason, height))
+        return settled
+
+    def _consensus_facts(self, out: Outcome) -> None:
+        inst, facts = out.inst, self.facts
+        facts.decided = out.decided
+        facts.primary = out.primary
+        if out.decided:
+            facts.roles[out.primary] = Role.PRIMARY
+        failed_views = out.view if out.decided else out.views
+        facts.timed_out_primaries = [inst.names[inst.primary(v)] for v in range(failed_views)]
+        for n in inst.member_names:
+            facts.voted_in_time[n] = out.voted_in_time(n)
+        facts.bad_votes = dict(Counter(offender for offender, _, _ in penalised_votes(out)))
+        facts.banned = out.proven
+        facts.online = {s for s in self.supervisors if self.behaviour[s] not in ("crash", "silent")}
+
+    # --- credit ---------------------------------------------------------------------------------
+
+    def credit(self, rnd: int, ledger: Settlement, rows: RoundRows) -> None:
+        """Apply the round's credit (roles, evidence, trading) and audits to the book."""
+        facts = self.facts
+        deltas = self.book.deltas(facts)
+        misbehaved = (set(facts.bad_votes) | facts.banned | set(facts.abandoned)
+                      | set(facts.trade_offences))
+        for audit in self._audits(rnd, misbehaved, ledger):
+            for node, d in credit_effects(audit).items():
+                deltas[node] += d
+            rows.audits.append({
+                "chain": self.chain, "auditor": audit.auditor, "target": audit.target,
+                "stake": audit.stake, "outcome": audit.outcome,
+                "credit_moved": audit.credit_moved, "money_moved": audit.money_moved,
+            })
+        moved = self.book.apply(deltas, facts.banned, rnd)
+        for n in self.names:
+            rows.credits.append({
+                "chain": self.chain, "node": n, "role": facts.roles[n].value,
+                "behaviour": self.behaviour[n], "credit": self.book.credit(n), "delta": moved[n],
+                "in_committee": n in self.committee.members,
+                "status": self.book.status(n, rnd + 1).value,
+            })
+
+    def _audits(self, rnd: int, misbehaved: set[str], ledger: Settlement) -> Iterator[Audit]:
+        cfg = self.cfg.credit
+        pool = [n for n in self.names if n not in self.supervisors]
+        honest = {n for n in pool if self.behaviour[n] == HONEST}
+        for sup in self.supervisors:
+            if not self.book.usable(sup, rnd) or not consensus_honest(self.behaviour[sup]):
+                continue
+            rng = stream(self.cfg.experiment.seed, "audit", self.chain, rnd, sup)
+            for target in choose_targets(sup, self.behaviour[sup], pool, honest, misbehaved,
+                                         cfg.audits_per_supervisor, rng):
+                money = {n: ledger.balance(n)[0] for n in (sup, target)}
+                audit = settle_audit(cfg, sup, target, target in misbehaved,
+                                     self.book.credits(), money)
+                if audit.money_moved > 0:
+                    ledger.transfer_money(target, sup, audit.money_moved)
+                elif audit.money_moved < 0:
+                    ledger.transfer_money(sup, target, -audit.money_moved)
+                yield audit
+
+    def _consensus_row(self, out: Outcome) -> Row:
+        inst = out.inst
+        byz = sum(1 for m in inst.member_names if self.behaviour[m] != HONEST)
+        return {
+            "chain": self.chain, "algorithm": self.cfg.consensus.algorithm,
+            "height": inst.height, "n_nodes": len(inst.names), "committee_size": inst.k,
+            "f": inst.f, "primary": out.primary, "views": out.views, "committed": out.decided,
+            "latency_ms": None if out.latency_us is None else out.latency_us / 1000,
+            "finality_ms": None if out.finality_us is None else out.finality_us / 1000,
+            "messages": sum(s.count for s in out.phases.values()),
+            "bytes": sum(s.bytes for s in out.phases.values()),
+            "txs": out.block.header.n_txs if out.block else 0,
+            "byzantine_in_committee": byz, "committee_degraded": self.committee.degraded,
+            "safety_violation": out.safety_violation,
+            "signatures_made": out.signs, "signatures_checked": out.verifies,
+            "deliveries": out.delivered,
+        }
