@@ -473,10 +473,6 @@ def test_safety_checker_reports_a_split_by_f_plus_1_colluders(second):
 # --- what latency_ms measures --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Outcome.latency_us is the q-th member's commit time counted from the round start "
-    "(the client's Start at t=0), so it includes the request's trip to the primary; DESIGN "
-    "section 8 defines latency_ms from the primary's proposal to the q-th honest commit"))
 @pytest.mark.parametrize(("algorithm", "n", "k"), [("pbft", 4, None), ("dce-pbft", 10, 4)])
 def test_latency_runs_from_the_primarys_proposal(algorithm, n, k):
     from mlts_ray.consensus.instance import Proposed
@@ -491,3 +487,5 @@ def test_latency_runs_from_the_primarys_proposal(algorithm, n, k):
                             if isinstance(ob.value, Committed) and ob.node in inst.members)
     assert proposed > 0
     assert run.outcome.latency_us == member_commits[inst.q - 1] - proposed
+    # and the request-to-commit latency includes the request's trip to the primary
+    assert run.outcome.request_latency_us == member_commits[inst.q - 1]

@@ -258,6 +258,9 @@ class Chain:
             "f": inst.f, "primary": out.primary, "views": out.views, "committed": out.decided,
             "latency_ms": None if out.latency_us is None else out.latency_us / 1000,
             "finality_ms": None if out.finality_us is None else out.finality_us / 1000,
+            "request_latency_ms": (
+                None if out.request_latency_us is None else out.request_latency_us / 1000
+            ),
             "messages": sum(s.count for s in out.phases.values()),
             "bytes": sum(s.bytes for s in out.phases.values()),
             "txs": out.block.header.n_txs if out.block else 0,
