@@ -12,8 +12,10 @@ import click
 
 from mlts_ray import __version__
 from mlts_ray.config import load_config, to_toml
-from mlts_ray.errors import ConfigError, MltsError
+from mlts_ray.errors import ConfigError, MltsError, RunError
 
+# verify/query failures about the run's content exit 1 (usage and input errors exit 2)
+CHECKED = ("block ", "trade ", "collaborative block ")
 SET_HELP = "Override one config key, e.g. --set topology.vpps=4 (repeatable)."
 
 
@@ -79,6 +81,29 @@ def _print_summary(run_dir: Path, wall_s: float) -> None:
     Console(width=max(100, Console().width)).print(table)
 
 
+@cli.command("verify")
+@click.argument("run_dir")
+def verify_cmd(run_dir: str) -> None:
+    """Re-check every signature, hash link, Merkle root and anchor of a stored run; exit 1
+    naming the first bad block or trade."""
+    from mlts_ray.analysis.verify import verify_run
+
+    click.echo(verify_run(run_dir).summary())
+
+
+@cli.command("query")
+@click.argument("run_dir")
+@click.option("--tx", "tx_id", required=True, help="Trade id (the trades table's tx_id).")
+def query_cmd(run_dir: str, tx_id: str) -> None:
+    """The anchoring path of one trade (side chain, collaborative block, main block) with
+    both Merkle proofs, checked."""
+    import json
+
+    from mlts_ray.analysis.query import query_trade
+
+    click.echo(json.dumps(query_trade(run_dir, tx_id), indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mlts", standalone_mode=False)
@@ -87,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(f"error: {subject}: {why}", err=True)
         if err.__cause__ is not None and os.environ.get("MLTS_DEBUG"):
             raise
-        return 2
+        return 1 if isinstance(err, RunError) and err.subject.startswith(CHECKED) else 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

@@ -1,0 +1,188 @@
+"""``mlts verify``: re-check every byte of a stored run and fail on the first bad one.
+
+For each block: decode the payload, recompute its hash, compare every column that restates a
+header field, check the Merkle root, the kind's fields, the proposer's signature and the hash
+link to the previous block; for main blocks, recompute the anchor root from the collaborative
+blocks it anchors. For each trade: decode the payload, recompute the id, compare every column
+that restates it, check both signatures and that a settled trade sits in the block it names
+(and, when cross-VPP, in both parties' collaborative blocks). Keys are re-derived from the run's
+seed and node names (DESIGN section 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mlts_ray.errors import MltsError, RunError
+from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
+from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.ledger.merkle import merkle_root
+from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
+from mlts_ray.analysis.load import load_table, read_manifest
+from mlts_ray.mlts.anchoring import anchor_root, anchor_of
+
+
+class VerifyError(RunError):
+    """The run directory fails verification; ``subject`` names the block or trade."""
+
+
+@dataclass(slots=True)
+class Report:
+    blocks: int = 0
+    trades: int = 0
+    signatures: int = 0
+    anchors: int = 0
+    chains: set[str] = field(default_factory=set)
+
+    def summary(self) -> str:
+        return (f"ok: {self.blocks} blocks on {len(self.chains)} chains, {self.trades} trades, "
+                f"{self.signatures} signatures, {self.anchors} anchor roots verified")
+
+
+class _Keys(KeyRing):
+    """Public keys derived on demand from the run's seed."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def verify(self, name, kind, chain, data, signature, cache=None):  # type: ignore[override]
+        if name not in self._keys:
+            self.add(name, Identity.derive(self.seed, name).public_key_bytes)
+        return super().verify(name, kind, chain, data, signature, cache=None)
+
+
+def _fail(subject: str, why: str) -> VerifyError:
+    return VerifyError(subject, why)
+
+
+def _check_columns(subject: str, row: pd.Series, expected: dict[str, object]) -> None:
+    for column, value in expected.items():
+        stored = row[column]
+        if pd.isna(stored) if value is None else stored != value:
+            raise _fail(subject, f"column {column} = {stored!r} but the payload says {value!r}")
+
+
+def verify_run(run_dir: str | Path) -> Report:
+    manifest = read_manifest(run_dir)
+    keys = _Keys(int(manifest["seed"]))
+    report = Report()
+    blocks = _verify_blocks(load_table(run_dir, "blocks"), keys, report)
+    _verify_trades(load_table(run_dir, "trades"), blocks, keys, report)
+    return report
+
+
+def _verify_blocks(df: pd.DataFrame, keys: _Keys, report: Report) -> dict[tuple[str, int], Block]:
+    out: dict[tuple[str, int], Block] = {}
+    for chain, rows in df.sort_values(["chain", "height"]).groupby("chain", sort=True):
+        prev = ZERO_HASH
+        for expected_height, (_, row) in enumerate(rows.iterrows()):
+            block = _verify_block(row, expected_height, prev, keys)
+            out[(chain, block.header.height)] = block
+            prev = block.hash
+            report.blocks += 1
+            report.signatures += 1
+        report.chains.add(chain)
+    _verify_anchor_roots(out, report)
+    return out
+
+
+def _verify_block(row: pd.Series, expected_height: int, prev: bytes, keys: _Keys) -> Block:
+    subject = f"block {row['chain']}@{row['height']}"
+    try:
+        block = Block.decode(bytes(row["payload"]))
+    except MltsError as err:
+        raise _fail(subject, f"payload does not decode: {err.why}") from None
+    h = block.header
+    if block.hash.hex() != row["hash"]:
+        raise _fail(subject, "hash column does not match the hash of the payload")
+    _check_columns(subject, row, {
+        "chain": h.chain, "height": h.height, "kind": h.kind.label, "prev_hash": h.prev_hash.hex(),
+        "merkle_root": h.merkle_root.hex(), "anchor_root": h.anchor_root.hex(),
+        "index_field": h.index, "type_field": h.type, "n_txs": h.n_txs, "proposer": h.proposer,
+    })
+    if h.height != expected_height:
+        raise _fail(subject, f"chain has a gap: height {h.height} where {expected_height} is next")
+    if h.prev_hash != prev:
+        raise _fail(subject, "prev_hash does not link to the previous block")
+    try:
+        block.check(keys)
+    except MltsError as err:
+        raise _fail(subject, err.why) from None
+    return block
+
+
+def _verify_anchor_roots(blocks: dict[tuple[str, int], Block], report: Report) -> None:
+    collab_by_type: dict[int, list[Block]] = {}
+    for block in blocks.values():
+        if block.header.kind == BlockKind.COLLABORATIVE:
+            collab_by_type.setdefault(block.header.type, []).append(block)
+    for (chain, height), block in sorted(blocks.items()):
+        if chain != MAIN_CHAIN:
+            continue
+        anchored = collab_by_type.get(height - 1, []) if height > 0 else []
+        if anchor_root([anchor_of(b) for b in anchored]) != block.header.anchor_root:
+            raise _fail(f"block {chain}@{height}",
+                        "anchor_root does not match the collaborative blocks it anchors")
+        report.anchors += 1
+
+
+def _verify_trades(
+    df: pd.DataFrame, blocks: dict[tuple[str, int], Block], keys: _Keys, report: Report
+) -> None:
+    in_blocks: dict[str, tuple[str, int, bytes]] = {}
+    collab: dict[tuple[str, int], set[bytes]] = {}  # (chain, main height) -> trade ids
+    for (chain, height), block in blocks.items():
+        if block.header.kind == BlockKind.COLLABORATIVE:
+            collab.setdefault((chain, block.header.type), set()).update(block.txs)
+        else:
+            for raw in block.txs:
+                in_blocks[SignedTrade.decode(raw).tx_id] = (chain, height, raw)
+    seen: set[str] = set()
+    for _, row in df.iterrows():
+        _verify_trade(row, in_blocks, collab, keys, report)
+        seen.add(row["tx_id"])
+    missing = sorted(set(in_blocks) - seen)
+    if missing:
+        chain, height, _ = in_blocks[missing[0]]
+        raise _fail(f"block {chain}@{height}", f"holds trade {missing[0]} that has no row")
+
+
+def _verify_trade(row, in_blocks, collab, keys: _Keys, report: Report) -> None:
+    subject = f"trade {row['tx_id']}"
+    try:
+        st = SignedTrade.decode(bytes(row["payload"]))
+    except MltsError as err:
+        raise _fail(subject, f"payload does not decode: {err.why}") from None
+    t = st.trade
+    if st.tx_id != row["tx_id"]:
+        raise _fail(subject, f"payload is trade {st.tx_id}")
+    _check_columns(subject, row, {
+        "chain": t.chain, "buyer": t.buyer, "seller": t.seller, "buyer_vpp": t.buyer_vpp,
+        "seller_vpp": t.seller_vpp, "wh": t.wh, "kwh": t.wh / 1000, "price": t.price,
+        "amount_cents": t.amount_cents, "cross": t.cross,
+    })
+    report.trades += 1
+    placed = in_blocks.get(st.tx_id)
+    if row["status"] == "settled" or not pd.isna(row["height"]):
+        if placed is None or (placed[0], placed[1]) != (t.chain, row["height"]):
+            raise _fail(subject, f"not in block {t.chain}@{row['height']} as its row says")
+        if placed[2] != bytes(row["payload"]):
+            raise _fail(subject, "payload differs from the bytes in its block")
+        if row["status"] == "settled":
+            report.signatures += 2
+            bad = st.bad_signer(keys)
+            if bad is not None:
+                raise _fail(subject, f"bad signature of {bad}")
+        if t.cross:
+            _check_columns(subject, row, {"main_height": row["height"]})
+            for vpp in (t.buyer_vpp, t.seller_vpp):
+                if st.trade.id_bytes not in collab.get((vpp, int(row["height"])), set()):
+                    raise _fail(subject, f"missing from {vpp}'s collaborative block for main "
+                                         f"height {int(row['height'])}")
+    elif placed is not None:
+        raise _fail(subject, f"status {row['status']} but it sits in block {placed[0]}@{placed[1]}")
+
