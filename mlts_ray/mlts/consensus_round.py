@@ -5,7 +5,7 @@ observations. Used by side chains now and by the main chain next."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlts_ray.config import Config
@@ -24,6 +24,7 @@ from mlts_ray.consensus.pbft import Observer, Replica, Start
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.net.network import LinkModel, ms_to_us
+from mlts_ray.net.node import Node
 from mlts_ray.net.sim import ChainSim, PhaseStats
 
 PHASES = ("request", "pre-prepare", "prepare", "commit", "reply", "certificate",
@@ -70,6 +71,49 @@ class Outcome:
         return (node in self.prepared_by) + (node in self.committed_by)
 
 
+def build_nodes(
+    inst: Instance,
+    indices: Iterable[int],
+    identity_of: Callable[[str], Identity],
+    behaviours: Mapping[str, str],
+    delay_us: int,
+) -> dict[int, Node]:
+    """The state machines of nodes ``indices`` of ``inst``, faulty ones wrapped."""
+    equivocators = frozenset(
+        i for i, n in enumerate(inst.names) if behaviours.get(n) == "equivocate"
+    )
+    member = set(inst.members)
+    nodes: dict[int, Node] = {}
+    for i in indices:
+        name = inst.names[i]
+        me = identity_of(name)
+        honest = Replica(me, i, inst) if i in member else Observer(me, i, inst)
+        nodes[i] = wrap(behaviours.get(name, "honest"), honest, me=me, inst=inst,
+                        colluders=equivocators, delay_us=delay_us)
+    return nodes
+
+
+def new_sim(cfg: Config, inst: Instance, inter: bool, nodes: Sequence[Node] | None) -> ChainSim:
+    """The instance's network; ``nodes=None`` when the nodes run in hosts elsewhere."""
+    net = cfg.network
+    sim = ChainSim(
+        inst.chain, nodes, LinkModel.from_config(net, inter), cfg.experiment.seed,
+        ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms), epoch=inst.round,
+        n_nodes=len(inst.names),
+    )
+    return sim
+
+
+def window_width(sim: ChainSim, inst: Instance) -> int:
+    """The lookahead: no message arrives sooner than the link floor, no timer fires sooner
+    than the view timeout."""
+    return max(1, min(sim.link.min_us, inst.view_timeout_us))
+
+
+def start(sim: ChainSim, inst: Instance, trades: Sequence[bytes]) -> None:
+    sim.input(inst.client, Start(tuple(trades)), 0)
+
+
 def run_instance(
     cfg: Config,
     inst: Instance,
@@ -78,40 +122,28 @@ def run_instance(
     trades: Sequence[bytes],
     inter: bool,
 ) -> Outcome:
-    """Run one block's consensus among ``inst.names`` until every event has been handled."""
-    equivocators = frozenset(
-        i for i, n in enumerate(inst.names) if behaviours.get(n) == "equivocate"
-    )
-    member = set(inst.members)
-    nodes = []
-    for i, name in enumerate(inst.names):
-        me = identities[name]
-        honest = Replica(me, i, inst) if i in member else Observer(me, i, inst)
-        nodes.append(wrap(
-            behaviours.get(name, "honest"), honest, me=me, inst=inst, colluders=equivocators,
-            delay_us=ms_to_us(cfg.faults.delay_ms),
-        ))
-    net = cfg.network
-    sim = ChainSim(
-        inst.chain, nodes, LinkModel.from_config(net, inter), cfg.experiment.seed,
-        ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms), epoch=inst.round,
-    )
-    sim.input(inst.client, Start(tuple(trades)), 0)
-    sim.run()
-    return _read(inst, sim, behaviours)
+    """Run one block's consensus among ``inst.names`` in this process, window by window."""
+    nodes = build_nodes(inst, range(len(inst.names)), identities.__getitem__, behaviours,
+                        ms_to_us(cfg.faults.delay_ms))
+    sim = new_sim(cfg, inst, inter, [nodes[i] for i in range(len(inst.names))])
+    start(sim, inst, trades)
+    sim.run_windows(window_width(sim, inst))
+    return read_outcome(inst, sim, behaviours)
 
 
-def _read(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outcome:
+def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outcome:
+    """What the instance produced, read from the nodes' observations."""
     honest = {i for i, n in enumerate(inst.names) if consensus_honest(behaviours.get(n, "honest"))}
     # The first proposal any primary made, even one a faulty wrapper then withheld: a silent
     # primary's timeout counts in latency, as it should when comparing algorithms.
+    observations = sim.sorted_observations()
     proposed = min(
-        (ob.time_us for ob in sim.observations if isinstance(ob.value, Proposed)), default=None
+        (ob.time_us for ob in observations if isinstance(ob.value, Proposed)), default=None
     )
     commits: dict[int, tuple[int, Committed]] = {}
     views_seen, evidence, accepted = [0], [], []
     answered = gave_up = False
-    for ob in sim.observations:
+    for ob in observations:
         if ob.node not in honest:
             continue
         v = ob.value

@@ -8,6 +8,14 @@ processes -- the property the Ray runtime's conservative windows rely on.
 Each node has a simulated CPU: an event that arrives while the node is busy waits, and the
 node's signing and verification work (``Ready.signs``/``verifies``) is charged before anything it
 sends leaves. Nodes handle their own votes internally and never address themselves.
+
+Two ways to run, with the same result for protocols whose every message and timer takes at
+least ``width`` (the lookahead): :meth:`ChainSim.run` processes one event at a time;
+:meth:`ChainSim.window` hands out every event of a conservative window ``[t, t + width)`` at
+once, so the nodes -- spread over :class:`NodeHost` objects, in this process or in Ray actors --
+can process it in parallel, and :meth:`ChainSim.apply` takes their results back. Nothing sent
+inside a window can arrive inside it, so each node sees exactly the same events in the same
+order either way.
 """
 
 from __future__ import annotations
@@ -22,6 +30,10 @@ from mlts_ray.net.node import Node, Ready, Timer
 from mlts_ray.net.rng import stream
 
 PRIO_INPUT, PRIO_DELIVERY, PRIO_TIMER = 0, 1, 2
+
+Key = tuple[int, int, int, int]  # (time, priority, origin, seq)
+Event = tuple[Key, int, Any]  # (key, destination node, message / timer / input)
+Result = tuple[Key, int, int, Ready]  # (key, node, done time, what the node returned)
 
 
 @dataclass(slots=True)
@@ -39,28 +51,54 @@ class Observation:
 
 
 @dataclass(slots=True)
+class NodeHost:
+    """Runs some nodes' state machines and their simulated CPUs (busy-until per node)."""
+
+    sign_us: int
+    verify_us: int
+    nodes: dict[int, Node] = field(default_factory=dict)
+    busy: dict[int, int] = field(default_factory=dict)
+
+    def process(self, events: list[Event]) -> list[Result]:
+        """Step each event's node, in the given (key) order; an event that arrives while its
+        node is busy starts when the node is free."""
+        out: list[Result] = []
+        for key, dst, event in events:
+            busy = self.busy.get(dst, 0)
+            start = key[0] if key[0] > busy else busy
+            ready = self.nodes[dst].step(event, start) or Ready()
+            done = start + ready.signs * self.sign_us + ready.verifies * self.verify_us
+            self.busy[dst] = done
+            out.append((key, dst, done, ready))
+        return out
+
+
+@dataclass(slots=True)
 class ChainSim:
     chain: str
-    nodes: Sequence[Node]
+    nodes: Sequence[Node] | None  # None: the nodes live in hosts elsewhere (size via n_nodes)
     link: LinkModel
     seed: int
     sign_us: int
     verify_us: int
     epoch: int = 0  # e.g. the round: each gets fresh network randomness
+    n_nodes: int = 0
     now_us: int = 0
     delivered: int = 0
     signs: int = 0
     verifies: int = 0
     phases: dict[str, PhaseStats] = field(default_factory=dict)
     observations: list[Observation] = field(default_factory=list)
+    host: NodeHost | None = None
     _queue: list[tuple] = field(default_factory=list)
-    _busy: list[int] = field(default_factory=list)
     _seq: list[int] = field(default_factory=list)
     _rngs: dict[int, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._busy = [0] * len(self.nodes)
-        self._seq = [0] * len(self.nodes)
+        if self.nodes is not None:
+            self.n_nodes = len(self.nodes)
+            self.host = NodeHost(self.sign_us, self.verify_us, dict(enumerate(self.nodes)))
+        self._seq = [0] * self.n_nodes
 
     def _next_seq(self, node: int) -> int:
         self._seq[node] += 1
@@ -76,11 +114,11 @@ class ChainSim:
             rng = self._rngs[node] = stream(self.seed, "net", self.chain, self.epoch, node)
         return rng
 
-    def _apply(self, src: int, ready: Ready, start_us: int) -> None:
-        done = start_us + ready.signs * self.sign_us + ready.verifies * self.verify_us
+    def _apply_one(self, key: Key, src: int, done: int, ready: Ready) -> None:
+        if key[1] == PRIO_DELIVERY:
+            self.delivered += 1
         self.signs += ready.signs
         self.verifies += ready.verifies
-        self._busy[src] = done
         for value in ready.outputs:
             self.observations.append(Observation(done, src, value))
         for delay, token in ready.timers:
@@ -109,20 +147,45 @@ class ChainSim:
                 self._queue, (arrive, PRIO_DELIVERY, src, self._next_seq(src), dst, msg)
             )
 
+    def _pop(self) -> Event:
+        t, prio, origin, seq, dst, event = heapq.heappop(self._queue)
+        self.now_us = t
+        return (t, prio, origin, seq), dst, event
+
     def run(self, until_us: int | None = None, stop: Callable[[], bool] | None = None) -> None:
-        """Process events in order up to ``until_us`` (inclusive), or until ``stop()`` holds."""
-        queue, nodes, busy = self._queue, self.nodes, self._busy
+        """Process events one at a time, in order, up to ``until_us`` (inclusive), or until
+        ``stop()`` holds."""
+        queue = self._queue
         while queue and (until_us is None or queue[0][0] <= until_us):
-            t, prio, _origin, _seq, dst, event = heapq.heappop(queue)
-            start = t if t > busy[dst] else busy[dst]
-            self.now_us = t
-            if prio == PRIO_DELIVERY:
-                self.delivered += 1
-            ready = nodes[dst].step(event, start)
-            if ready is not None:
-                self._apply(dst, ready, start)
+            for result in self.host.process([self._pop()]):
+                self._apply_one(*result)
             if stop is not None and stop():
                 break
+
+    def window(self, width_us: int) -> list[Event]:
+        """Every event of the next conservative window ``[t, t + width_us)``, where ``t`` is the
+        earliest pending event (an idle stretch is skipped); [] when nothing is pending."""
+        queue, out = self._queue, []
+        if queue:
+            end = queue[0][0] + width_us
+            while queue and queue[0][0] < end:
+                out.append(self._pop())
+        return out
+
+    def apply(self, results: list[Result]) -> None:
+        """Take back what the hosts returned for a window, in event order."""
+        for result in sorted(results, key=lambda r: r[0]):
+            self._apply_one(*result)
+
+    def run_windows(self, width_us: int) -> None:
+        """Run to the end window by window, with the nodes of this process's host."""
+        while batch := self.window(width_us):
+            self.apply(self.host.process(batch))
+
+    def sorted_observations(self) -> list[Observation]:
+        """Observations by (time, node), each node's in its own order: the same list however
+        the nodes were spread over hosts."""
+        return sorted(self.observations, key=lambda o: (o.time_us, o.node))
 
     @property
     def pending(self) -> int:
