@@ -26,11 +26,11 @@ from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.mlts.consensus_round import (
     PHASES,
+    Job,
     Outcome,
     build_instance,
     consensus_honest,
     penalised_votes,
-    run_instance,
 )
 from mlts_ray.mlts.topology import HONEST
 from mlts_ray.net.rng import stream
@@ -128,20 +128,20 @@ class Chain:
 
     # --- consensus and commit -------------------------------------------------------------------
 
-    def consensus(
-        self, rnd: int, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows,
-        anchor_root: bytes = ZERO_HASH,
-    ) -> Outcome:
-        """Run this round's instance on ``trades``; commit, settle and record the outcome."""
+    def job(self, rnd: int, trades: list[SignedTrade], anchor_root: bytes = ZERO_HASH) -> Job:
+        """This round's consensus instance on ``trades``, for a runner to run."""
         cfg = self.cfg
         inst = build_instance(
             cfg, self.chain, self.store.next_height, rnd, self.kind, self.store.tip_hash,
             anchor_root, self.names, self.committee.members, self.client, self.keys,
             certify=cfg.consensus.algorithm != "pbft",
         )
-        out = run_instance(
-            cfg, inst, self.identities, self.behaviour, [t.encode() for t in trades], self.inter
-        )
+        return Job(inst, self.behaviour, tuple(t.encode() for t in trades), self.inter)
+
+    def record(
+        self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows
+    ) -> None:
+        """Commit, settle and record what the instance produced."""
         self._commit(out, trades, ledger, rows)
         self._consensus_facts(out)
         rows.consensus.append(self._consensus_row(out))
@@ -149,7 +149,6 @@ class Chain:
             {"chain": self.chain, "phase": p, "count": s.count, "bytes": s.bytes, "dropped": s.dropped}
             for p in PHASES if (s := out.phases.get(p)) is not None
         )
-        return out
 
     def _commit(
         self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows
@@ -267,5 +266,5 @@ class Chain:
             "byzantine_in_committee": byz, "committee_degraded": self.committee.degraded,
             "safety_violation": out.safety_violation,
             "signatures_made": out.signs, "signatures_checked": out.verifies,
-            "deliveries": out.delivered,
+            "deliveries": out.delivered, "wall_ms": out.wall_ms,
         }

@@ -58,6 +58,7 @@ class Outcome:
     proven: set[str] = field(default_factory=set)
     answered: bool = False
     gave_up: bool = False
+    wall_ms: float | None = None  # set by the runtime that ran it (never read in here)
 
     @property
     def decided(self) -> bool:
@@ -69,6 +70,36 @@ class Outcome:
 
     def voted_in_time(self, node: str) -> int:
         return (node in self.prepared_by) + (node in self.committed_by)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One consensus instance to run: everything a runner needs besides the config."""
+
+    inst: Instance
+    behaviours: Mapping[str, str]
+    trades: tuple[bytes, ...]
+    inter: bool
+
+
+Runner = Callable[[Sequence[Job]], list[Outcome]]
+
+
+def local_runner(
+    cfg: Config, identities: Mapping[str, Identity], clock: Callable[[], float] | None = None
+) -> Runner:
+    """Runs jobs one after the other in this process; ``clock`` (seconds) times each one."""
+
+    def run(jobs: Sequence[Job]) -> list[Outcome]:
+        outs = []
+        for job in jobs:
+            started = clock() if clock else 0.0
+            out = run_instance(cfg, job.inst, identities, job.behaviours, job.trades, job.inter)
+            out.wall_ms = (clock() - started) * 1000 if clock else None
+            outs.append(out)
+        return outs
+
+    return run
 
 
 def build_nodes(

@@ -22,7 +22,7 @@ from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proof, anchor_root
 from mlts_ray.mlts.chain import Chain, RoundRows
-from mlts_ray.mlts.consensus_round import Outcome
+from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
 from mlts_ray.mlts.side import SideChain, sign_contract
 from mlts_ray.mlts.topology import vpp_layout
@@ -38,7 +38,11 @@ def run_id_of(cfg: Config) -> str:
 
 
 class Simulation:
-    def __init__(self, cfg: Config) -> None:
+    """``runner`` runs consensus instances (default: in this process, timed by ``clock``)."""
+
+    def __init__(
+        self, cfg: Config, runner: Runner | None = None, clock: Clock | None = None
+    ) -> None:
         self.cfg = cfg
         seed, w = cfg.experiment.seed, cfg.workload
         names = [n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes]
@@ -55,30 +59,30 @@ class Simulation:
         }
         self.main = MainChain(cfg, self.identities, self.keys, self.sides)
         self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
+        self.runner = runner or local_runner(cfg, self.identities, clock)
 
     @property
     def chains(self) -> list[Chain]:
         """Every chain: the side chains in VPP order, then the main chain."""
         return [*self.sides.values(), self.main]
 
-    def run_round(self, rnd: int, clock: Clock | None = None) -> dict[str, list[dict[str, Any]]]:
-        """Every chain's round, then the checks every round must pass. ``clock`` (seconds), given
-        by the runtime, fills the ``wall_ms`` columns; the simulation itself never reads one."""
+    def run_round(self, rnd: int) -> dict[str, list[dict[str, Any]]]:
+        """Every chain's round, then the checks every round must pass."""
         rows = RoundRows()
         for chain in self.chains:
             chain.begin(rnd)
         forwarded: list[Order] = []
-        for side in self.sides.values():
-            start = clock() if clock else 0.0
-            intra, open_orders = side.trade(rnd, self.ledger)
+        intra: dict[str, list[SignedTrade]] = {}
+        for name, side in self.sides.items():
+            intra[name], open_orders = side.trade(rnd, self.ledger)
             forwarded += open_orders
-            side.consensus(rnd, intra, self.ledger, rows)
-            _stamp(rows, start, clock)
-        start = clock() if clock else 0.0
-        out = self.main.consensus(
-            rnd, self._cross_trades(rnd, forwarded), self.ledger, rows, anchor_root(self.pending)
-        )
-        _stamp(rows, start, clock)
+        # The side chains' instances are independent: the runner may run them in parallel.
+        jobs = [side.job(rnd, intra[name]) for name, side in self.sides.items()]
+        for (name, side), out in zip(self.sides.items(), self.runner(jobs), strict=True):
+            side.record(out, intra[name], self.ledger, rows)
+        cross = self._cross_trades(rnd, forwarded)
+        (out,) = self.runner([self.main.job(rnd, cross, anchor_root(self.pending))])
+        self.main.record(out, cross, self.ledger, rows)
         if out.block is not None:
             self._anchor_and_record(rnd, out, rows)
         for chain in self.chains:
@@ -131,9 +135,3 @@ class Simulation:
                 f"round {rnd}",
                 f"money/energy not conserved: totals {self.ledger.totals()} != {self.totals}",
             )
-
-
-def _stamp(rows: RoundRows, start: float, clock: Clock | None) -> None:
-    """Wall time of the chain whose consensus row was just added."""
-    rows.consensus[-1]["wall_ms"] = (clock() - start) * 1000 if clock else None
-

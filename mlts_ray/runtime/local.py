@@ -23,9 +23,9 @@ def run_local(cfg: Config, out: Path, progress: Progress | None = None) -> Path:
     })
     started = time.perf_counter()
     try:
-        sim = Simulation(cfg)
+        sim = Simulation(cfg, clock=time.perf_counter)
         for rnd in range(cfg.experiment.rounds):
-            sink.write_round(rnd, sim.run_round(rnd, clock=time.perf_counter))
+            sink.write_round(rnd, sim.run_round(rnd))
             if progress:
                 progress(rnd + 1, cfg.experiment.rounds)
     except MltsError as err:
