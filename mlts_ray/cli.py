@@ -12,7 +12,7 @@ import click
 
 from mlts_ray import __version__
 from mlts_ray.config import load_config, to_toml
-from mlts_ray.errors import ConfigError, MltsError, RunError
+from mlts_ray.errors import MltsError, RunError
 
 # verify/query failures about the run's content exit 1 (usage and input errors exit 2)
 CHECKED = ("block ", "trade ", "collaborative block ")
@@ -39,29 +39,35 @@ def config_cmd(config_file: str, overrides: tuple[str, ...]) -> None:
 @click.option("--runtime", type=click.Choice(["ray", "local"]), default=None,
               help="Overrides experiment.runtime.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--address", default=None,
+              help="Ray cluster to join (default: RAY_ADDRESS, else start Ray locally).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary; only the run directory.")
 def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
-            quiet: bool) -> None:
+            address: str | None, quiet: bool) -> None:
     """Run one experiment; prints its run directory as the last line."""
     if runtime:
         overrides = (*overrides, f"experiment.runtime={runtime}")
     cfg = load_config(config_file, overrides)
     if cfg.experiment.runtime == "ray":
-        raise ConfigError(
-            "experiment.runtime",
-            "the Ray runtime is not available yet; use --runtime local",
-        )
-    from mlts_ray.runtime.local import run_local  # heavy imports only when running
+        from mlts_ray.runtime.ray_runtime import run_ray  # heavy imports only when running
+
+        def run(progress=None):
+            return run_ray(cfg, Path(out), address, progress)
+    else:
+        from mlts_ray.runtime.local import run_local
+
+        def run(progress=None):
+            return run_local(cfg, Path(out), progress)
 
     started = time.perf_counter()
     if quiet:
-        run_dir = run_local(cfg, Path(out))
+        run_dir = run()
     else:
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
             task = bar.add_task(f"{cfg.experiment.name}: rounds", total=cfg.experiment.rounds)
-            run_dir = run_local(cfg, Path(out), lambda done, _: bar.update(task, completed=done))
+            run_dir = run(lambda done, _: bar.update(task, completed=done))
         _print_summary(run_dir, time.perf_counter() - started)
     click.echo(str(run_dir))
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlts_ray.errors import MltsError, RunError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
-from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.ledger.merkle import merkle_root
 from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
 from mlts_ray.analysis.load import load_table, read_manifest
@@ -42,19 +42,6 @@ class Report:
                 f"{self.signatures} signatures, {self.anchors} anchor roots verified")
 
 
-class _Keys(KeyRing):
-    """Public keys derived on demand from the run's seed."""
-
-    def __init__(self, seed: int) -> None:
-        super().__init__()
-        self.seed = seed
-
-    def verify(self, name, kind, chain, data, signature, cache=None):  # type: ignore[override]
-        if name not in self._keys:
-            self.add(name, Identity.derive(self.seed, name).public_key_bytes)
-        return super().verify(name, kind, chain, data, signature, cache=None)
-
-
 def _fail(subject: str, why: str) -> VerifyError:
     return VerifyError(subject, why)
 
@@ -68,14 +55,14 @@ def _check_columns(subject: str, row: pd.Series, expected: dict[str, object]) ->
 
 def verify_run(run_dir: str | Path) -> Report:
     manifest = read_manifest(run_dir)
-    keys = _Keys(int(manifest["seed"]))
+    keys = DerivedKeyRing(int(manifest["seed"]))
     report = Report()
     blocks = _verify_blocks(load_table(run_dir, "blocks"), keys, report)
     _verify_trades(load_table(run_dir, "trades"), blocks, keys, report)
     return report
 
 
-def _verify_blocks(df: pd.DataFrame, keys: _Keys, report: Report) -> dict[tuple[str, int], Block]:
+def _verify_blocks(df: pd.DataFrame, keys: DerivedKeyRing, report: Report) -> dict[tuple[str, int], Block]:
     out: dict[tuple[str, int], Block] = {}
     for chain, rows in df.sort_values(["chain", "height"]).groupby("chain", sort=True):
         prev = ZERO_HASH
@@ -90,7 +77,7 @@ def _verify_blocks(df: pd.DataFrame, keys: _Keys, report: Report) -> dict[tuple[
     return out
 
 
-def _verify_block(row: pd.Series, expected_height: int, prev: bytes, keys: _Keys) -> Block:
+def _verify_block(row: pd.Series, expected_height: int, prev: bytes, keys: DerivedKeyRing) -> Block:
     subject = f"block {row['chain']}@{row['height']}"
     try:
         block = Block.decode(bytes(row["payload"]))
@@ -131,7 +118,7 @@ def _verify_anchor_roots(blocks: dict[tuple[str, int], Block], report: Report) -
 
 
 def _verify_trades(
-    df: pd.DataFrame, blocks: dict[tuple[str, int], Block], keys: _Keys, report: Report
+    df: pd.DataFrame, blocks: dict[tuple[str, int], Block], keys: DerivedKeyRing, report: Report
 ) -> None:
     in_blocks: dict[str, tuple[str, int, bytes]] = {}
     collab: dict[tuple[str, int], set[bytes]] = {}  # (chain, main height) -> trade ids
@@ -151,7 +138,7 @@ def _verify_trades(
         raise _fail(f"block {chain}@{height}", f"holds trade {missing[0]} that has no row")
 
 
-def _verify_trade(row, in_blocks, collab, keys: _Keys, report: Report) -> None:
+def _verify_trade(row, in_blocks, collab, keys: DerivedKeyRing, report: Report) -> None:
     subject = f"trade {row['tx_id']}"
     try:
         st = SignedTrade.decode(bytes(row["payload"]))

@@ -188,3 +188,33 @@ class KeyRing(Mapping[str, bytes]):
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+class DerivedKeyRing(KeyRing):
+    """Every node's public key, derived on first use from ``(seed, name)`` (DESIGN section 3):
+    what a verifier or a remote process can rebuild without being sent any key."""
+
+    __slots__ = ("seed",)
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def _get(self, name: str) -> bytes:
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = Identity.derive(self.seed, name).public_key_bytes
+        return key
+
+    def public_key(self, name: str) -> bytes:
+        return self._get(name)
+
+    def verify(
+        self, name: str, kind: SigKind, chain: str, data: bytes, signature: bytes,
+        cache: VerifyCache | None = VERIFY_CACHE,
+    ) -> bool:
+        self._get(name)
+        return super().verify(name, kind, chain, data, signature, cache)
+
+    def __getitem__(self, name: str) -> bytes:
+        return self._get(name)

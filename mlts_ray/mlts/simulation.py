@@ -14,7 +14,9 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from mlts_ray.config import Config, to_toml
+import tomli_w
+
+from mlts_ray.config import Config
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
@@ -31,9 +33,16 @@ from mlts_ray.mlts.workload import match
 Clock = Callable[[], float]
 
 
+# Where a run executes never changes its results, so it is not part of its identity.
+PLACEMENT_KEYS = ("runtime", "nodes_per_actor", "chains_per_actor")
+
+
 def run_id_of(cfg: Config) -> str:
-    """Deterministic: the same config (seed included) always has the same run id."""
-    digest = hashlib.sha256(to_toml(cfg).encode()).hexdigest()[:10]
+    """Deterministic: the same config (seed included) has the same run id on every runtime."""
+    data = cfg.model_dump(mode="json")
+    for key in PLACEMENT_KEYS:
+        data["experiment"].pop(key)
+    digest = hashlib.sha256(tomli_w.dumps(data).encode()).hexdigest()[:10]
     return f"{cfg.experiment.name}-{digest}"
 
 

@@ -79,8 +79,15 @@ class RunSink:
         _atomic_write(self.root / MANIFEST, text.encode())
 
     def write_round(self, round_: int, tables: Mapping[str, list[dict[str, Any]]]) -> None:
+        """One round's rows, table by table."""
+        self.write_batches(round_, {
+            table: to_batch(table, self.run_id, round_, tables.get(table, [])) for table in TABLES
+        })
+
+    def write_batches(self, round_: int, batches: Mapping[str, pa.RecordBatch]) -> None:
+        """One round's record batches, each table's file complete before ``rounds_done`` moves."""
         for table in TABLES:
-            batch = to_batch(table, self.run_id, round_, tables.get(table, []))
+            batch = batches[table] if table in batches else to_batch(table, self.run_id, round_, [])
             sink = pa.BufferOutputStream()
             pq.write_table(pa.Table.from_batches([batch]), sink)
             _atomic_write(self.root / table / f"round-{round_:06d}.parquet", sink.getvalue().to_pybytes())

@@ -1,0 +1,58 @@
+"""Where nodes run: pure placement policy, apart from any actor handle (DESIGN section 7).
+
+A *host* runs some nodes' state machines. With ``nodes_per_actor = n`` every chain gets
+``ceil(N / n)`` hosts of its own (``n = 1``: each node is its own actor) and a side chain's hosts
+form one group, to be packed on one Ray node like a VPP on its LAN. With ``auto`` there is one
+host per CPU and whole chains are dealt to the least-loaded host, biggest chain first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class HostPlan:
+    host: int
+    group: str  # hosts of one group share a placement group (PACK)
+    nodes: tuple[tuple[str, int], ...]  # (chain, node index)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    hosts: tuple[HostPlan, ...]
+    host_of: dict[tuple[str, int], int]
+
+    def hosts_of(self, chain: str) -> list[int]:
+        return sorted({h for (c, _), h in self.host_of.items() if c == chain})
+
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for plan in self.hosts:
+            out.setdefault(plan.group, []).append(plan.host)
+        return out
+
+
+def place(chains: Sequence[tuple[str, int]], nodes_per_actor: int | str, cpus: int) -> Placement:
+    """``chains`` as ``(name, number of nodes)`` in a fixed order."""
+    plans: list[HostPlan] = []
+    if nodes_per_actor == "auto":
+        count = max(1, min(cpus, len(chains)))
+        load = [0] * count
+        owned: list[list[tuple[str, int]]] = [[] for _ in range(count)]
+        for chain, n in sorted(chains, key=lambda c: -c[1]):  # stable: ties keep their order
+            h = min(range(count), key=lambda i: (load[i], i))
+            load[h] += n
+            owned[h] += [(chain, i) for i in range(n)]
+        plans = [HostPlan(h, f"pack-{h}", tuple(owned[h])) for h in range(count)]
+    else:
+        size = int(nodes_per_actor)
+        for chain, n in chains:
+            for j in range(math.ceil(n / size)):
+                nodes = tuple((chain, i) for i in range(j * size, min(n, (j + 1) * size)))
+                plans.append(HostPlan(len(plans), chain, nodes))
+    host_of = {node: plan.host for plan in plans for node in plan.nodes}
+    return Placement(tuple(plans), host_of)

@@ -1,0 +1,229 @@
+"""The Ray runtime (DESIGN section 7): node hosts as actors, a coordinator actor that runs the
+rounds, chain drivers that deliver each chain's messages in conservative windows, results
+streamed back as Arrow record batches. The only module that imports ``ray``.
+
+Per window a chain driver makes one call per host that has events in it, never one call per
+protocol message; the windows of all chains of a round are in flight together, so side chains
+run in parallel across hosts. Every outcome is the same as the local runtime's: each node sees
+the same events in the same order (see ``net.sim``), whatever the placement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayError
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from mlts_ray.config import Config, to_toml
+from mlts_ray.errors import MltsError, RunError
+from mlts_ray.ledger.crypto import KeyRing
+from mlts_ray.mlts.consensus_round import Job, Outcome, new_sim, read_outcome, start, window_width
+from mlts_ray.mlts.simulation import Simulation, run_id_of
+from mlts_ray.net.network import ms_to_us
+from mlts_ray.runtime.host import HostService
+from mlts_ray.runtime.placement import Placement, place
+from mlts_ray.runtime.sink import RunSink
+from mlts_ray.runtime.tables import to_batch
+
+Progress = Callable[[int, int], None]
+
+
+class _RayHost(HostService):
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+
+class RayRunner:
+    """Runs a round's consensus jobs together on the host actors, window by window."""
+
+    def __init__(self, cfg: Config, hosts: Sequence[Any], placement: Placement) -> None:
+        self.cfg, self.hosts, self.placement = cfg, list(hosts), placement
+        self.indices = {
+            (chain, h): [i for (c, i) in self.placement.hosts[h].nodes if c == chain]
+            for h in range(len(self.hosts)) for chain in {c for c, _ in self.placement.hosts[h].nodes}
+        }
+
+    def __call__(self, jobs: Sequence[Job]) -> list[Outcome]:
+        started = time.perf_counter()
+        sims, widths, walls = [], [], [None] * len(jobs)
+        begins = []
+        for job in jobs:
+            inst = job.inst
+            spec = dataclasses.replace(inst, keys=KeyRing())  # hosts derive keys themselves
+            for h in self.placement.hosts_of(inst.chain):
+                indices = self.indices[(inst.chain, h)]
+                mine = {inst.names[i]: job.behaviours.get(inst.names[i], "honest") for i in indices}
+                begins.append(self.hosts[h].begin.remote(spec, indices, mine))
+            sim = new_sim(self.cfg, inst, job.inter, None)
+            start(sim, inst, job.trades)
+            sims.append(sim)
+            widths.append(window_width(sim, inst))
+        self._get(begins, [(j.inst.chain, j.inst.round) for j in jobs])
+        active = set(range(len(jobs)))
+        while active:
+            refs, owners = [], []
+            for k in sorted(active):
+                batch = sims[k].window(widths[k])
+                if not batch:
+                    active.discard(k)
+                    walls[k] = (time.perf_counter() - started) * 1000
+                    continue
+                by_host: dict[int, list] = defaultdict(list)
+                for event in batch:
+                    by_host[self.placement.host_of[(jobs[k].inst.chain, event[1])]].append(event)
+                for h, events in by_host.items():
+                    refs.append(self.hosts[h].process.remote(jobs[k].inst.chain, events))
+                    owners.append(k)
+            results = self._get(refs, [(jobs[k].inst.chain, jobs[k].inst.round) for k in owners])
+            merged: dict[int, list] = defaultdict(list)
+            for k, result in zip(owners, results, strict=True):
+                merged[k].extend(result)
+            for k, result in merged.items():
+                sims[k].apply(result)
+        outs = []
+        for job, sim, wall in zip(jobs, sims, walls, strict=True):
+            out = read_outcome(job.inst, sim, job.behaviours)
+            out.wall_ms = wall
+            outs.append(out)
+        return outs
+
+    @staticmethod
+    def _get(refs: list, owners: list[tuple[str, int]]) -> list:
+        try:
+            return ray.get(refs)
+        except RayActorError as err:
+            for ref, (chain, rnd) in zip(refs, owners, strict=True):
+                try:
+                    ray.get(ref)
+                except RayActorError:
+                    raise RunError(
+                        f"{chain} round {rnd}",
+                        f"a node host actor died ({type(err).__name__}); every finished round "
+                        "is in the run directory",
+                    ) from None
+            raise
+
+
+class CoordinatorService:
+    """Owns the simulation (every chain's state, the ledger) and runs its rounds."""
+
+    def __init__(self, cfg_toml: str, hosts: Sequence[Any], placement: Placement) -> None:
+        import tomllib
+
+        from mlts_ray.config import build_config
+
+        self.cfg = build_config(tomllib.loads(cfg_toml))
+        self.run_id = run_id_of(self.cfg)
+        self.sim = Simulation(self.cfg, runner=RayRunner(self.cfg, hosts, placement))
+
+    def run_round(self, rnd: int) -> dict[str, Any]:
+        tables = self.sim.run_round(rnd)
+        return {name: to_batch(name, self.run_id, rnd, rows) for name, rows in tables.items()}
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+
+def connect(address: str | None) -> None:
+    """Join ``address`` (or ``RAY_ADDRESS``), or start Ray locally; reuse a running session."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise RunError(address or "ray", f"cannot start or join Ray: {err}") from None
+
+
+def _chains(cfg: Config) -> list[tuple[str, int]]:
+    n = cfg.topology.nodes_per_vpp
+    sides = [(f"vpp-{v}", n) for v in range(cfg.topology.vpps)]
+    return [*sides, ("main", cfg.topology.vpps + cfg.topology.grid_nodes)]
+
+
+def start_hosts(cfg: Config, placement: Placement) -> tuple[list[Any], list[Any]]:
+    """Host actors, each group of hosts in one PACK placement group; fractional CPUs."""
+    cpus = max(1.0, ray.cluster_resources().get("CPU", 1.0))
+    per_host = min(1.0, round(0.9 * cpus / len(placement.hosts), 4))
+    net = cfg.network
+    args = (cfg.experiment.seed, ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms),
+            ms_to_us(cfg.faults.delay_ms))
+    actor = ray.remote(_RayHost)
+    hosts: list[Any] = [None] * len(placement.hosts)
+    groups = []
+    for members in placement.groups.values():
+        pg = placement_group([{"CPU": per_host}] * len(members), strategy="PACK")
+        groups.append(pg)
+        for bundle, h in enumerate(members):
+            hosts[h] = actor.options(
+                num_cpus=per_host, max_restarts=0,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=bundle),
+            ).remote(*args)
+    return hosts, groups
+
+
+def run_ray(
+    cfg: Config, out: Path, address: str | None = None, progress: Progress | None = None,
+    on_round: Callable[[int, list[Any]], None] | None = None,
+) -> Path:
+    """Run ``cfg`` on Ray, streaming each round's tables to ``out/<run_id>``.
+
+    ``on_round(rnd, hosts)`` is called after each written round (tests use it to inject
+    failures)."""
+    connect(address)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    placement = place(_chains(cfg), cfg.experiment.nodes_per_actor, cpus)
+    t0 = time.perf_counter()
+    hosts, groups = start_hosts(cfg, placement)
+    coordinator = ray.remote(CoordinatorService).options(num_cpus=0, max_restarts=0).remote(
+        to_toml(cfg), hosts, placement
+    )
+    sink = None
+    try:
+        where = ray.get([h.node_id.remote() for h in hosts] + [coordinator.node_id.remote()])
+        startup_s = time.perf_counter() - t0
+        sink = RunSink.create(out, run_id_of(cfg), {
+            "name": cfg.experiment.name, "seed": cfg.experiment.seed,
+            "rounds": cfg.experiment.rounds, "runtime": "ray",
+            "config": cfg.model_dump(mode="json"), "config_toml": to_toml(cfg),
+            "ray": {
+                "nodes": sorted(set(where)), "actors_per_node": dict(Counter(where)),
+                "hosts": len(hosts), "nodes_per_actor": cfg.experiment.nodes_per_actor,
+                "cluster_cpus": cpus, "startup_s": round(startup_s, 3),
+            },
+        })
+        for rnd in range(cfg.experiment.rounds):
+            try:
+                batches = ray.get(coordinator.run_round.remote(rnd))
+            except RayError as err:
+                cause = getattr(err, "cause", None)
+                if isinstance(cause, MltsError):
+                    raise cause from None
+                raise RunError(f"round {rnd}", f"the coordinator failed: {err}") from None
+            sink.write_batches(rnd, batches)
+            if progress:
+                progress(rnd + 1, cfg.experiment.rounds)
+            if on_round:
+                on_round(rnd, hosts)
+        sink.finish("complete", wall_s=round(time.perf_counter() - t0, 3))
+        return sink.root
+    except BaseException as err:
+        if sink is not None:
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            sink.finish(status, error=str(err))
+        raise
+    finally:
+        for handle in [*hosts, coordinator]:
+            ray.kill(handle)
+        for pg in groups:
+            remove_placement_group(pg)
