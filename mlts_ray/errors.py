@@ -15,6 +15,18 @@ class MltsError(Exception):
         self.subject = subject
         self.why = why
 
+    def __reduce__(self):
+        # Picklable whatever a subclass's __init__ takes: errors cross process boundaries
+        # (a Ray actor's error must reach the driver as itself, naming its subject).
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type, args: tuple, state: dict) -> MltsError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class ConfigError(MltsError):
     """A configuration file, key or value is wrong; ``subject`` is the dotted key or the file."""

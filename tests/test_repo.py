@@ -67,3 +67,17 @@ def test_public_names_import_as_written():
     from mlts_ray.ledger.merkle import merkle_proof, merkle_root, verify_proof  # noqa: F401
 
     assert issubclass(ConfigError, MltsError)
+
+
+def test_errors_survive_pickling_with_their_subject():
+    import pickle
+
+    from mlts_ray.errors import ConfigError, RunError, SettlementError
+
+    for err in (RunError("vpp-0 round 1", "boom"), SettlementError("ab12", "replay", "again")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err)
+        assert (back.subject, back.why) == (err.subject, err.why)
+    cfg = ConfigError("a.b", "bad")
+    cfg.problems = [("a.b", "bad"), ("c.d", "worse")]
+    assert pickle.loads(pickle.dumps(cfg)).problems == cfg.problems

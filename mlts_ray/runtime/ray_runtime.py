@@ -205,10 +205,9 @@ def run_ray(
         for rnd in range(cfg.experiment.rounds):
             try:
                 batches = ray.get(coordinator.run_round.remote(rnd))
+            except MltsError as err:  # raised in the coordinator, re-raised here by Ray
+                raise RunError(err.subject, err.why) from None
             except RayError as err:
-                cause = getattr(err, "cause", None)
-                if isinstance(cause, MltsError):
-                    raise cause from None
                 raise RunError(f"round {rnd}", f"the coordinator failed: {err}") from None
             sink.write_batches(rnd, batches)
             if progress:

@@ -1,0 +1,89 @@
+"""The Ray runtime: the same tables as the local runtime whatever the packing, and a clean
+failure when a node host dies (DESIGN section 7). One Ray instance for the whole module."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from mlts_ray.config import build_config  # noqa: E402
+from mlts_ray.errors import RunError  # noqa: E402
+from mlts_ray.runtime.local import run_local  # noqa: E402
+from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
+from mlts_ray.runtime.tables import TABLES  # noqa: E402
+
+BYZANTINE = {
+    "experiment": {"name": "det", "seed": 11, "rounds": 3},
+    "topology": {"vpps": 2, "nodes_per_vpp": 6, "grid_nodes": 1},
+    "consensus": {"algorithm": "dce-pbft", "side_committee_min": 4},
+    "workload": {"cross_vpp_share": 0.6},
+    "network": {"loss": 0.02},
+    "faults": {"byzantine_fraction": 0.4, "where": "both",
+               "behaviours": ["equivocate", "forge", "silent", "delay", "abandon"]},
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def tables(run_dir) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name in TABLES:
+        df = pd.read_parquet(run_dir / name)
+        out[name] = df[[c for c in df.columns if not c.startswith("wall_")]].reset_index(drop=True)
+    return out
+
+
+def assert_same_tables(a, b):
+    ta, tb = tables(a), tables(b)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    cfg = build_config(BYZANTINE, ["experiment.runtime=local"])
+    return run_local(cfg, tmp_path_factory.mktemp("local"))
+
+
+@pytest.mark.parametrize("packing", ["1", "auto", "4"])
+def test_ray_tables_equal_local_tables(local_run, tmp_path, packing):
+    cfg = build_config(BYZANTINE, [f"experiment.nodes_per_actor={packing}"])
+    run = run_ray(cfg, tmp_path)
+    assert run.name == local_run.name  # where a run executes is not part of its identity
+    assert_same_tables(local_run, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["runtime"] == "ray" and manifest["status"] == "complete"
+    placed = manifest["ray"]["actors_per_node"]
+    hosts = {"1": 6 + 6 + 3, "auto": 2, "4": 2 + 2 + 1}[packing]
+    assert sum(placed.values()) == hosts + 1  # + the coordinator
+    faulty = tables(run)["credits"].behaviour.unique()
+    assert {"equivocate", "forge"} <= set(faulty)  # the comparison covers Byzantine rounds
+
+
+def test_a_dead_node_host_ends_the_run_cleanly(tmp_path):
+    cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4", "experiment.rounds=4"])
+
+    def kill_after_first_round(rnd, hosts):
+        if rnd == 0:
+            ray.kill(hosts[0])
+
+    with pytest.raises(RunError) as err:
+        run_ray(cfg, tmp_path, on_round=kill_after_first_round)
+    assert err.value.subject == "vpp-0 round 1", str(err.value)
+    assert "node host actor died" in err.value.why
+    (run,) = tmp_path.iterdir()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["rounds_done"] == 1
+    consensus = pd.read_parquet(run / "consensus")
+    assert set(consensus["round"]) == {0}  # the finished round is readable, nothing half-written
