@@ -1,0 +1,51 @@
+"""A real two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``): the run spreads
+its actors over both nodes and its tables equal the local runtime's."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from mlts_ray.config import build_config  # noqa: E402
+from mlts_ray.runtime.local import run_local  # noqa: E402
+from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
+from mlts_ray.runtime.tables import TABLES  # noqa: E402
+
+CONFIG = {
+    "experiment": {"name": "cluster", "seed": 5, "rounds": 2, "nodes_per_actor": "auto"},
+    "topology": {"vpps": 3, "nodes_per_vpp": 6, "grid_nodes": 1},
+    "workload": {"cross_vpp_share": 0.5},
+    "faults": {"byzantine_fraction": 0.3, "behaviours": ["silent", "forge"]},
+}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+def test_a_two_node_cluster_runs_on_both_nodes_with_the_local_tables(cluster, tmp_path):
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    cfg = build_config(CONFIG)
+    run = run_ray(cfg, tmp_path / "ray")
+    manifest = json.loads((run / "manifest.json").read_text())
+    placed = manifest["ray"]["actors_per_node"]
+    assert len(placed) == 2 and all(count >= 1 for count in placed.values()), placed
+    local = run_local(build_config(CONFIG, ["experiment.runtime=local"]), tmp_path / "local")
+    for name in TABLES:
+        a, b = (pd.read_parquet(d / name) for d in (local, run))
+        keep = [c for c in a.columns if not c.startswith("wall_")]
+        pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True, obj=name)
