@@ -35,7 +35,8 @@ def config_cmd(config_file: str, overrides: tuple[str, ...]) -> None:
 
 @cli.command("run")
 @click.argument("config_file")
-@click.option("--out", default="runs", show_default=True, help="Directory of run directories.")
+@click.option("--out", default="runs", show_default=True,
+              help="Where runs go: a directory or a pyarrow filesystem URI (s3://bucket/runs).")
 @click.option("--runtime", type=click.Choice(["ray", "local"]), default=None,
               help="Overrides experiment.runtime.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
@@ -52,12 +53,12 @@ def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[st
         from mlts_ray.runtime.ray_runtime import run_ray  # heavy imports only when running
 
         def run(progress=None):
-            return run_ray(cfg, Path(out), address, progress)
+            return run_ray(cfg, out, address, progress)
     else:
         from mlts_ray.runtime.local import run_local
 
         def run(progress=None):
-            return run_local(cfg, Path(out), progress)
+            return run_local(cfg, out, progress)
 
     started = time.perf_counter()
     if quiet:
@@ -79,7 +80,7 @@ def _print_summary(run_dir: Path, wall_s: float) -> None:
     from mlts_ray.runtime.summary import consensus_summary
 
     df = consensus_summary(run_dir)
-    table = Table(title=f"{run_dir.name}: {wall_s:.1f} s wall")
+    table = Table(title=f"{str(run_dir).rstrip('/').rsplit('/', 1)[-1]}: {wall_s:.1f} s wall")
     for col in df.columns:
         table.add_column(col, justify="left" if df[col].dtype == object else "right")
     for row in df.itertuples(index=False):

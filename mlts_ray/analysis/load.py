@@ -11,15 +11,16 @@ import pyarrow.dataset as ds
 
 from mlts_ray.errors import RunError
 from mlts_ray.runtime.sink import MANIFEST
+from mlts_ray.runtime.storage import locate
 from mlts_ray.runtime.tables import SCHEMAS
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / MANIFEST
+    path = locate(run_dir) / MANIFEST
     if not path.is_file():
         raise RunError(str(run_dir), f"not a run directory (no {MANIFEST})")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_bytes())
     except (OSError, ValueError) as err:
         raise RunError(str(path), f"unreadable manifest: {err}") from None
 
@@ -28,13 +29,12 @@ def load_table(run_dir: str | Path, table: str) -> pd.DataFrame:
     """One table of a run, every finished round, as a DataFrame with the table's schema."""
     if table not in SCHEMAS:
         raise RunError(table, f"no such table; tables are {', '.join(SCHEMAS)}")
-    path = Path(run_dir) / table
-    if not path.is_dir():
-        return SCHEMAS[table].empty_table().to_pandas()
-    files = sorted(str(p) for p in path.glob("round-*.parquet"))
+    where = locate(run_dir) / table
+    files = where.files(".parquet")
     if not files:
         return SCHEMAS[table].empty_table().to_pandas()
     try:
-        return ds.dataset(files, schema=SCHEMAS[table], format="parquet").to_table().to_pandas()
+        data = ds.dataset(files, schema=SCHEMAS[table], format="parquet", filesystem=where.fs)
+        return data.to_table().to_pandas()
     except Exception as err:  # pyarrow raises several types for a damaged file
-        raise RunError(str(path), f"unreadable table: {err}") from None
+        raise RunError(str(where), f"unreadable table: {err}") from None

@@ -14,7 +14,7 @@ from mlts_ray.runtime.sink import RunSink
 Progress = Callable[[int, int], None]
 
 
-def run_local(cfg: Config, out: Path, progress: Progress | None = None) -> Path:
+def run_local(cfg: Config, out: str | Path, progress: Progress | None = None) -> Path | str:
     """Run every round of ``cfg``, streaming each round's tables to ``out/<run_id>``."""
     sink = RunSink.create(out, run_id_of(cfg), {
         "name": cfg.experiment.name, "seed": cfg.experiment.seed,

@@ -173,9 +173,9 @@ def start_hosts(cfg: Config, placement: Placement) -> tuple[list[Any], list[Any]
 
 
 def run_ray(
-    cfg: Config, out: Path, address: str | None = None, progress: Progress | None = None,
+    cfg: Config, out: str | Path, address: str | None = None, progress: Progress | None = None,
     on_round: Callable[[int, list[Any]], None] | None = None,
-) -> Path:
+) -> Path | str:
     """Run ``cfg`` on Ray, streaming each round's tables to ``out/<run_id>``.
 
     ``on_round(rnd, hosts)`` is called after each written round (tests use it to inject

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlts_ray.analysis.load import load_table
 
-def consensus_summary(run_dir: Path) -> pd.DataFrame:
-    df = pd.read_parquet(run_dir / "consensus")
+
+def consensus_summary(run_dir: Path | str) -> pd.DataFrame:
+    df = load_table(run_dir, "consensus")
     if df.empty:
         return df
     return (
