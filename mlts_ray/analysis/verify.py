@@ -46,6 +46,13 @@ def _fail(subject: str, why: str) -> VerifyError:
     return VerifyError(subject, why)
 
 
+def _decode(cls, row: pd.Series, subject: str):
+    try:
+        return cls.decode(bytes(row["payload"]))
+    except MltsError as err:
+        raise _fail(subject, f"payload does not decode: {err.why}") from None
+
+
 def _check_columns(subject: str, row: pd.Series, expected: dict[str, object]) -> None:
     for column, value in expected.items():
         stored = row[column]
@@ -79,10 +86,7 @@ def _verify_blocks(df: pd.DataFrame, keys: DerivedKeyRing, report: Report) -> di
 
 def _verify_block(row: pd.Series, expected_height: int, prev: bytes, keys: DerivedKeyRing) -> Block:
     subject = f"block {row['chain']}@{row['height']}"
-    try:
-        block = Block.decode(bytes(row["payload"]))
-    except MltsError as err:
-        raise _fail(subject, f"payload does not decode: {err.why}") from None
+    block = _decode(Block, row, subject)
     h = block.header
     if block.hash.hex() != row["hash"]:
         raise _fail(subject, "hash column does not match the hash of the payload")
@@ -140,10 +144,7 @@ def _verify_trades(
 
 def _verify_trade(row, in_blocks, collab, keys: DerivedKeyRing, report: Report) -> None:
     subject = f"trade {row['tx_id']}"
-    try:
-        st = SignedTrade.decode(bytes(row["payload"]))
-    except MltsError as err:
-        raise _fail(subject, f"payload does not decode: {err.why}") from None
+    st = _decode(SignedTrade, row, subject)
     t = st.trade
     if st.tx_id != row["tx_id"]:
         raise _fail(subject, f"payload is trade {st.tx_id}")

@@ -68,16 +68,12 @@ class Order:
         return w.u64(self.time_us).value()
 
     @classmethod
-    def read(cls, r: Reader) -> Order:
+    def decode(cls, data: bytes) -> Order:
+        r = Reader(data, "order", TAG_ORDER, VERSION)
         node, vpp, rnd, seq, side = r.text(), r.text(), r.u64(), r.u64(), r.u8()
         if side > 1:
             raise LedgerError(r.what, f"order side {side} is neither buy (0) nor sell (1)")
-        return cls(node, vpp, rnd, seq, Side(side), r.u64(), r.u64(), r.u64())
-
-    @classmethod
-    def decode(cls, data: bytes) -> Order:
-        r = Reader(data, "order", TAG_ORDER, VERSION)
-        out = cls.read(r)
+        out = cls(node, vpp, rnd, seq, Side(side), r.u64(), r.u64(), r.u64())
         r.done()
         return out
 
@@ -163,16 +159,12 @@ class Trade:
         return w.text(self.buy_order).text(self.sell_order).value()
 
     @classmethod
-    def read(cls, r: Reader) -> Trade:
+    def decode(cls, data: bytes) -> Trade:
+        r = Reader(data, "trade", TAG_TRADE, VERSION)
         chain, rnd = r.text(), r.u64()
         buyer, seller, buyer_vpp, seller_vpp = r.text(), r.text(), r.text(), r.text()
         wh, price = r.u64(), r.u64()
-        return cls(chain, rnd, buyer, seller, buyer_vpp, seller_vpp, wh, price, r.text(), r.text())
-
-    @classmethod
-    def decode(cls, data: bytes) -> Trade:
-        r = Reader(data, "trade", TAG_TRADE, VERSION)
-        out = cls.read(r)
+        out = cls(chain, rnd, buyer, seller, buyer_vpp, seller_vpp, wh, price, r.text(), r.text())
         r.done()
         return out
 
