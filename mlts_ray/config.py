@@ -47,7 +47,6 @@ class Experiment(_Section):
     rounds: int = Field(5, ge=1, le=1_000_000)
     runtime: Literal["ray", "local"] = "ray"
     nodes_per_actor: CountOrAuto = "auto"
-    chains_per_actor: CountOrAuto = "auto"
 
 
 class Topology(_Section):
@@ -103,9 +102,14 @@ class Network(_Section):
 
 
 class Partition(_Section):
+    """Between ``start_ms`` and ``end_ms`` of each round's consensus (simulated time from the
+    round's request), only nodes of one group reach each other; nodes in no group form one more
+    group. ``rounds``: the rounds it applies to (empty: every round)."""
+
     start_ms: float = Field(ge=0)
     end_ms: float = Field(gt=0)
     groups: list[list[str]] = Field(min_length=1)
+    rounds: list[int] = Field(default_factory=list)
 
 
 class Faults(_Section):

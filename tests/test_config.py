@@ -109,8 +109,8 @@ BAD: list[tuple[str, dict[str, Any], list[str], str | tuple[str, ...], list[str]
      "experiment.nodes_per_actor", ['>= 1 or "auto"', "got 0"]),
     ("nodes-per-actor-many", {"experiment": {"nodes_per_actor": "many"}}, [],
      "experiment.nodes_per_actor", ['"auto"', "'many'"]),
-    ("chains-per-actor-bool", {"experiment": {"chains_per_actor": True}}, [],
-     "experiment.chains_per_actor", ['"auto"', "True"]),
+    ("nodes-per-actor-bool", {"experiment": {"nodes_per_actor": True}}, [],
+     "experiment.nodes_per_actor", ['"auto"', "True"]),
     # impossible combinations
     ("side-min-too-large",
      {"topology": {"nodes_per_vpp": 4, "supervisors_per_vpp": 1},
@@ -306,7 +306,7 @@ def test_empty_config_gives_design_defaults():
     assert n.loss == 0
     assert cfg.topology.supervisors_per_vpp == 1
     assert cfg.faults.byzantine_fraction == 0 and cfg.faults.partitions == []
-    assert cfg.experiment.nodes_per_actor == "auto" and cfg.experiment.chains_per_actor == "auto"
+    assert cfg.experiment.nodes_per_actor == "auto"
     assert cfg.sweep == {}
 
 
@@ -436,7 +436,6 @@ def _get(cfg: Config, key: str) -> Any:
         ("faults.behaviours=false-audit", "faults.behaviours", ["false-audit"], list),
         ("experiment.nodes_per_actor=4", "experiment.nodes_per_actor", 4, int),
         ("experiment.nodes_per_actor=auto", "experiment.nodes_per_actor", "auto", str),
-        ("experiment.chains_per_actor=2", "experiment.chains_per_actor", 2, int),
     ],
 )
 def test_set_typing(item, key, expected, kind):

@@ -68,7 +68,8 @@ def test_ray_tables_equal_local_tables(local_run, tmp_path, packing):
     hosts = {"1": 6 + 6 + 3, "auto": 2, "4": 2 + 2 + 1}[packing]
     assert sum(placed.values()) == hosts + 1  # + the coordinator
     faulty = tables(run)["credits"].behaviour.unique()
-    assert {"equivocate", "forge"} <= set(faulty)  # the comparison covers Byzantine rounds
+    # the comparison covers rounds with several kinds of Byzantine consensus nodes
+    assert len(set(faulty) & {"equivocate", "forge", "silent", "delay"}) >= 2
 
 
 def test_a_dead_node_host_ends_the_run_cleanly(tmp_path):

@@ -23,7 +23,7 @@ from mlts_ray.consensus.instance import (
 from mlts_ray.consensus.pbft import Observer, Replica, Start
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
-from mlts_ray.net.network import LinkModel, ms_to_us
+from mlts_ray.net.network import LinkModel, PartitionWindow, ms_to_us
 from mlts_ray.net.node import Node
 from mlts_ray.net.sim import ChainSim, PhaseStats
 
@@ -124,15 +124,27 @@ def build_nodes(
     return nodes
 
 
+def partitions(cfg: Config, inst: Instance) -> list[PartitionWindow]:
+    """``faults.partitions`` that apply to this round, in this chain's node indices."""
+    out = []
+    for p in cfg.faults.partitions:
+        if p.rounds and inst.round not in p.rounds:
+            continue
+        group_of = {inst.index_of[n]: g for g, group in enumerate(p.groups)
+                    for n in group if n in inst.index_of}
+        if group_of:
+            out.append(PartitionWindow(ms_to_us(p.start_ms), ms_to_us(p.end_ms), group_of))
+    return out
+
+
 def new_sim(cfg: Config, inst: Instance, inter: bool, nodes: Sequence[Node] | None) -> ChainSim:
     """The instance's network; ``nodes=None`` when the nodes run in hosts elsewhere."""
     net = cfg.network
-    sim = ChainSim(
-        inst.chain, nodes, LinkModel.from_config(net, inter), cfg.experiment.seed,
-        ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms), epoch=inst.round,
-        n_nodes=len(inst.names),
+    return ChainSim(
+        inst.chain, nodes, LinkModel.from_config(net, inter, partitions(cfg, inst)),
+        cfg.experiment.seed, ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms),
+        epoch=inst.round, n_nodes=len(inst.names),
     )
-    return sim
 
 
 def window_width(sim: ChainSim, inst: Instance) -> int:

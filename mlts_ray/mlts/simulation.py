@@ -17,7 +17,7 @@ from typing import Any
 import tomli_w
 
 from mlts_ray.config import Config
-from mlts_ray.errors import RunError
+from mlts_ray.errors import ConfigError, RunError
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import Settlement
@@ -34,7 +34,7 @@ Clock = Callable[[], float]
 
 
 # Where a run executes never changes its results, so it is not part of its identity.
-PLACEMENT_KEYS = ("runtime", "nodes_per_actor", "chains_per_actor")
+PLACEMENT_KEYS = ("runtime", "nodes_per_actor")
 
 
 def run_id_of(cfg: Config) -> str:
@@ -56,6 +56,7 @@ class Simulation:
         seed, w = cfg.experiment.seed, cfg.workload
         names = [n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes]
         names += grid_names(cfg)
+        _check_partition_names(cfg, set(names))
         self.identities = {n: Identity.derive(seed, n) for n in names}
         self.keys = KeyRing.of(self.identities.values())
         self.ledger = Settlement(
@@ -144,3 +145,12 @@ class Simulation:
                 f"round {rnd}",
                 f"money/energy not conserved: totals {self.ledger.totals()} != {self.totals}",
             )
+
+
+def _check_partition_names(cfg: Config, names: set[str]) -> None:
+    for i, p in enumerate(cfg.faults.partitions):
+        for g, group in enumerate(p.groups):
+            unknown = sorted(set(group) - names)
+            if unknown:
+                raise ConfigError(f"faults.partitions[{i}].groups[{g}]",
+                                  f"no such node {unknown[0]!r} in this topology")

@@ -68,8 +68,11 @@ def assign_behaviours(cfg: Config, layout: VppLayout) -> dict[str, str]:
     others = list(layout.traders)
     rng.shuffle(supervisors)
     rng.shuffle(others)
+    # Start the behaviour list at a seeded place per chain, so with fewer faulty nodes than
+    # behaviours every behaviour still shows up across the VPPs.
+    offset = rng.randrange(len(faults.behaviours))
     for i in range(byzantine_count(faults.byzantine_fraction, len(layout.resources))):
-        behaviour = faults.behaviours[i % len(faults.behaviours)]
+        behaviour = faults.behaviours[(offset + i) % len(faults.behaviours)]
         pool = supervisors if behaviour == "false-audit" else others
         if not pool:
             pool = others or supervisors
