@@ -43,34 +43,86 @@ def config_cmd(config_file: str, overrides: tuple[str, ...]) -> None:
 @click.option("--address", default=None,
               help="Ray cluster to join (default: RAY_ADDRESS, else start Ray locally).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary; only the run directory.")
+@click.option("--report", "make_report", is_flag=True,
+              help="Also make the run's figures and report (their paths are printed).")
 def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
-            address: str | None, quiet: bool) -> None:
+            address: str | None, quiet: bool, make_report: bool) -> None:
     """Run one experiment; prints its run directory as the last line."""
     if runtime:
         overrides = (*overrides, f"experiment.runtime={runtime}")
     cfg = load_config(config_file, overrides)
-    if cfg.experiment.runtime == "ray":
-        from mlts_ray.runtime.ray_runtime import run_ray  # heavy imports only when running
-
-        def run(progress=None):
-            return run_ray(cfg, out, address, progress)
-    else:
-        from mlts_ray.runtime.local import run_local
-
-        def run(progress=None):
-            return run_local(cfg, out, progress)
-
+    run = _runner(cfg.experiment.runtime, address)
     started = time.perf_counter()
     if quiet:
-        run_dir = run()
+        run_dir = run(cfg, out)
     else:
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
             task = bar.add_task(f"{cfg.experiment.name}: rounds", total=cfg.experiment.rounds)
-            run_dir = run(lambda done, _: bar.update(task, completed=done))
+            run_dir = run(cfg, out, lambda done, _: bar.update(task, completed=done))
         _print_summary(run_dir, time.perf_counter() - started)
+    if make_report:
+        _echo_report(run_dir)
     click.echo(str(run_dir))
+
+
+def _runner(runtime: str, address: str | None):
+    """The runtime's ``run(cfg, out, progress)``; heavy imports only when running."""
+    if runtime == "ray":
+        from mlts_ray.runtime.ray_runtime import run_ray
+
+        return lambda cfg, out, progress=None: run_ray(cfg, out, address, progress)
+    from mlts_ray.runtime.local import run_local
+
+    return lambda cfg, out, progress=None: run_local(cfg, out, progress)
+
+
+def _echo_report(target) -> None:
+    from mlts_ray.analysis.report import report
+
+    path = report(target)
+    click.echo(f"report: {path}")
+    for figure in sorted(path.parent.glob("*.png")):
+        click.echo(f"figure: {figure}")
+
+
+@cli.command("sweep")
+@click.argument("config_file")
+@click.option("--out", default="runs", show_default=True,
+              help="Where the sweep directory goes: a directory or a pyarrow filesystem URI.")
+@click.option("--runtime", type=click.Choice(["ray", "local"]), default=None,
+              help="Overrides experiment.runtime.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--address", default=None, help="Ray cluster to join.")
+@click.option("--report/--no-report", "make_report", default=True, show_default=True,
+              help="Make the sweep's figures and report at the end.")
+def sweep_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
+              address: str | None, make_report: bool) -> None:
+    """One run per point of the config's [sweep] (cartesian product) and a combined table;
+    prints the sweep directory as the last line."""
+    from rich.progress import Progress
+
+    from mlts_ray.runtime.sweep import run_sweep
+
+    if runtime:
+        overrides = (*overrides, f"experiment.runtime={runtime}")
+    cfg = load_config(config_file, overrides)
+    run = _runner(cfg.experiment.runtime, address)
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"{cfg.experiment.name}: points", total=None)
+        sweep_dir = run_sweep(cfg, out, run,
+                              lambda done, total: bar.update(task, completed=done, total=total))
+    if make_report:
+        _echo_report(sweep_dir)
+    click.echo(sweep_dir)
+
+
+@cli.command("report")
+@click.argument("target")
+def report_cmd(target: str) -> None:
+    """Figures (PNG) and a Markdown report for a run or a sweep directory."""
+    _echo_report(target)
 
 
 def _print_summary(run_dir: Path, wall_s: float) -> None:

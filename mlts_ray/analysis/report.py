@@ -1,0 +1,249 @@
+"""``mlts report``: PNG figures and a Markdown report beside a run's or a sweep's tables.
+
+For a run: latency and finality per round and chain, messages per phase, credit trajectories of
+honest vs Byzantine nodes, committee membership, anchoring. For a sweep: each metric against
+each swept parameter, one line per algorithm, with a 95 % confidence band over seeds; message
+counts are drawn beside PBFT's and DCE-PBFT's closed forms when nodes per VPP is swept.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mlts_ray.analysis.load import load_sweep, load_table, read_manifest  # noqa: E402
+from mlts_ray.config import committee_size  # noqa: E402
+from mlts_ray.errors import RunError  # noqa: E402
+from mlts_ray.runtime.storage import locate  # noqa: E402
+
+METRICS = {
+    "latency_ms": "latency (ms)",
+    "finality_ms": "finality (ms)",
+    "messages": "messages per round",
+    "views": "views per round",
+    "byzantine_in_committee": "Byzantine members in committee",
+}
+NOT_PARAMETERS = {"experiment.seed", "consensus.algorithm"}
+
+
+def _save(fig, path: Path) -> str:
+    for ax in fig.axes:
+        if ax.get_xlabel() == "round":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def report(target: str | Path) -> Path:
+    """Figures and ``report.md`` in ``<target>/report/``; returns the report file."""
+    where = Path(locate(target).path)
+    if (where / "sweep.json").is_file():
+        return _sweep_report(where)
+    read_manifest(where)
+    return _run_report(where)
+
+
+# --- one run -----------------------------------------------------------------------------------
+
+
+def _run_report(run: Path) -> Path:
+    out = run / "report"
+    out.mkdir(exist_ok=True)
+    consensus = load_table(run, "consensus")
+    if consensus.empty:
+        raise RunError(str(run), "no finished round to report")
+    figures = {
+        "latency.png": ("Latency and finality per round", _latency(consensus, out / "latency.png")),
+        "messages.png": ("Messages per phase", _messages(load_table(run, "messages"), out / "messages.png")),
+        "credits.png": ("Credit of honest vs Byzantine nodes", _credits(load_table(run, "credits"), out / "credits.png")),
+        "committee.png": ("Committee membership", _committee(load_table(run, "credits"), out / "committee.png")),
+        "anchoring.png": ("Anchoring", _anchoring(load_table(run, "blocks"), load_table(run, "anchors"), out / "anchoring.png")),
+    }
+    table = consensus.groupby("chain").agg(
+        rounds=("round", "count"), committed=("committed", "sum"),
+        latency_ms=("latency_ms", "mean"), finality_ms=("finality_ms", "mean"),
+        messages=("messages", "mean"), views=("views", "mean"),
+        safety_violations=("safety_violation", "sum"),
+    ).round(2)
+    manifest = read_manifest(run)
+    lines = [f"# Run {manifest['run_id']}", "",
+             f"Runtime `{manifest.get('runtime')}`, seed {manifest.get('seed')}, "
+             f"{manifest.get('rounds_done')} rounds, status `{manifest.get('status')}`.", "",
+             "## Per chain", "", table.to_markdown(), ""]
+    for name, (title, _) in figures.items():
+        lines += [f"## {title}", "", f"![{title}]({name})", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _latency(df: pd.DataFrame, path: Path) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for chain, rows in df.groupby("chain"):
+        axes[0].plot(rows["round"], rows["latency_ms"], marker=".", label=chain)
+        axes[1].plot(rows["round"], rows["finality_ms"], marker=".", label=chain)
+    for ax, what in zip(axes, ("latency (ms)", "finality (ms)"), strict=True):
+        ax.set_xlabel("round")
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize="small", ncol=2)
+    return _save(fig, path)
+
+
+def _messages(df: pd.DataFrame, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    per = df.groupby(["chain", "phase"])["count"].mean().unstack(fill_value=0)
+    per.plot.bar(stacked=True, ax=ax)
+    ax.set_ylabel("messages per round (mean)")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def _credits(df: pd.DataFrame, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for behaviour, rows in df.groupby("behaviour"):
+        mean = rows.groupby("round")["credit"].mean()
+        ax.plot(mean.index, mean.values, label=f"{behaviour} ({rows.node.nunique()} nodes)",
+                linewidth=2.5 if behaviour == "honest" else 1.5)
+    ax.set_xlabel("round")
+    ax.set_ylabel("mean credit")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _committee(df: pd.DataFrame, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    members = df[df.in_committee]
+    share = members.assign(faulty=members.behaviour != "honest").groupby("round")["faulty"].mean()
+    size = members.groupby(["round", "chain"]).size().groupby("round").mean()
+    ax.plot(share.index, share.values, color="tab:red", label="Byzantine share of committee seats")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("round")
+    ax.set_ylabel("share")
+    ax2 = ax.twinx()
+    ax2.plot(size.index, size.values, color="tab:blue", linestyle="--", label="committee size (mean)")
+    ax2.set_ylabel("members")
+    fig.legend(loc="upper right", fontsize="small")
+    return _save(fig, path)
+
+
+def _anchoring(blocks: pd.DataFrame, anchors: pd.DataFrame, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    collab = blocks[blocks.kind == "collaborative"].groupby("round").size()
+    ax.bar(collab.index, collab.values, color="tab:green", label="collaborative blocks")
+    if not anchors.empty:
+        ok = anchors.groupby("round")["ok"].agg(["sum", "count"])
+        ax.plot(ok.index, ok["sum"], "ko", label="anchored and verified")
+    ax.set_xlabel("round")
+    ax.set_ylabel("blocks")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+# --- a sweep -----------------------------------------------------------------------------------
+
+
+def _band(values: pd.Series) -> tuple[float, float]:
+    mean = values.mean()
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, 1.96 * values.std(ddof=1) / math.sqrt(len(values))
+
+
+def _sweep_report(sweep: Path) -> Path:
+    out = sweep / "report"
+    out.mkdir(exist_ok=True)
+    df = load_sweep(sweep)
+    df["algorithm"] = df["consensus.algorithm"]
+    swept = [c for c in df.columns if "." in c and c not in NOT_PARAMETERS
+             and df[c].nunique() > 1]
+    figures = []
+    for param in swept or ["experiment.seed"]:
+        for metric, label in METRICS.items():
+            name = f"{metric}_vs_{param.replace('.', '_')}.png"
+            figures.append((f"{label} vs {param}", _metric_plot(df, param, metric, label, out / name)))
+    anchoring = _anchoring_vs(sweep, swept, out)
+    if anchoring:
+        figures.append(anchoring)
+    lines = [f"# Sweep {sweep.name}", "", f"{df['point'].nunique()} points, "
+             f"{df['experiment.seed'].nunique()} seed(s); bands are 95 % confidence intervals "
+             "over seeds (per-seed means of each point).", ""]
+    summary = df.groupby(["algorithm", *swept]).agg(
+        latency_ms=("latency_ms", "mean"), messages=("messages", "mean"),
+        committed=("committed", "mean"),
+    ).round(2) if swept else None
+    if summary is not None:
+        lines += [summary.to_markdown(), ""]
+    for title, name in figures:
+        lines += [f"## {title}", "", f"![{title}]({name})", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _metric_plot(df: pd.DataFrame, param: str, metric: str, label: str, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    df = df.assign(level=(df.chain == "main").map({True: "main chain", False: "side chains"}))
+    per_seed = df.groupby(["algorithm", "level", param, "experiment.seed"])[metric].mean().reset_index()
+    for (algorithm, level), rows in per_seed.groupby(["algorithm", "level"]):
+        stats = rows.groupby(param)[metric].apply(_band)
+        xs = list(stats.index)
+        mean = [m for m, _ in stats]
+        half = [h for _, h in stats]
+        style = "-" if level == "side chains" else "--"
+        line, = ax.plot(xs, mean, style, marker="o", label=f"{algorithm}, {level}")
+        ax.fill_between(xs, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)],
+                        alpha=0.2, color=line.get_color())
+    if metric == "messages" and param == "topology.nodes_per_vpp":
+        _closed_forms(ax, df, sorted(df[param].unique()))
+    ax.set_xlabel(param)
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def _anchoring_vs(sweep: Path, swept: list[str], out: Path) -> tuple[str, str] | None:
+    """Collaborative blocks per main block, anchor-proof length (hashes) and anchoring lag
+    (main blocks between a trade's main block and the one that anchors it) per point."""
+    anchors = load_sweep(sweep, "anchors")
+    if anchors.empty or not swept:
+        return None
+    param = "topology.vpps" if "topology.vpps" in swept else swept[0]
+    per_block = anchors.groupby(["point", param, "main_height"]).size().rename("leaves").reset_index()
+    per_block["proof_hashes"] = per_block.leaves.map(lambda n: math.ceil(math.log2(n)) if n > 1 else 0)
+    lag = anchors.assign(lag=anchors.main_height - anchors.collab_type).groupby(param).lag.mean()
+    stats = per_block.groupby(param)[["leaves", "proof_hashes"]].mean()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(stats.index, stats.leaves, "o-", label="collaborative blocks per main block")
+    ax.plot(stats.index, stats.proof_hashes, "s-", label="anchor proof length (hashes)")
+    ax.plot(lag.index, lag.values, "^--", label="anchoring lag (main blocks)")
+    ax.set_xlabel(param)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return (f"anchoring vs {param}", _save(fig, out / f"anchoring_vs_{param.replace('.', '_')}.png"))
+
+
+def _closed_forms(ax, df: pd.DataFrame, ns: list[int]) -> None:
+    """PBFT ``(N-1) + (N-1)^2 + N(N-1)`` and DCE-PBFT ``(k-1) + (k-1)^2 + k(k-1) + (N-k)``
+    (pre-prepare to certificate; the measured counts add requests and replies)."""
+    side = df[df.chain != "main"]
+    if side.empty:
+        return
+    pbft = [(n - 1) + (n - 1) ** 2 + n * (n - 1) for n in ns]
+    ks = [committee_size(n, 0.10, 2) for n in ns]
+    dce = [(k - 1) + (k - 1) ** 2 + k * (k - 1) + (n - k) for n, k in zip(ns, ks, strict=True)]
+    ax.plot(ns, pbft, "k--", linewidth=1, label="PBFT closed form")
+    ax.plot(ns, dce, "k:", linewidth=1, label="DCE-PBFT closed form (k = max(2, 10% N))")
+    ax.set_yscale("log")
+

@@ -1,0 +1,115 @@
+"""Sweeps, the combined table, reports and their figures, and the notebook loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pandas as pd
+import pytest
+
+from mlts_ray.analysis import load_run, load_sweep
+from mlts_ray.analysis.report import report
+from mlts_ray.cli import main
+from mlts_ray.config import build_config, load_config
+from mlts_ray.errors import ConfigError
+from mlts_ray.runtime.local import run_local
+from mlts_ray.runtime.sweep import COMBINED, run_sweep
+
+EXPERIMENTS = Path(__file__).parent.parent / "experiments"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _sweep_cfg():
+    return build_config({
+        "experiment": {"name": "tiny", "rounds": 2, "runtime": "local"},
+        "topology": {"vpps": 2, "nodes_per_vpp": 5, "grid_nodes": 1},
+        "sweep": {"topology.nodes_per_vpp": [4, 6], "consensus.algorithm": ["pbft", "dce-pbft"]},
+    })
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    return Path(run_sweep(_sweep_cfg(), tmp_path_factory.mktemp("sweeps"), run_local))
+
+
+def _assert_real_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG, path
+    pixels = mpimg.imread(path)
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+    assert pixels.std() > 0.01, f"{path.name} is blank"
+
+
+def test_a_sweep_runs_every_point_and_writes_the_combined_table(sweep_dir):
+    combined = pd.read_parquet(sweep_dir / COMBINED)
+    points = combined.groupby(["topology.nodes_per_vpp", "consensus.algorithm"]).point.nunique()
+    assert len(points) == 4 and (points == 1).all()
+    assert set(combined.chain) == {"vpp-0", "vpp-1", "main"}
+    pbft4 = combined[(combined["consensus.algorithm"] == "pbft") & (combined.chain == "vpp-0")
+                     & (combined["topology.nodes_per_vpp"] == 4)]
+    assert (pbft4.n_nodes == 4).all() and (pbft4.committee_size == 4).all()  # parameters took effect
+    assert len(list(sweep_dir.glob("tiny-*"))) == 4
+
+
+def test_loaders_return_observations_with_parameters_as_columns(sweep_dir):
+    df = load_sweep(sweep_dir)
+    for column in ("point", "topology.nodes_per_vpp", "consensus.algorithm", "experiment.seed",
+                   "chain", "round", "latency_ms", "messages", "committed"):
+        assert column in df.columns, column
+    assert len(df) == 4 * 2 * 3  # points x rounds x chains
+    one = load_run(next(sweep_dir.glob("tiny-*")), "credits")
+    assert {"node", "credit", "consensus.algorithm", "topology.vpps"} <= set(one.columns)
+    assert len(load_sweep(sweep_dir, "anchors")) > 0
+
+
+def test_sweep_report_has_figures_that_it_names(sweep_dir):
+    path = report(sweep_dir)
+    text = path.read_text()
+    figures = sorted(path.parent.glob("*.png"))
+    assert len(figures) >= 5
+    for figure in figures:
+        _assert_real_png(figure)
+        assert f"]({figure.name})" in text, figure.name
+    assert "messages_vs_topology_nodes_per_vpp.png" in {f.name for f in figures}
+
+
+def test_run_report_has_the_five_figures(tmp_path, capsys):
+    cfg = build_config({"experiment": {"rounds": 3, "runtime": "local"},
+                        "faults": {"byzantine_fraction": 0.3, "behaviours": ["silent", "forge"]}})
+    run = run_local(cfg, tmp_path)
+    assert main(["report", str(run)]) == 0
+    out = capsys.readouterr().out
+    text = (run / "report" / "report.md").read_text()
+    for name in ("latency", "messages", "credits", "committee", "anchoring"):
+        figure = run / "report" / f"{name}.png"
+        _assert_real_png(figure)
+        assert f"]({name}.png)" in text and str(figure) in out
+
+
+def test_a_sweep_over_an_unknown_key_fails_before_running(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[experiment]\nruntime = "local"\n[sweep]\n"topology.vpp" = [1, 2]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(bad), "--out", str(out)]) == 2
+    assert not out.exists()
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert err.value.subject == "sweep.topology.vpp"
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_experiment_config_runs_reduced(path, tmp_path):
+    text = path.read_text()
+    assert text.startswith("# ") and "?" in text.split("\n\n")[0]  # opens with its question
+    cfg = load_config(path, ["experiment.runtime=local", "experiment.rounds=2"])
+    if cfg.sweep:
+        # the first two values of each swept key, one seed: the same code path, smaller
+        small = {k: v[:2] if k != "experiment.seed" else v[:1] for k, v in cfg.sweep.items()}
+        small = {k: [x for x in v if not (k == "topology.nodes_per_vpp" and x > 40)] or v[:1]
+                 for k, v in small.items()}
+        cfg = build_config({**cfg.model_dump(mode="json"), "sweep": small})
+        done = Path(run_sweep(cfg, tmp_path, run_local))
+        assert (done / COMBINED).exists()
+    else:
+        cfg = build_config(cfg.model_dump(mode="json"), ["topology.nodes_per_vpp=10"])
+        assert (run_local(cfg, tmp_path) / "manifest.json").exists()
