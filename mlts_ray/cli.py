@@ -45,37 +45,46 @@ def config_cmd(config_file: str, overrides: tuple[str, ...]) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar or summary; only the run directory.")
 @click.option("--report", "make_report", is_flag=True,
               help="Also make the run's figures and report (their paths are printed).")
+@click.option("--resume", default=None, metavar="RUN_DIR",
+              help="Continue an interrupted run (same config; its tables end up identical).")
 def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
-            address: str | None, quiet: bool, make_report: bool) -> None:
+            address: str | None, quiet: bool, make_report: bool, resume: str | None) -> None:
     """Run one experiment; prints its run directory as the last line."""
     if runtime:
         overrides = (*overrides, f"experiment.runtime={runtime}")
-    cfg = load_config(config_file, overrides)
-    run = _runner(cfg.experiment.runtime, address)
-    started = time.perf_counter()
-    if quiet:
-        run_dir = run(cfg, out)
-    else:
-        from rich.progress import Progress
+    from mlts_ray.runtime.driver import Interrupted
 
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"{cfg.experiment.name}: rounds", total=cfg.experiment.rounds)
-            run_dir = run(cfg, out, lambda done, _: bar.update(task, completed=done))
-        _print_summary(run_dir, time.perf_counter() - started)
+    cfg = load_config(config_file, overrides)
+    run = _runner(cfg.experiment.runtime, address, resume)
+    started = time.perf_counter()
+    try:
+        if quiet:
+            run_dir = run(cfg, out)
+        else:
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"{cfg.experiment.name}: rounds", total=cfg.experiment.rounds)
+                run_dir = run(cfg, out, lambda done, _: bar.update(task, completed=done))
+            _print_summary(run_dir, time.perf_counter() - started)
+    except Interrupted as err:
+        click.echo(f"{err.why}; every finished round is in {err.subject}", err=True)
+        click.echo(f"resume with: mlts run {config_file} --resume {err.subject}", err=True)
+        raise SystemExit(130) from None
     if make_report:
         _echo_report(run_dir)
     click.echo(str(run_dir))
 
 
-def _runner(runtime: str, address: str | None):
+def _runner(runtime: str, address: str | None, resume: str | None = None):
     """The runtime's ``run(cfg, out, progress)``; heavy imports only when running."""
     if runtime == "ray":
         from mlts_ray.runtime.ray_runtime import run_ray
 
-        return lambda cfg, out, progress=None: run_ray(cfg, out, address, progress)
+        return lambda cfg, out, progress=None: run_ray(cfg, out, address, progress, resume=resume)
     from mlts_ray.runtime.local import run_local
 
-    return lambda cfg, out, progress=None: run_local(cfg, out, progress)
+    return lambda cfg, out, progress=None: run_local(cfg, out, progress, resume)
 
 
 def _echo_report(target) -> None:
@@ -166,6 +175,8 @@ def query_cmd(run_dir: str, tx_id: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="mlts", standalone_mode=False)
+    except SystemExit as stop:  # an interrupted run exits 130 after saying how to resume
+        return int(stop.code or 0)
     except MltsError as err:
         for subject, why in getattr(err, "problems", [(err.subject, err.why)]):
             click.echo(f"error: {subject}: {why}", err=True)

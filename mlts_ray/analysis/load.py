@@ -30,7 +30,9 @@ def load_table(run_dir: str | Path, table: str) -> pd.DataFrame:
     if table not in SCHEMAS:
         raise RunError(table, f"no such table; tables are {', '.join(SCHEMAS)}")
     where = locate(run_dir) / table
-    files = where.files(".parquet")
+    # Only finished rounds: a round cut short (a crash mid-write) may have some tables' files.
+    done = read_manifest(run_dir).get("rounds_done")
+    files = [f for f in where.files(".parquet") if done is None or _round_of(f) < int(done)]
     if not files:
         return SCHEMAS[table].empty_table().to_pandas()
     try:
@@ -38,6 +40,10 @@ def load_table(run_dir: str | Path, table: str) -> pd.DataFrame:
         return data.to_table().to_pandas()
     except Exception as err:  # pyarrow raises several types for a damaged file
         raise RunError(str(where), f"unreadable table: {err}") from None
+
+
+def _round_of(path: str) -> int:
+    return int(path.rsplit("round-", 1)[1].split(".")[0])
 
 
 def load_run(run_dir: str | Path, table: str = "consensus") -> pd.DataFrame:

@@ -31,7 +31,7 @@ from mlts_ray.mlts.simulation import Simulation, run_id_of
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.runtime.host import HostService
 from mlts_ray.runtime.placement import Placement, place
-from mlts_ray.runtime.sink import RunSink
+from mlts_ray.runtime.driver import drive, open_sink
 from mlts_ray.runtime.tables import to_batch
 
 Progress = Callable[[int, int], None]
@@ -174,53 +174,38 @@ def start_hosts(cfg: Config, placement: Placement) -> tuple[list[Any], list[Any]
 
 def run_ray(
     cfg: Config, out: str | Path, address: str | None = None, progress: Progress | None = None,
-    on_round: Callable[[int, list[Any]], None] | None = None,
+    on_round: Callable[[int, list[Any]], None] | None = None, resume: str | Path | None = None,
 ) -> Path | str:
-    """Run ``cfg`` on Ray, streaming each round's tables to ``out/<run_id>``.
-
-    ``on_round(rnd, hosts)`` is called after each written round (tests use it to inject
-    failures)."""
+    """Run ``cfg`` on Ray, streaming each round's tables to ``out/<run_id>`` (or continuing the
+    interrupted run ``resume``). ``on_round(rnd, hosts)`` is called after each written round
+    (tests use it to inject failures)."""
     connect(address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     placement = place(_chains(cfg), cfg.experiment.nodes_per_actor, cpus)
+    sink = open_sink(cfg, out, resume, "ray")
     t0 = time.perf_counter()
     hosts, groups = start_hosts(cfg, placement)
     coordinator = ray.remote(CoordinatorService).options(num_cpus=0, max_restarts=0).remote(
         to_toml(cfg), hosts, placement
     )
-    sink = None
     try:
         where = ray.get([h.node_id.remote() for h in hosts] + [coordinator.node_id.remote()])
-        startup_s = time.perf_counter() - t0
-        sink = RunSink.create(out, run_id_of(cfg), {
-            "name": cfg.experiment.name, "seed": cfg.experiment.seed,
-            "rounds": cfg.experiment.rounds, "runtime": "ray",
-            "config": cfg.model_dump(mode="json"), "config_toml": to_toml(cfg),
-            "ray": {
-                "nodes": sorted(set(where)), "actors_per_node": dict(Counter(where)),
-                "hosts": len(hosts), "nodes_per_actor": cfg.experiment.nodes_per_actor,
-                "cluster_cpus": cpus, "startup_s": round(startup_s, 3),
-            },
-        })
-        for rnd in range(cfg.experiment.rounds):
+        info = {
+            "nodes": sorted(set(where)), "actors_per_node": dict(Counter(where)),
+            "hosts": len(hosts), "nodes_per_actor": cfg.experiment.nodes_per_actor,
+            "cluster_cpus": cpus, "startup_s": round(time.perf_counter() - t0, 3),
+        }
+
+        def run_round(rnd: int):
             try:
-                batches = ray.get(coordinator.run_round.remote(rnd))
+                return ray.get(coordinator.run_round.remote(rnd))
             except MltsError as err:  # raised in the coordinator, re-raised here by Ray
                 raise RunError(err.subject, err.why) from None
             except RayError as err:
                 raise RunError(f"round {rnd}", f"the coordinator failed: {err}") from None
-            sink.write_batches(rnd, batches)
-            if progress:
-                progress(rnd + 1, cfg.experiment.rounds)
-            if on_round:
-                on_round(rnd, hosts)
-        sink.finish("complete", wall_s=round(time.perf_counter() - t0, 3))
-        return sink.root
-    except BaseException as err:
-        if sink is not None:
-            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-            sink.finish(status, error=str(err))
-        raise
+
+        after = (lambda rnd: on_round(rnd, hosts)) if on_round else None
+        return drive(cfg, sink, run_round, progress, after, runtime="ray", ray=info)
     finally:
         for handle in [*hosts, coordinator]:
             ray.kill(handle)

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlts_ray.errors import RunError
+from mlts_ray.errors import ConfigError, RunError
 from mlts_ray.runtime.storage import Location, locate
 from mlts_ray.runtime.tables import TABLES, to_batch
 
@@ -67,6 +67,40 @@ class RunSink:
             raise RunError(str(out), f"cannot create the run directory: {err}") from None
         sink = cls(root, run_id, manifest)
         sink._write_manifest()
+        return sink
+
+    @classmethod
+    def reopen(cls, run_dir: str | Path, cfg) -> RunSink:
+        """An interrupted run directory, to continue with the same configuration: a differing
+        key is refused by name; files of rounds past ``rounds_done`` (a round cut short) go."""
+        from mlts_ray.config import build_config, dotted
+        from mlts_ray.mlts.simulation import PLACEMENT_KEYS
+
+        root = locate(run_dir)
+        manifest_file = root / MANIFEST
+        if not manifest_file.is_file():
+            raise RunError(str(run_dir), f"not a run directory (no {MANIFEST})")
+        manifest = json.loads(manifest_file.read_bytes())
+        if manifest.get("status") == "complete":
+            raise RunError(str(run_dir), "is complete: nothing to resume")
+        import tomllib
+
+        stored = dotted(build_config(tomllib.loads(manifest["config_toml"])))
+        wanted = dotted(cfg)
+        for key in sorted(stored):
+            if key.split(".", 1)[1] in PLACEMENT_KEYS:
+                continue  # where a run executes does not change its results
+            if stored[key] != wanted.get(key):
+                raise ConfigError(
+                    key, f"is {wanted.get(key)!r} but the run being resumed used {stored[key]!r}"
+                )
+        done = int(manifest["rounds_done"])
+        for table in TABLES:
+            for path in (root / table).files(".parquet"):
+                if int(path.rsplit("round-", 1)[1].split(".")[0]) >= done:
+                    root.fs.delete_file(path)
+        sink = cls(root, manifest["run_id"], manifest)
+        sink.manifest = manifest
         return sink
 
     def _write_manifest(self) -> None:
