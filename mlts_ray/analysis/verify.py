@@ -62,10 +62,19 @@ def _check_columns(subject: str, row: pd.Series, expected: dict[str, object]) ->
 
 def verify_run(run_dir: str | Path) -> Report:
     manifest = read_manifest(run_dir)
-    keys = DerivedKeyRing(int(manifest["seed"]))
+    try:
+        seed = int(manifest["seed"])
+    except (KeyError, TypeError, ValueError):
+        raise VerifyError(f"{run_dir}/manifest.json", "has no usable seed") from None
+    return verify_tables(seed, load_table(run_dir, "blocks"), load_table(run_dir, "trades"))
+
+
+def verify_tables(seed: int, blocks: pd.DataFrame, trades: pd.DataFrame) -> Report:
+    """The checks of ``verify_run`` on tables already in memory."""
+    keys = DerivedKeyRing(seed)
     report = Report()
-    blocks = _verify_blocks(load_table(run_dir, "blocks"), keys, report)
-    _verify_trades(load_table(run_dir, "trades"), blocks, keys, report)
+    by_height = _verify_blocks(blocks, keys, report)
+    _verify_trades(trades, by_height, keys, report)
     return report
 
 
