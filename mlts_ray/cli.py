@@ -149,6 +149,27 @@ def _print_summary(run_dir: Path, wall_s: float) -> None:
     Console(width=max(100, Console().width)).print(table)
 
 
+@cli.command("safety")
+@click.option("--schedules", default=500, show_default=True,
+              help="Random schedules at f faulty members, and as many at f+1.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "json_file", default=None, help="Also write the tallies to this file.")
+def safety_cmd(schedules: int, seed: int, json_file: str | None) -> None:
+    """Safety campaign: seeded random schedules (Byzantine mixes at f and f+1, loss,
+    partitions, delays); exits 1 if any schedule with at most f faulty broke safety."""
+    import json
+
+    from mlts_ray.runtime.campaign import campaign
+
+    result = campaign(schedules, seed)
+    text = json.dumps(result, indent=2)
+    click.echo(text)
+    if json_file:
+        Path(json_file).write_text(text)
+    if result["f"]["safety_violations"] or result["f"]["checker_wrong"] or result["f+1"]["checker_wrong"]:
+        raise SystemExit(1)
+
+
 @cli.command("verify")
 @click.argument("run_dir")
 def verify_cmd(run_dir: str) -> None:
