@@ -205,6 +205,23 @@ def test_bad_input_load_config(tmp_path, raw, overrides, subject, fragments):
     _check(info.value, subject, fragments)
 
 
+@pytest.mark.parametrize(("raw", "overrides", "subject", "fragments"),
+                         [pytest.param(*row[1:], id=row[0]) for row in BAD])
+def test_bad_input_through_the_cli_names_the_key_without_a_traceback(
+    tmp_path, capsys, raw, overrides, subject, fragments
+):
+    from mlts_ray.cli import main
+
+    path = _write(tmp_path, raw)
+    args = ["run", str(path), "--out", str(tmp_path / "runs")]
+    assert main([*args, *(a for o in overrides for a in ("--set", o))]) == 2
+    err = capsys.readouterr().err
+    subjects = (subject,) if isinstance(subject, str) else subject
+    assert any(err.startswith(f"error: {s}: ") for s in subjects), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
 def test_bad_table_has_at_least_25_rows_and_distinct_ids():
     assert len(BAD) >= 25
     assert len({row[0] for row in BAD}) == len(BAD)

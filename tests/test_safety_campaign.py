@@ -13,9 +13,8 @@ def test_safety_holds_at_f_and_breaks_detectably_at_f_plus_1():
     assert result["f"]["safety_violations"] == 0
     assert result["f"]["checker_wrong"] == result["f+1"]["checker_wrong"] == 0
     assert result["f+1"]["safety_violations"] >= 1
-    assert set(result["f+1"]["violations_by_behaviour_mix"]) <= {
-        mix for mix in result["f+1"]["violations_by_behaviour_mix"] if "equivocate" in mix
-    }
+    # only equivocation can split honest nodes: the others are crash-like or caught by signatures
+    assert all("equivocate" in mix for mix in result["f+1"]["violations_by_behaviour_mix"])
 
 
 def test_reliable_links_at_f_always_decide():

@@ -87,8 +87,10 @@ def _check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None
             if trade.tx_id in seen:
                 return f"trade {trade.tx_id} twice", verifies, block
             seen.add(trade.tx_id)
-            if trade.trade.chain != inst.chain or not trade.verify(inst.keys):
-                return f"trade {trade.tx_id} is not a valid contract here", verifies, block
+            if trade.trade.chain != inst.chain or trade.trade.round != inst.round:
+                return f"trade {trade.tx_id} belongs to another chain or round", verifies, block
+            if not trade.verify(inst.keys):
+                return f"trade {trade.tx_id} is not a valid contract", verifies, block
     except MltsError as err:
         return err.why, verifies, block
     return None, verifies, block

@@ -185,8 +185,10 @@ class Chain:
                     bump(self.facts_for(party).settled, party)
                 rows.trades.append(trade_row(t, "settled", "", height))
             else:
-                party = t.trade.seller if err.reason == "overdraft-energy" else t.trade.buyer
-                bump(self.facts_for(party).trade_offences, party)
+                # An overdraft is its party's fault; a replay got past consensus, not the traders.
+                if err.reason in ("overdraft-money", "overdraft-energy"):
+                    party = t.trade.seller if err.reason == "overdraft-energy" else t.trade.buyer
+                    bump(self.facts_for(party).trade_offences, party)
                 rows.trades.append(trade_row(t, "rejected", err.reason, height))
         return settled
 
@@ -265,6 +267,7 @@ class Chain:
             "txs": out.block.header.n_txs if out.block else 0,
             "byzantine_in_committee": byz, "committee_degraded": self.committee.degraded,
             "safety_violation": out.safety_violation,
+            "evidence": len(penalised_votes(out)) + len(out.proven),
             "signatures_made": out.signs, "signatures_checked": out.verifies,
             "deliveries": out.delivered, "wall_ms": out.wall_ms,
         }

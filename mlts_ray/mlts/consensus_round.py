@@ -260,13 +260,15 @@ def _proven(
 
 
 def penalised_votes(out: Outcome) -> set[tuple[str, str, int]]:
-    """``(offender, phase, view)`` of bad signatures and conflicting votes, except conflicting
-    votes in a view whose primary equivocated: honest members were fooled, not faulty."""
+    """``(offender, phase, view)`` of bad signatures, consensus traffic from non-members and
+    conflicting votes -- except conflicting votes in a view whose primary equivocated: honest
+    members were fooled, not faulty."""
     inst = out.inst
     fooled = {v for v in range(out.views) if inst.names[inst.primary(v)] in out.proven}
     return {
         (e.offender, e.phase, e.view) for e in out.evidence
-        if e.kind == "bad-signature" or (e.kind == "conflicting-vote" and e.view not in fooled)
+        if e.kind in ("bad-signature", "non-member")
+        or (e.kind == "conflicting-vote" and e.view not in fooled)
     }
 
 

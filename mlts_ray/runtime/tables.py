@@ -24,6 +24,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("request_latency_ms", pa.float64()), ("messages", pa.int64()),
         ("bytes", pa.int64()), ("txs", pa.int64()), ("byzantine_in_committee", pa.int64()),
         ("committee_degraded", pa.bool_()), ("safety_violation", pa.bool_()),
+        ("evidence", pa.int64()),
         ("signatures_made", pa.int64()), ("signatures_checked", pa.int64()),
         ("deliveries", pa.int64()), ("wall_ms", pa.float64()),
     ),
