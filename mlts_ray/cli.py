@@ -170,6 +170,23 @@ def safety_cmd(schedules: int, seed: int, json_file: str | None) -> None:
         raise SystemExit(1)
 
 
+@cli.command("bench")
+@click.option("--quick", is_flag=True, help="Smaller sizes: about a minute.")
+@click.option("--json", "json_file", default=None, help="Also write the figures to this file.")
+@click.option("--no-ray", is_flag=True, help="Skip the Ray packed-over-local figure.")
+def bench_cmd(quick: bool, json_file: str | None, no_ray: bool) -> None:
+    """Performance figures (DESIGN section 11), as ratios measured in this one run."""
+    import json
+
+    from mlts_ray.runtime.bench import bench
+
+    result = bench(quick=quick, ray_packed=not no_ray, say=lambda line: click.echo(line, err=True))
+    text = json.dumps(result, indent=2)
+    click.echo(text)
+    if json_file:
+        Path(json_file).write_text(text)
+
+
 @cli.command("verify")
 @click.argument("run_dir")
 def verify_cmd(run_dir: str) -> None:

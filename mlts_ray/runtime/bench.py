@@ -1,0 +1,140 @@
+"""``mlts bench``: the performance figures of DESIGN section 11, as ratios measured in one run.
+
+The *crypto floor* of a round is what its real cryptography costs on this machine, measured now:
+``signatures made x sign_us + distinct signatures checked x verify_us`` (a check answered by the
+process-wide cache of an identical triple is not a second check). ``*_floor_ratio`` is the
+round's wall time over that floor: how much the simulator adds to the cryptography it must do.
+"""
+
+from __future__ import annotations
+
+import gc
+import resource
+import time
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+from mlts_ray.config import Config, build_config
+from mlts_ray.ledger.crypto import COUNTS, VERIFY_CACHE, Identity, SigKind, signing_root, verify
+from mlts_ray.mlts.simulation import Simulation
+
+Say = Callable[[str], None]
+
+
+def crypto_costs() -> tuple[float, float]:
+    """(sign_us, verify_us) of the Ed25519 backend in use, best of 5."""
+    me = Identity.derive(0, "bench")
+    root = signing_root(SigKind.PREPARE, "vpp-0", b"x" * 120)
+    sig = me.sign(root)
+    n = 3000
+    sign = min(timeit.repeat(lambda: me.sign(root), number=n, repeat=5)) / n * 1e6
+    check = min(timeit.repeat(lambda: verify(me.public_key_bytes, root, sig), number=n, repeat=5))
+    return round(sign, 2), round(check / n * 1e6, 2)
+
+
+def _cfg(vpps: int, nodes: int, algorithm: str) -> Config:
+    return build_config({
+        "experiment": {"name": "bench", "seed": 1, "runtime": "local"},
+        "topology": {"vpps": vpps, "nodes_per_vpp": nodes, "grid_nodes": 2},
+        "consensus": {"algorithm": algorithm},
+    })
+
+
+def timed_round(sim: Simulation, rnd: int, sign_us: float, verify_us: float) -> dict[str, float]:
+    """Wall time, crypto floor and deliveries of one round (after ``rnd`` warm-up rounds)."""
+    for r in range(rnd):
+        sim.run_round(r)
+    gc.collect()
+    signs, verifies = COUNTS["signs"], COUNTS["verifies"]
+    start = time.perf_counter()
+    tables = sim.run_round(rnd)
+    wall = time.perf_counter() - start
+    made, checked = COUNTS["signs"] - signs, COUNTS["verifies"] - verifies
+    floor = (made * sign_us + checked * verify_us) / 1e6
+    deliveries = sum(r["deliveries"] for r in tables["consensus"])
+    return {"round_s": wall, "floor_s": floor, "ratio": wall / floor if floor else float("nan"),
+            "signs": made, "verifies": checked, "deliveries": deliveries}
+
+
+def bench(quick: bool = False, ray_packed: bool = True, say: Say = print) -> dict[str, Any]:
+    VERIFY_CACHE.clear()
+    sign_us, verify_us = crypto_costs()
+    out: dict[str, Any] = {"sign_us": sign_us, "verify_us": verify_us, "quick": quick}
+    say(f"Ed25519 (libsodium): sign {sign_us} us, verify {verify_us} us")
+
+    n = 40 if quick else 100
+    pbft = timed_round(Simulation(_cfg(1, n, "pbft")), 1, sign_us, verify_us)
+    out |= {f"pbft_n{100}_round_s": round(pbft["round_s"], 4),
+            "pbft_n100_floor_s": round(pbft["floor_s"], 4),
+            "pbft_n100_floor_ratio": round(pbft["ratio"], 3),
+            "deliveries_per_s": round(pbft["deliveries"] / pbft["round_s"])}
+    say(f"PBFT round, N={n}: {pbft['round_s']:.3f} s, floor {pbft['floor_s']:.3f} s, "
+        f"ratio {pbft['ratio']:.2f}, {out['deliveries_per_s']:,} deliveries/s")
+
+    out["pbft_n64_instance_ms"] = round(_instance_ms(32 if quick else 64), 2)
+    say(f"one PBFT instance, N={32 if quick else 64}: {out['pbft_n64_instance_ms']} ms")
+
+    vpps = 10 if quick else 100
+    dce = timed_round(Simulation(_cfg(vpps, 100, "dce-pbft")), 1, sign_us, verify_us)
+    out |= {"dce_10k_round_s": round(dce["round_s"], 3), "dce_10k_floor_s": round(dce["floor_s"], 3),
+            "dce_10k_floor_ratio": round(dce["ratio"], 3)}
+    say(f"DCE-PBFT round, {vpps} VPPs x 100 nodes: {dce['round_s']:.2f} s, floor "
+        f"{dce['floor_s']:.2f} s, ratio {dce['ratio']:.2f}")
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    say(f"peak RSS so far: {out['peak_rss_mb']} MB")
+
+    pbft10k = timed_round(Simulation(_cfg(5 if quick else 100, 100, "pbft")), 0, sign_us, verify_us)
+    out["pbft_10k_round_s"] = round(pbft10k["round_s"], 2)
+    say(f"PBFT round, {5 if quick else 100} VPPs x 100 nodes: {pbft10k['round_s']:.1f} s")
+
+    if ray_packed:
+        ratio = _ray_over_local(_cfg(vpps, 100, "dce-pbft"), dce["round_s"])
+        if ratio is not None:
+            out["ray_packed_over_local"] = round(ratio, 3)
+            say(f"Ray packed over local, same DCE-PBFT round: {ratio:.2f}")
+    return out
+
+
+def _instance_ms(n: int) -> float:
+    from mlts_ray.ledger import KeyRing
+    from mlts_ray.ledger.block import ZERO_HASH, BlockKind
+    from mlts_ray.mlts.consensus_round import build_instance, run_instance
+
+    cfg = _cfg(1, n, "pbft")
+    names = tuple(f"vpp-0/n-{i:03d}" for i in range(n))
+    ids = {name: Identity.derive(1, name) for name in names}
+    inst = build_instance(cfg, "vpp-0", 0, 0, BlockKind.SIDE, ZERO_HASH, ZERO_HASH, names, names,
+                          names[0], KeyRing.of(ids.values()), certify=False)
+    start = time.perf_counter()
+    out = run_instance(cfg, inst, ids, {}, (), False)
+    wall = (time.perf_counter() - start) * 1000
+    assert out.finality_us is not None  # every honest node committed
+    return wall
+
+
+def _ray_over_local(cfg: Config, local_s: float) -> float | None:
+    try:
+        import ray
+
+        from mlts_ray.runtime.placement import place
+        from mlts_ray.runtime.ray_runtime import RayRunner, _chains, connect, start_hosts
+    except ImportError:
+        return None
+    connect(None)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    placement = place(_chains(cfg), "auto", cpus)
+    hosts, groups = start_hosts(cfg, placement)
+    try:
+        sim = Simulation(cfg, runner=RayRunner(cfg, hosts, placement))
+        sim.run_round(0)  # warm-up: actors up, keys derived
+        start = time.perf_counter()
+        sim.run_round(1)
+        return (time.perf_counter() - start) / local_s
+    finally:
+        from ray.util.placement_group import remove_placement_group
+
+        for handle in hosts:
+            ray.kill(handle)
+        for pg in groups:
+            remove_placement_group(pg)
