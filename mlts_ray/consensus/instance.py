@@ -49,21 +49,18 @@ class Instance:
     # so every receiver gets the same answer and is still charged its own verifications.
     block_checks: dict[tuple[bytes, bytes], tuple] = field(default_factory=dict, compare=False)
 
+    f: int = field(default=0, compare=False)
+    q: int = field(default=0, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_of", {n: i for i, n in enumerate(self.names)})
         object.__setattr__(self, "member_names", frozenset(self.names[m] for m in self.members))
+        object.__setattr__(self, "f", fault_bound(len(self.members)))
+        object.__setattr__(self, "q", quorum(len(self.members)))
 
     @property
     def k(self) -> int:
         return len(self.members)
-
-    @property
-    def f(self) -> int:
-        return fault_bound(self.k)
-
-    @property
-    def q(self) -> int:
-        return quorum(self.k)
 
     def primary(self, view: int) -> int:
         return self.members[view % len(self.members)]

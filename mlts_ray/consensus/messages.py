@@ -7,10 +7,10 @@ the ``messages`` table's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from mlts_ray.errors import EncodingError
-from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
+from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind, signing_root
 from mlts_ray.ledger.encoding import Reader, Writer
 
 (TAG_VOTE, TAG_PRE_PREPARE, TAG_REQUEST, TAG_VIEW_CHANGE, TAG_NEW_VIEW, TAG_CERTIFICATE,
@@ -38,20 +38,31 @@ class Vote:
     digest: bytes
     sender: str
     sig: bytes = b""
+    # Memo of the encoded body: one vote object is delivered to many receivers in a process.
+    _body: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    _root: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def phase(self) -> str:
         return PHASE_OF_KIND[self.kind]
 
     def body(self) -> bytes:
-        w = Writer(TAG_VOTE, VERSION).u8(self.kind).text(self.chain).u64(self.height)
-        return w.u32(self.view).fixed(self.digest, DIGEST).text(self.sender).value()
+        body = self._body
+        if body is None:
+            w = Writer(TAG_VOTE, VERSION).u8(self.kind).text(self.chain).u64(self.height)
+            body = w.u32(self.view).fixed(self.digest, DIGEST).text(self.sender).value()
+            object.__setattr__(self, "_body", body)
+        return body
 
     def signed(self, me: Identity) -> Vote:
         return replace(self, sig=me.sign_root(self.kind, self.chain, self.body()))
 
     def valid(self, keys: KeyRing) -> bool:
-        return keys.verify(self.sender, self.kind, self.chain, self.body(), self.sig)
+        root = self._root
+        if root is None:
+            root = signing_root(self.kind, self.chain, self.body())
+            object.__setattr__(self, "_root", root)
+        return keys.verify_root(self.sender, root, self.sig)
 
     def encode(self) -> bytes:
         return Writer(TAG_VOTE, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()

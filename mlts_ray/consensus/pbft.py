@@ -132,6 +132,7 @@ class Replica:
         "request",
         "accepted", "votes", "prepared", "commit_sent", "committed", "armed", "vcs",
         "new_view_sent", "replies", "answered", "fetched", "commit_proof", "certified", "helped",
+        "tally",
     )
 
     def __init__(self, me: Identity, index: int, inst: Instance) -> None:
@@ -145,6 +146,7 @@ class Replica:
         self.request: Request | None = None
         self.accepted: dict[int, PrePrepare] = {}
         self.votes: dict[tuple[int, int], dict[str, Vote]] = {}  # (kind, view) -> sender -> vote
+        self.tally: dict[tuple[int, int, bytes], dict[str, Vote]] = {}  # ... and by digest
         self.prepared: Prepared | None = None
         self.commit_sent: set[int] = set()
         self.committed: bytes | None = None
@@ -295,7 +297,7 @@ class Replica:
         inst = self.inst
         vote = Vote(kind, inst.chain, inst.height, view, digest, self.name).signed(self.me)
         r.signs += 1
-        self.votes.setdefault((kind, view), {})[self.name] = vote
+        self._record(vote)
         r.broadcast(self.others, vote)
 
     def _same_instance(self, vote: Vote) -> bool:
@@ -323,7 +325,7 @@ class Replica:
             if earlier.digest != vote.digest:
                 r.outputs.append(Evidence("double-vote", vote.sender, vote.phase, vote.view, vote.digest))
             return
-        seen[vote.sender] = vote
+        self._record(vote)
         held = self.accepted.get(vote.view)
         if held is not None and held.vote.digest != vote.digest:
             r.outputs.append(Evidence("conflicting-vote", vote.sender, vote.phase, vote.view, vote.digest))
@@ -332,8 +334,15 @@ class Replica:
         if vote.kind == SigKind.COMMIT:
             self._learn(vote, r)
 
+    def _record(self, vote: Vote) -> None:
+        self.votes.setdefault((vote.kind, vote.view), {})[vote.sender] = vote
+        self.tally.setdefault((vote.kind, vote.view, vote.digest), {})[vote.sender] = vote
+
     def _matching(self, kind: SigKind, view: int, digest: bytes) -> list[Vote]:
-        return [v for v in self.votes.get((kind, view), {}).values() if v.digest == digest]
+        return list(self.tally.get((kind, view, digest), {}).values())
+
+    def _count(self, kind: SigKind, view: int, digest: bytes) -> int:
+        return len(self.tally.get((kind, view, digest), ()))
 
     def _progress(self, view: int, r: Ready) -> None:
         # A member that already committed still votes in a later view: others may need it.
@@ -342,27 +351,23 @@ class Replica:
             return
         inst, digest = self.inst, pp.vote.digest
         if view not in self.commit_sent:
-            prepares = self._matching(SigKind.PREPARE, view, digest)
-            if len(prepares) < inst.q - 1:
+            if self._count(SigKind.PREPARE, view, digest) < inst.q - 1:
                 return
+            prepares = self._matching(SigKind.PREPARE, view, digest)
             self.prepared = Prepared(pp, tuple(sorted(prepares, key=lambda v: v.sender)[: inst.q - 1]))
             self.commit_sent.add(view)
             self._vote(SigKind.COMMIT, view, digest, r)
-        if self.committed is None:
-            commits = self._matching(SigKind.COMMIT, view, digest)
-            if len(commits) >= inst.q:
-                self._commit(pp, commits, r)
+        if self.committed is None and self._count(SigKind.COMMIT, view, digest) >= inst.q:
+            self._commit(pp, self._matching(SigKind.COMMIT, view, digest), r)
 
     # --- catching up ----------------------------------------------------------------------------
 
     def _learn(self, vote: Vote, r: Ready) -> None:
         """q commits for one digest in one view prove it committed, whatever view this member
         is in now: commit it if we hold the block, else fetch the block from a committer."""
-        if self.committed is not None:
+        if self.committed is not None or self._count(SigKind.COMMIT, vote.view, vote.digest) < self.inst.q:
             return
         commits = self._matching(SigKind.COMMIT, vote.view, vote.digest)
-        if len(commits) < self.inst.q:
-            return
         held = self.accepted.get(vote.view)
         if held is not None and held.vote.digest == vote.digest:
             self._commit(held, commits, r)

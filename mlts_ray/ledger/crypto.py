@@ -180,10 +180,15 @@ class KeyRing(Mapping[str, bytes]):
         cache: VerifyCache | None = VERIFY_CACHE,
     ) -> bool:
         """Did ``name`` sign ``data`` as ``kind`` on ``chain``? False for unknown names too."""
+        return self.verify_root(name, signing_root(kind, chain, data), signature, cache)
+
+    def verify_root(
+        self, name: str, root: bytes, signature: bytes, cache: VerifyCache | None = VERIFY_CACHE
+    ) -> bool:
+        """Did ``name`` sign this signing root (already computed by the caller)?"""
         key = self._keys.get(name)
         if key is None:
             return False
-        root = signing_root(kind, chain, data)
         return cache.verify(key, root, signature) if cache is not None else verify(key, root, signature)
 
     def __getitem__(self, name: str) -> bytes:
@@ -215,12 +220,11 @@ class DerivedKeyRing(KeyRing):
     def public_key(self, name: str) -> bytes:
         return self._get(name)
 
-    def verify(
-        self, name: str, kind: SigKind, chain: str, data: bytes, signature: bytes,
-        cache: VerifyCache | None = VERIFY_CACHE,
+    def verify_root(
+        self, name: str, root: bytes, signature: bytes, cache: VerifyCache | None = VERIFY_CACHE
     ) -> bool:
         self._get(name)
-        return super().verify(name, kind, chain, data, signature, cache)
+        return super().verify_root(name, root, signature, cache)
 
     def __getitem__(self, name: str) -> bytes:
         return self._get(name)
