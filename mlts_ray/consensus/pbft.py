@@ -101,10 +101,12 @@ def check_certificate(inst: Instance, cert: Certificate, r: Ready) -> Committed 
     chain at this height: then the block is committed."""
     if not cert.commits:
         return None
-    try:
-        block = Block.decode(cert.block)
-    except MltsError:
-        return None
+    block = inst.decoded.get(cert.block)
+    if block is None:
+        try:
+            block = inst.decoded[cert.block] = Block.decode(cert.block)
+        except MltsError:
+            return None
     h, digest, view = block.header, block.hash, cert.commits[0].view
     if (h.chain, h.height, h.prev_hash) != (inst.chain, inst.height, inst.prev_hash):
         return None

@@ -7,7 +7,7 @@ amount is ``round_half_up(wh * price / 1000)`` cents; buyer pays exactly what se
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from mlts_ray.errors import LedgerError
@@ -119,6 +119,8 @@ class Trade:
     price: int
     buy_order: str
     sell_order: str
+    # Memo of the canonical bytes (the id, signing root and every check need them).
+    _encoded: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         subject = f"trade {self.buy_order}x{self.sell_order}"
@@ -152,11 +154,13 @@ class Trade:
         return self.id_bytes.hex()
 
     def encode(self) -> bytes:
-        w = Writer(TAG_TRADE, VERSION).text(self.chain).u64(self.round)
-        for name in (self.buyer, self.seller, self.buyer_vpp, self.seller_vpp):
-            w.text(name)
-        w.u64(self.wh).u64(self.price)
-        return w.text(self.buy_order).text(self.sell_order).value()
+        if self._encoded is None:
+            w = Writer(TAG_TRADE, VERSION).text(self.chain).u64(self.round)
+            for name in (self.buyer, self.seller, self.buyer_vpp, self.seller_vpp):
+                w.text(name)
+            w.u64(self.wh).u64(self.price)
+            object.__setattr__(self, "_encoded", w.text(self.buy_order).text(self.sell_order).value())
+        return self._encoded
 
     @classmethod
     def decode(cls, data: bytes) -> Trade:
