@@ -47,14 +47,12 @@ import pytest
 
 import mlts_ray.mlts.consensus_round as consensus_round
 from mlts_ray.config import Config, build_config
-from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, Equivocate
+from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS
 from mlts_ray.consensus.instance import Committed, Evidence, fault_bound
-from mlts_ray.consensus.messages import PrePrepare, Vote
-from mlts_ray.ledger import Block, BlockKind, Identity, KeyRing, SigKind, Trade
+from mlts_ray.ledger import BlockKind, Identity, KeyRing, Trade
 from mlts_ray.ledger.block import ZERO_HASH
 from mlts_ray.mlts.consensus_round import Outcome, build_instance, run_instance
 from mlts_ray.mlts.simulation import Simulation
-from mlts_ray.net.node import Ready
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 CHAIN = "vpp-0"

@@ -19,7 +19,6 @@ import pandas as pd
 from mlts_ray.errors import MltsError, RunError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.crypto import DerivedKeyRing
-from mlts_ray.ledger.merkle import merkle_root
 from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
 from mlts_ray.analysis.load import load_table, read_manifest
 from mlts_ray.mlts.anchoring import anchor_root, anchor_of

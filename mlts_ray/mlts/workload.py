@@ -70,9 +70,10 @@ def match(orders: Sequence[SignedOrder] | Sequence[Order]) -> tuple[list[Fill], 
     fills: list[Fill] = []
     for i in sorted(range(len(plain)), key=lambda j: (plain[j].time_us, plain[j].order_id)):
         o = plain[i]
-        book, crosses = (asks, lambda p: p <= o.price) if o.side == Side.BUY else \
-            (bids, lambda p: -p >= o.price)
-        while left[i] and book and crosses(book[0][0]):
+        buying = o.side == Side.BUY
+        book = asks if buying else bids
+        # the best resting price crosses: an ask at or below a bid, a bid at or above an ask
+        while left[i] and book and (book[0][0] <= o.price if buying else -book[0][0] >= o.price):
             j = book[0][3]
             qty = min(left[i], left[j])
             rest = plain[j]
