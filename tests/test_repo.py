@@ -81,3 +81,16 @@ def test_errors_survive_pickling_with_their_subject():
     cfg = ConfigError("a.b", "bad")
     cfg.problems = [("a.b", "bad"), ("c.d", "worse")]
     assert pickle.loads(pickle.dumps(cfg)).problems == cfg.problems
+
+
+def test_a_vote_pickles_without_its_process_memos():
+    import pickle
+
+    from mlts_ray.consensus.messages import Vote
+    from mlts_ray.ledger.crypto import Identity, KeyRing, SigKind
+
+    me = Identity.derive(0, "a")
+    vote = Vote(SigKind.COMMIT, "vpp-0", 1, 0, bytes(32), "a").signed(me)
+    assert vote.valid(KeyRing.of([me]))
+    back = pickle.loads(pickle.dumps(vote))
+    assert back == vote and back._checked is None and back._body is None

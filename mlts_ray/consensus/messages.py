@@ -41,10 +41,17 @@ class Vote:
     # Memo of the encoded body: one vote object is delivered to many receivers in a process.
     _body: bytes | None = field(default=None, init=False, compare=False, repr=False)
     _root: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    # (key ring, answer) of the last check: the same object reaches every receiver of a
+    # broadcast in a process, and its signature is checked once for all of them.
+    _checked: tuple | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def phase(self) -> str:
         return PHASE_OF_KIND[self.kind]
+
+    def __reduce__(self):
+        # The memos stay in their process (the last one holds a key ring).
+        return Vote, (self.kind, self.chain, self.height, self.view, self.digest, self.sender, self.sig)
 
     def body(self) -> bytes:
         body = self._body
@@ -58,11 +65,16 @@ class Vote:
         return replace(self, sig=me.sign_root(self.kind, self.chain, self.body()))
 
     def valid(self, keys: KeyRing) -> bool:
+        checked = self._checked
+        if checked is not None and checked[0] is keys:
+            return checked[1]
         root = self._root
         if root is None:
             root = signing_root(self.kind, self.chain, self.body())
             object.__setattr__(self, "_root", root)
-        return keys.verify_root(self.sender, root, self.sig)
+        answer = keys.verify_root(self.sender, root, self.sig)
+        object.__setattr__(self, "_checked", (keys, answer))
+        return answer
 
     def encode(self) -> bytes:
         return Writer(TAG_VOTE, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()

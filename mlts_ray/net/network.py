@@ -67,6 +67,8 @@ class LinkModel:
         return latency + -(-size * 8_000_000 // int(self.bandwidth_bps))  # ceil, integer us
 
     def dropped(self, rng: random.Random, t_us: int, src: int, dst: int) -> bool:
+        if not self.loss and not self.partitions:
+            return False
         if self.loss and rng.random() < self.loss:
             return True
         return any(p.separates(t_us, src, dst) for p in self.partitions)
