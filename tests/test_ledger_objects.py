@@ -171,3 +171,14 @@ def test_main_block_holds_anchor_root():
     assert BlockHeader.decode(block.header.encode()) == block.header
     with pytest.raises(ChainError, match="main block on chain"):
         _replace_header(block, chain="vpp-0").check()
+
+
+def test_a_bounded_chain_store_keeps_linking_and_forgets_old_blocks():
+    store = ChainStore("vpp-0", keyring(), keep=2)
+    hashes = [store.append(_side_block(store, "vpp-0/n-002", 1, r)) for r in range(5)]
+    assert len(store) == 5 and store.height == 4 and store.tip_hash == hashes[-1]
+    assert [b.hash for b in store] == hashes[-2:]
+    assert store.by_hash(hashes[-1]).header.height == 4
+    with pytest.raises(ChainError, match="no longer in memory"):
+        store.by_height(1)
+    assert hashes[0] not in store

@@ -118,7 +118,7 @@ class VerifyCache:
 
     __slots__ = ("_seen", "max_entries", "hits", "misses")
 
-    def __init__(self, max_entries: int = 1 << 20) -> None:
+    def __init__(self, max_entries: int = 1 << 17) -> None:  # ~45 MB when full
         self._seen: dict[tuple[bytes, bytes, bytes], bool] = {}
         self.max_entries = max_entries
         self.hits = 0

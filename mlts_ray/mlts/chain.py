@@ -98,7 +98,8 @@ class Chain:
     ) -> None:
         self.cfg, self.identities, self.keys = cfg, identities, keys
         self.behaviour = dict(behaviour)
-        self.store = ChainStore(self.chain, keys)
+        # Every block is streamed to the run directory; memory holds the newest few.
+        self.store = ChainStore(self.chain, keys, keep=8)
         self.book = CreditBook(cfg.credit, self.names)
         # This round's committee and facts, set by begin().
         self.committee = Committee(())
