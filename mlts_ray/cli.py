@@ -33,15 +33,31 @@ def config_cmd(config_file: str, overrides: tuple[str, ...]) -> None:
     click.echo(to_toml(load_config(config_file, overrides)), nl=False)
 
 
+def _experiment_options(command):
+    """CONFIG_FILE, --out, --runtime, --set and --address: what `run` and `sweep` share."""
+    for option in reversed([
+        click.argument("config_file"),
+        click.option("--out", default="runs", show_default=True,
+                     help="Where runs go: a directory or a pyarrow filesystem URI "
+                          "(s3://bucket/runs)."),
+        click.option("--runtime", type=click.Choice(["ray", "local"]), default=None,
+                     help="Overrides experiment.runtime."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP),
+        click.option("--address", default=None,
+                     help="Ray cluster to join (default: RAY_ADDRESS, else start Ray locally)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _load(config_file: str, overrides: tuple[str, ...], runtime: str | None):
+    if runtime:
+        overrides = (*overrides, f"experiment.runtime={runtime}")
+    return load_config(config_file, overrides)
+
+
 @cli.command("run")
-@click.argument("config_file")
-@click.option("--out", default="runs", show_default=True,
-              help="Where runs go: a directory or a pyarrow filesystem URI (s3://bucket/runs).")
-@click.option("--runtime", type=click.Choice(["ray", "local"]), default=None,
-              help="Overrides experiment.runtime.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
-@click.option("--address", default=None,
-              help="Ray cluster to join (default: RAY_ADDRESS, else start Ray locally).")
+@_experiment_options
 @click.option("--quiet", is_flag=True, help="No progress bar or summary; only the run directory.")
 @click.option("--report", "make_report", is_flag=True,
               help="Also make the run's figures and report (their paths are printed).")
@@ -50,11 +66,9 @@ def config_cmd(config_file: str, overrides: tuple[str, ...]) -> None:
 def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
             address: str | None, quiet: bool, make_report: bool, resume: str | None) -> None:
     """Run one experiment; prints its run directory as the last line."""
-    if runtime:
-        overrides = (*overrides, f"experiment.runtime={runtime}")
     from mlts_ray.runtime.driver import Interrupted
 
-    cfg = load_config(config_file, overrides)
+    cfg = _load(config_file, overrides, runtime)
     run = _runner(cfg.experiment.runtime, address, resume)
     started = time.perf_counter()
     try:
@@ -97,13 +111,7 @@ def _echo_report(target) -> None:
 
 
 @cli.command("sweep")
-@click.argument("config_file")
-@click.option("--out", default="runs", show_default=True,
-              help="Where the sweep directory goes: a directory or a pyarrow filesystem URI.")
-@click.option("--runtime", type=click.Choice(["ray", "local"]), default=None,
-              help="Overrides experiment.runtime.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
-@click.option("--address", default=None, help="Ray cluster to join.")
+@_experiment_options
 @click.option("--report/--no-report", "make_report", default=True, show_default=True,
               help="Make the sweep's figures and report at the end.")
 def sweep_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
@@ -114,9 +122,7 @@ def sweep_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[
 
     from mlts_ray.runtime.sweep import run_sweep
 
-    if runtime:
-        overrides = (*overrides, f"experiment.runtime={runtime}")
-    cfg = load_config(config_file, overrides)
+    cfg = _load(config_file, overrides, runtime)
     run = _runner(cfg.experiment.runtime, address)
     with Progress(transient=True) as bar:
         task = bar.add_task(f"{cfg.experiment.name}: points", total=None)
