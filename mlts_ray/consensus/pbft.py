@@ -170,24 +170,9 @@ class Replica:
 
     def step(self, event: object, now_us: int) -> Ready:
         r = Ready()
-        if isinstance(event, Vote):
-            self._on_vote(event, r)
-        elif isinstance(event, PrePrepare):
-            self._on_pre_prepare(event, r)
-        elif isinstance(event, Timer):
-            self._on_timer(event.token, r)
-        elif isinstance(event, Request):
-            self._on_request(event, r, verified=False)
-        elif isinstance(event, ViewChange):
-            self._on_view_change(event, r)
-        elif isinstance(event, NewView):
-            self._on_new_view(event, r)
-        elif isinstance(event, Start):
-            self._on_start(event, r)
-        elif isinstance(event, Fetch):
-            self._on_fetch(event, r)
-        elif isinstance(event, Certificate):
-            self._on_certificate(event, r)
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event, r)
         return r
 
     # --- client role --------------------------------------------------------------------------
@@ -560,6 +545,19 @@ class Replica:
         self.view, self.changing = nv, False
         r.outputs.append(ViewEntered(nv))
         self._accept(pp, r)
+
+
+_HANDLERS = {  # one dict lookup per event instead of a chain of isinstance checks
+    Vote: Replica._on_vote,
+    PrePrepare: Replica._on_pre_prepare,
+    Timer: lambda self, event, r: self._on_timer(event.token, r),
+    Request: lambda self, event, r: self._on_request(event, r, verified=False),
+    ViewChange: Replica._on_view_change,
+    NewView: Replica._on_new_view,
+    Start: Replica._on_start,
+    Fetch: Replica._on_fetch,
+    Certificate: Replica._on_certificate,
+}
 
 
 class Observer:

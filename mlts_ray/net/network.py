@@ -62,9 +62,16 @@ class LinkModel:
             net.bandwidth_mbps * 1e6, net.loss, tuple(partitions),
         )
 
+    def transmission_us(self, size: int) -> int:
+        return -(-size * 8_000_000 // int(self.bandwidth_bps))  # ceil, integer us
+
     def delay_us(self, rng: random.Random, size: int) -> int:
         latency = max(self.min_us, round(self.base_us + rng.gauss(0.0, self.jitter_us)))
-        return latency + -(-size * 8_000_000 // int(self.bandwidth_bps))  # ceil, integer us
+        return latency + self.transmission_us(size)
+
+    @property
+    def lossless(self) -> bool:
+        return not self.loss and not self.partitions  # ceil, integer us
 
     def dropped(self, rng: random.Random, t_us: int, src: int, dst: int) -> bool:
         if not self.loss and not self.partitions:

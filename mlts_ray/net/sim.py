@@ -125,27 +125,39 @@ class ChainSim:
             heapq.heappush(
                 self._queue, (done + delay, PRIO_TIMER, src, self._next_seq(src), src, Timer(token))
             )
-        if not ready.sends:
-            return
-        depart = done + ready.hold_us
-        sizes: dict[int, int] = {}
+        if ready.sends:
+            self._send(src, done + ready.hold_us, ready.sends)
+
+    def _send(self, src: int, depart: int, sends: list[tuple[int, Any]]) -> None:
+        """The hot path: per message, its size, phase and transmission time once; per copy,
+        the sender's latency draw (then its loss draw) in send order, as ``LinkModel.delay_us``
+        and ``LinkModel.dropped`` define them."""
+        link, queue, seq = self.link, self._queue, self._seq
         rng = self._rng(src)
-        for dst, msg in ready.sends:
-            size = sizes.get(id(msg))
-            if size is None:
-                size = sizes[id(msg)] = len(msg.encode())
-            stats = self.phases.get(msg.phase)
-            if stats is None:
-                stats = self.phases[msg.phase] = PhaseStats()
+        gauss, base, jitter, floor = rng.gauss, link.base_us, link.jitter_us, link.min_us
+        lossless = link.lossless
+        known: dict[int, tuple[PhaseStats, int, int]] = {}
+        last, stats, size, tx = None, None, 0, 0
+        for dst, msg in sends:
+            if msg is not last:
+                last = msg
+                hit = known.get(id(msg))
+                if hit is None:
+                    size = len(msg.encode())
+                    stats = self.phases.get(msg.phase)
+                    if stats is None:
+                        stats = self.phases[msg.phase] = PhaseStats()
+                    hit = known[id(msg)] = (stats, size, link.transmission_us(size))
+                stats, size, tx = hit
             stats.count += 1
             stats.bytes += size
-            arrive = depart + self.link.delay_us(rng, size)
-            if self.link.dropped(rng, depart, src, dst):
+            latency = round(base + gauss(0.0, jitter))
+            arrive = depart + (latency if latency > floor else floor) + tx
+            if not lossless and link.dropped(rng, depart, src, dst):
                 stats.dropped += 1
                 continue
-            heapq.heappush(
-                self._queue, (arrive, PRIO_DELIVERY, src, self._next_seq(src), dst, msg)
-            )
+            seq[src] += 1
+            heapq.heappush(queue, (arrive, PRIO_DELIVERY, src, seq[src], dst, msg))
 
     def _pop(self) -> Event:
         t, prio, origin, seq, dst, event = heapq.heappop(self._queue)
