@@ -121,6 +121,9 @@ def _ray_over_local(cfg: Config, local_s: float) -> float | None:
         from mlts_ray.runtime.ray_runtime import RayRunner, _chains, connect, start_hosts
     except ImportError:
         return None
+    # The local run of the same config and seed left this round's signatures in the process
+    # cache; the Ray driver must not get them for free (that made the ratio look 0.63, not 1.1).
+    VERIFY_CACHE.clear()
     connect(None)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     placement = place(_chains(cfg), "auto", cpus)
