@@ -33,6 +33,7 @@ from mlts_ray.mlts.consensus_round import (
     penalised_votes,
 )
 from mlts_ray.mlts.topology import HONEST
+from mlts_ray.mlts.trading import TradingSpec
 from mlts_ray.net.rng import stream
 
 Row = dict[str, Any]
@@ -129,15 +130,19 @@ class Chain:
 
     # --- consensus and commit -------------------------------------------------------------------
 
-    def job(self, rnd: int, trades: list[SignedTrade], anchor_root: bytes = ZERO_HASH) -> Job:
-        """This round's consensus instance on ``trades``, for a runner to run."""
+    def job(
+        self, rnd: int, trades: list[SignedTrade], anchor_root: bytes = ZERO_HASH,
+        trading: TradingSpec | None = None,
+    ) -> Job:
+        """This round's consensus instance on ``trades`` (or on what ``trading`` yields), for a
+        runner to run."""
         cfg = self.cfg
         inst = build_instance(
             cfg, self.chain, self.store.next_height, rnd, self.kind, self.store.tip_hash,
             anchor_root, self.names, self.committee.members, self.client, self.keys,
             certify=cfg.consensus.algorithm != "pbft",
         )
-        return Job(inst, self.behaviour, tuple(t.encode() for t in trades), self.inter)
+        return Job(inst, self.behaviour, tuple(t.encode() for t in trades), self.inter, trading)
 
     def record(
         self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows

@@ -23,6 +23,7 @@ from mlts_ray.consensus.instance import (
 from mlts_ray.consensus.pbft import Observer, Replica, Start
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.mlts.trading import TradingResult, TradingSpec, trade_round
 from mlts_ray.net.network import LinkModel, PartitionWindow, ms_to_us
 from mlts_ray.net.node import Node
 from mlts_ray.net.sim import ChainSim, PhaseStats
@@ -59,6 +60,7 @@ class Outcome:
     answered: bool = False
     gave_up: bool = False
     wall_ms: float | None = None  # set by the runtime that ran it (never read in here)
+    trading: TradingResult | None = None  # the side chain's trading, when the job had one
 
     @property
     def decided(self) -> bool:
@@ -80,13 +82,35 @@ class Job:
     behaviours: Mapping[str, str]
     trades: tuple[bytes, ...]
     inter: bool
+    trading: TradingSpec | None = None  # a side chain's trading, to run first, where it runs
 
 
 Runner = Callable[[Sequence[Job]], list[Outcome]]
 
 
+def run_job(
+    cfg: Config, job: Job, identity_of: Callable[[str], Identity], keys: KeyRing
+) -> Outcome:
+    """A job's trading (if any), then its instance, in this process."""
+    result = None
+    trades = job.trades
+    if job.trading is not None:
+        result = trade_round(cfg, job.trading, job.inst.round, identity_of, keys)
+        trades = tuple(t.encode() for t in result.trades)
+    n = len(job.inst.names)
+    nodes = build_nodes(job.inst, range(n), identity_of, job.behaviours,
+                        ms_to_us(cfg.faults.delay_ms))
+    sim = new_sim(cfg, job.inst, job.inter, [nodes[i] for i in range(n)])
+    start(sim, job.inst, trades)
+    sim.run_windows(window_width(sim, job.inst))
+    out = read_outcome(job.inst, sim, job.behaviours)
+    out.trading = result
+    return out
+
+
 def local_runner(
-    cfg: Config, identities: Mapping[str, Identity], clock: Callable[[], float] | None = None
+    cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
+    clock: Callable[[], float] | None = None,
 ) -> Runner:
     """Runs jobs one after the other in this process; ``clock`` (seconds) times each one."""
 
@@ -94,7 +118,7 @@ def local_runner(
         outs = []
         for job in jobs:
             started = clock() if clock else 0.0
-            out = run_instance(cfg, job.inst, identities, job.behaviours, job.trades, job.inter)
+            out = run_job(cfg, job, identities.__getitem__, keys)
             out.wall_ms = (clock() - started) * 1000 if clock else None
             outs.append(out)
         return outs
@@ -166,12 +190,8 @@ def run_instance(
     inter: bool,
 ) -> Outcome:
     """Run one block's consensus among ``inst.names`` in this process, window by window."""
-    nodes = build_nodes(inst, range(len(inst.names)), identities.__getitem__, behaviours,
-                        ms_to_us(cfg.faults.delay_ms))
-    sim = new_sim(cfg, inst, inter, [nodes[i] for i in range(len(inst.names))])
-    start(sim, inst, trades)
-    sim.run_windows(window_width(sim, inst))
-    return read_outcome(inst, sim, behaviours)
+    return run_job(cfg, Job(inst, behaviours, tuple(trades), inter), identities.__getitem__,
+                   inst.keys)
 
 
 def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outcome:

@@ -1,43 +1,20 @@
-"""A VPP's side chain: its traders' signed orders, price-time matching inside the VPP, the
-intra-VPP trades' block through consensus, collaborative blocks for the VPP's cross trades."""
+"""A VPP's side chain: what its trading needs each round (the trading itself is
+``trading.trade_round``, run wherever the runtime runs the chain), the intra-VPP trades' block
+through consensus, and collaborative blocks for the VPP's cross trades."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from mlts_ray.config import Config, side_committee_size
-from mlts_ray.consensus.byzantine import forged
 from mlts_ray.ledger.block import Block, BlockKind
-from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing
+from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import Settlement
-from mlts_ray.ledger.tx import Order, SignedOrder, SignedTrade, Trade
+from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.mlts.anchoring import collaborative_block
 from mlts_ray.mlts.chain import Chain, RoundRows, block_row, bump
 from mlts_ray.mlts.topology import VppLayout, assign_behaviours, vpp_layout
-from mlts_ray.mlts.workload import make_orders, match
-from mlts_ray.net.rng import stream
-
-NO_SIG = bytes(SIGNATURE_SIZE)
-
-
-def sign_contract(
-    trade: Trade, identities: Mapping[str, Identity], sides: Mapping[str, SideChain]
-) -> SignedTrade | None:
-    """The contract as its parties sign it, each per its behaviour in its own VPP: an
-    ``abandon`` party walks away (None, charged in its VPP's facts), a ``forge`` party signs
-    with a bad signature."""
-    side_of = {trade.buyer: sides[trade.buyer_vpp], trade.seller: sides[trade.seller_vpp]}
-    for party, side in side_of.items():
-        if side.behaviour[party] == "abandon":
-            bump(side.facts.abandoned, party)
-            return None
-    st = trade.sign(identities[trade.buyer], identities[trade.seller])
-    forges = {p for p, side in side_of.items() if side.behaviour[p] == "forge"}
-    return SignedTrade(
-        trade,
-        NO_SIG if trade.buyer in forges else st.buyer_sig,
-        NO_SIG if trade.seller in forges else st.seller_sig,
-    )
+from mlts_ray.mlts.trading import TradingResult, TradingSpec
 
 
 class SideChain(Chain):
@@ -56,38 +33,21 @@ class SideChain(Chain):
 
     # --- trading --------------------------------------------------------------------------------
 
-    def trade(self, rnd: int, ledger: Settlement) -> tuple[list[SignedTrade], list[Order]]:
-        """This period's intra-VPP trades (signed by both parties) and the open orders the
-        VMC forwards to the cross-VPP book (each with probability ``cross_vpp_share``)."""
-        fills, still_open = match(self._orders(rnd, ledger))
-        trades = [
-            Trade(self.chain, rnd, f.buy.node, f.sell.node, self.chain, self.chain,
-                  f.wh, f.price, f.buy.order_id, f.sell.order_id)
-            for f in fills
-        ]
-        share = self.cfg.workload.cross_vpp_share
-        rng = stream(self.cfg.experiment.seed, "forward", self.chain, rnd)
-        forwarded = [o for o in still_open if rng.random() < share]
-        signed = [s for t in trades if (s := sign_contract(t, self.identities, {self.chain: self}))]
-        return signed, forwarded
+    def trading_spec(self, rnd: int, ledger: Settlement) -> TradingSpec:
+        """What this VPP's trading needs this round (see ``trading.trade_round``)."""
+        traders = tuple(
+            n for n in self.layout.traders
+            # a crashed or silent node sends nothing, orders included
+            if self.book.usable(n, rnd) and self.behaviour[n] not in ("crash", "silent")
+        )
+        return TradingSpec(self.chain, traders, {n: ledger.balance(n) for n in traders},
+                           {n: self.behaviour[n] for n in self.names})
 
-    def _orders(self, rnd: int, ledger: Settlement) -> list[SignedOrder]:
-        """Signed orders of every trader allowed to trade; the VMC drops badly signed ones."""
-        seed, good = self.cfg.experiment.seed, []
-        for node in self.layout.traders:
-            # A crashed or silent node sends nothing, orders included.
-            if not self.book.usable(node, rnd) or self.behaviour[node] in ("crash", "silent"):
-                continue
-            money, energy = ledger.balance(node)
-            for o in make_orders(seed, self.cfg.workload, node, self.chain, rnd, money, energy):
-                signed = o.sign(self.identities[node])
-                if self.behaviour[node] == "forge":
-                    signed = forged(signed)
-                if signed.verify(self.keys):
-                    good.append(signed)
-                else:
-                    bump(self.facts.trade_offences, node)
-        return good
+    def apply_trading(self, result: TradingResult) -> None:
+        for node, count in result.offences.items():
+            bump(self.facts.trade_offences, node, count)
+        for node, count in result.abandoned.items():
+            bump(self.facts.abandoned, node, count)
 
     # --- collaborative blocks -------------------------------------------------------------------
 

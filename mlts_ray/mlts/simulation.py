@@ -23,10 +23,11 @@ from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proof, anchor_root
-from mlts_ray.mlts.chain import Chain, RoundRows
+from mlts_ray.mlts.chain import Chain, RoundRows, bump
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
-from mlts_ray.mlts.side import SideChain, sign_contract
+from mlts_ray.mlts.side import SideChain
+from mlts_ray.mlts.trading import sign_contract
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.mlts.workload import match
 
@@ -69,7 +70,7 @@ class Simulation:
         }
         self.main = MainChain(cfg, self.identities, self.keys, self.sides)
         self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
-        self.runner = runner or local_runner(cfg, self.identities, clock)
+        self.runner = runner or local_runner(cfg, self.identities, self.keys, clock)
 
     @property
     def chains(self) -> list[Chain]:
@@ -81,15 +82,15 @@ class Simulation:
         rows = RoundRows()
         for chain in self.chains:
             chain.begin(rnd)
+        # Each side chain's trading and consensus depend on its own VPP only: the runner may run
+        # them in parallel, wherever it runs the chain.
+        jobs = [side.job(rnd, [], trading=side.trading_spec(rnd, self.ledger))
+                for side in self.sides.values()]
         forwarded: list[Order] = []
-        intra: dict[str, list[SignedTrade]] = {}
-        for name, side in self.sides.items():
-            intra[name], open_orders = side.trade(rnd, self.ledger)
-            forwarded += open_orders
-        # The side chains' instances are independent: the runner may run them in parallel.
-        jobs = [side.job(rnd, intra[name]) for name, side in self.sides.items()]
-        for (name, side), out in zip(self.sides.items(), self.runner(jobs), strict=True):
-            side.record(out, intra[name], self.ledger, rows)
+        for side, out in zip(self.sides.values(), self.runner(jobs), strict=True):
+            side.apply_trading(out.trading)
+            forwarded += out.trading.forwarded
+            side.record(out, out.trading.trades, self.ledger, rows)
         cross = self._cross_trades(rnd, forwarded)
         (out,) = self.runner([self.main.job(rnd, cross, anchor_root(self.pending))])
         self.main.record(out, cross, self.ledger, rows)
@@ -113,10 +114,19 @@ class Simulation:
                 continue
             trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
                           f.wh, f.price, f.buy.order_id, f.sell.order_id)
-            signed = sign_contract(trade, self.identities, self.sides)
+            signed = sign_contract(
+                trade, self.identities.__getitem__, self._behaviour_of,
+                lambda party: bump(self._side_of(party).facts.abandoned, party),
+            )
             if signed is not None:
                 out.append(signed)
         return out
+
+    def _side_of(self, node: str) -> SideChain:
+        return self.sides[node.partition("/")[0]]
+
+    def _behaviour_of(self, node: str) -> str:
+        return self._side_of(node).behaviour[node]
 
     def _anchor_and_record(self, rnd: int, out: Outcome, rows: RoundRows) -> None:
         """The committed main block anchors the pending collaborative blocks; then each VPP

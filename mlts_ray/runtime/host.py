@@ -13,14 +13,7 @@ from collections.abc import Mapping, Sequence
 from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.ledger.crypto import DerivedKeyRing, Identity
-from mlts_ray.mlts.consensus_round import (
-    Outcome,
-    build_nodes,
-    new_sim,
-    read_outcome,
-    start,
-    window_width,
-)
+from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import Event, NodeHost, Result
 
@@ -50,18 +43,12 @@ class HostService:
         nodes = build_nodes(inst, indices, self._identity, behaviours, self.delay_us)
         self.hosts[inst.chain] = NodeHost(self.sign_us, self.verify_us, nodes)
 
-    def run_whole(
-        self, spec: Instance, behaviours: Mapping[str, str], trades: Sequence[bytes], inter: bool
-    ) -> Outcome:
-        """A chain whose every node lives here runs its whole instance in one call: the same
-        windows as across hosts, without a round trip per window."""
+    def run_whole(self, job: Job) -> Outcome:
+        """A chain whose every node lives here runs its round -- trading, then the whole
+        instance -- in one call: the same windows as across hosts, no round trip per window."""
+        spec = job.inst
         inst = dataclasses.replace(spec, keys=self.keys)
-        n = len(inst.names)
-        nodes = build_nodes(inst, range(n), self._identity, behaviours, self.delay_us)
-        sim = new_sim(self.cfg, inst, inter, [nodes[i] for i in range(n)])
-        start(sim, inst, trades)
-        sim.run_windows(window_width(sim, inst))
-        out = read_outcome(inst, sim, behaviours)
+        out = run_job(self.cfg, dataclasses.replace(job, inst=inst), self._identity, self.keys)
         out.inst = spec  # the caller's own instance goes back in (no caches shipped)
         return out
 

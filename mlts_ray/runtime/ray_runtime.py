@@ -25,8 +25,9 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from mlts_ray.config import Config, to_toml
 from mlts_ray.errors import MltsError, RunError
-from mlts_ray.ledger.crypto import KeyRing
+from mlts_ray.ledger.crypto import DerivedKeyRing, Identity, KeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, new_sim, read_outcome, start, window_width
+from mlts_ray.mlts.trading import trade_round
 from mlts_ray.mlts.simulation import Simulation, run_id_of
 from mlts_ray.runtime.host import HostService
 from mlts_ray.runtime.placement import Placement, place
@@ -46,6 +47,8 @@ class RayRunner:
 
     def __init__(self, cfg: Config, hosts: Sequence[Any], placement: Placement) -> None:
         self.cfg, self.hosts, self.placement = cfg, list(hosts), placement
+        self.keys = DerivedKeyRing(cfg.experiment.seed)
+        self.identities: dict[str, Identity] = {}
         self.indices = {
             (chain, h): [i for (c, i) in self.placement.hosts[h].nodes if c == chain]
             for h in range(len(self.hosts)) for chain in {c for c, _ in self.placement.hosts[h].nodes}
@@ -58,8 +61,7 @@ class RayRunner:
         whole = {k: self.placement.hosts_of(j.inst.chain) for k, j in enumerate(jobs)}
         whole = {k: hs[0] for k, hs in whole.items() if len(hs) == 1}
         refs = {k: self.hosts[h].run_whole.remote(
-                    dataclasses.replace(jobs[k].inst, keys=KeyRing()), jobs[k].behaviours,
-                    jobs[k].trades, jobs[k].inter)
+                    dataclasses.replace(jobs[k], inst=dataclasses.replace(jobs[k].inst, keys=KeyRing())))
                 for k, h in whole.items()}
         spread = [k for k in range(len(jobs)) if k not in whole]
         outs: dict[int, Outcome] = dict(zip(spread, self._windows([jobs[k] for k in spread]), strict=True))
@@ -71,9 +73,18 @@ class RayRunner:
         return [outs[k] for k in range(len(jobs))]
 
     def _windows(self, jobs: Sequence[Job]) -> list[Outcome]:
+        """Chains spread over several hosts: trading here, then window by window."""
         started = time.perf_counter()
         sims, widths, walls = [], [], [None] * len(jobs)
         begins = []
+        trading = [None] * len(jobs)
+        for k, job in enumerate(jobs):
+            if job.trading is not None:
+                trading[k] = trade_round(self.cfg, job.trading, job.inst.round,
+                                         self._identity, self.keys)
+        jobs = [job if t is None else dataclasses.replace(
+                    job, trades=tuple(x.encode() for x in t.trades), trading=None)
+                for job, t in zip(jobs, trading, strict=True)]
         for job in jobs:
             inst = job.inst
             spec = dataclasses.replace(inst, keys=KeyRing())  # hosts derive keys themselves
@@ -108,11 +119,17 @@ class RayRunner:
             for k, result in merged.items():
                 sims[k].apply(result)
         outs = []
-        for job, sim, wall in zip(jobs, sims, walls, strict=True):
+        for job, sim, wall, traded in zip(jobs, sims, walls, trading, strict=True):
             out = read_outcome(job.inst, sim, job.behaviours)
-            out.wall_ms = wall
+            out.wall_ms, out.trading = wall, traded
             outs.append(out)
         return outs
+
+    def _identity(self, name: str) -> Identity:
+        me = self.identities.get(name)
+        if me is None:
+            me = self.identities[name] = Identity.derive(self.cfg.experiment.seed, name)
+        return me
 
     @staticmethod
     def _get(refs: list, owners: list[tuple[str, int]]) -> list:
