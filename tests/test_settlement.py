@@ -136,3 +136,14 @@ def test_random_sequences_keep_every_invariant(sequence, as_blocks):
         assert all(m >= 0 and e >= 0 for m, e in s.balances().values())
         assert s.totals() == (5_000 * len(NODES), 8_000 * len(NODES))
     assert s.settled_count == len(seen)
+
+
+def test_committed_blocks_skip_only_the_signature_check():
+    s = Settlement(keyring(), START)
+    good = signed("vpp-0/n-000", "vpp-0/n-001", 10, 1, "a")
+    unsigned = SignedTrade(good.trade, bytes(64), bytes(64))
+    assert s.settle_each([unsigned])[0].reason == Reject.BAD_SIGNATURE  # a loose trade: checked
+    assert s.settle_each([unsigned], committed=True) == [None]  # consensus checked it already
+    too_big = signed("vpp-0/n-002", "vpp-0/n-003", 9_999, 1, "b")
+    outcomes = s.settle_each([unsigned, too_big], committed=True)
+    assert [o.reason for o in outcomes] == [Reject.REPLAY, Reject.OVERDRAFT_ENERGY]

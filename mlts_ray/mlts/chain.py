@@ -184,7 +184,7 @@ class Chain:
     ) -> list[SignedTrade]:
         """Settle a committed block's trades one by one; returns the settled ones."""
         settled = []
-        for t, err in zip(included, ledger.settle_each(included), strict=True):
+        for t, err in zip(included, ledger.settle_each(included, committed=True), strict=True):
             if err is None:
                 settled.append(t)
                 for party in (t.trade.buyer, t.trade.seller):
