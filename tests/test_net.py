@@ -409,7 +409,7 @@ class Gossip:
                 if dst != self.me:
                     r.send(dst, Msg("gossip", (hops, (*path, self.me)), 20 + len(path)))
         if len(path) == 2:
-            r.timers.append((3_000, len(path)))
+            r.timer(3_000, len(path))
         return r
 
 

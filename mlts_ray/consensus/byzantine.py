@@ -44,7 +44,7 @@ class Silent:
 
     def step(self, event: object, now_us: int) -> Ready:
         r = self.inner.step(event, now_us)
-        r.sends.clear()
+        r.sends = []
         return r
 
 

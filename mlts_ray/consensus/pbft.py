@@ -118,7 +118,7 @@ def check_certificate(inst: Instance, cert: Certificate, r: Ready) -> Committed 
             return None
         r.verifies += 1
         if not c.valid(inst.keys):
-            r.outputs.append(Evidence("bad-signature", c.sender, "certificate", view, c.digest))
+            r.output(Evidence("bad-signature", c.sender, "certificate", view, c.digest))
             return None
         voters.add(c.sender)
     if len(voters) < inst.q:
@@ -191,7 +191,7 @@ class Replica:
             return
         r.verifies += 1
         if not vote.valid(self.inst.keys):
-            r.outputs.append(Evidence("bad-signature", vote.sender, "reply"))
+            r.output(Evidence("bad-signature", vote.sender, "reply"))
             return
         self._count_reply(vote.sender, vote.digest, r)
 
@@ -200,7 +200,7 @@ class Replica:
         voters.add(sender)
         if not self.answered and len(voters) >= self.inst.f + 1:
             self.answered = True
-            r.outputs.append(Answered(digest))
+            r.output(Answered(digest))
 
     # --- normal case --------------------------------------------------------------------------
 
@@ -211,7 +211,7 @@ class Replica:
         if not verified:
             r.verifies += 1
             if req.client != inst.names[inst.client] or not req.valid(inst.keys):
-                r.outputs.append(Evidence("bad-signature", req.client, "request"))
+                r.output(Evidence("bad-signature", req.client, "request"))
                 return
         self.request = req
         self._arm(self.view, r)
@@ -243,7 +243,7 @@ class Replica:
         pp = PrePrepare(vote.signed(self.me), block)
         r.signs += 1
         self.accepted[self.view] = pp
-        r.outputs.append(Proposed(self.view, digest))
+        r.output(Proposed(self.view, digest))
         if not self.changing:  # a new-view carries its own pre-prepare
             r.broadcast(self.others, pp)
         self._progress(self.view, r)
@@ -257,7 +257,7 @@ class Replica:
             return
         r.verifies += 1
         if not vote.valid(inst.keys):
-            r.outputs.append(Evidence("bad-signature", vote.sender, "pre-prepare"))
+            r.output(Evidence("bad-signature", vote.sender, "pre-prepare"))
             return
         self._accept(pp, r)
 
@@ -267,15 +267,15 @@ class Replica:
         held = self.accepted.get(view)
         if held is not None:
             if held.vote.digest != vote.digest:
-                r.outputs.append(Evidence("equivocation", vote.sender, "pre-prepare", view, vote.digest))
+                r.output(Evidence("equivocation", vote.sender, "pre-prepare", view, vote.digest))
             return
         problem, verifies, _ = check_block(self.inst, pp.block, vote.digest)
         r.verifies += verifies
         if problem:
-            r.outputs.append(Evidence("invalid-block", vote.sender, "pre-prepare", view, vote.digest, problem))
+            r.output(Evidence("invalid-block", vote.sender, "pre-prepare", view, vote.digest, problem))
             return
         self.accepted[view] = pp
-        r.outputs.append(Accepted(vote))
+        r.output(Accepted(vote))
         self._arm(view, r)
         self._vote(SigKind.PREPARE, view, vote.digest, r)
         self._progress(view, r)
@@ -298,24 +298,24 @@ class Replica:
         if vote.kind not in (SigKind.PREPARE, SigKind.COMMIT) or not self._same_instance(vote):
             return
         if vote.sender not in inst.member_names:
-            r.outputs.append(Evidence("non-member", vote.sender, vote.phase))
+            r.output(Evidence("non-member", vote.sender, vote.phase))
             return
         if vote.kind == SigKind.PREPARE and vote.sender == inst.names[inst.primary(vote.view)]:
             return  # the primary's pre-prepare is its prepare
         r.verifies += 1
         if not vote.valid(inst.keys):
-            r.outputs.append(Evidence("bad-signature", vote.sender, vote.phase, vote.view))
+            r.output(Evidence("bad-signature", vote.sender, vote.phase, vote.view))
             return
         seen = self.votes.setdefault((vote.kind, vote.view), {})
         earlier = seen.get(vote.sender)
         if earlier is not None:
             if earlier.digest != vote.digest:
-                r.outputs.append(Evidence("double-vote", vote.sender, vote.phase, vote.view, vote.digest))
+                r.output(Evidence("double-vote", vote.sender, vote.phase, vote.view, vote.digest))
             return
         self._record(vote)
         held = self.accepted.get(vote.view)
         if held is not None and held.vote.digest != vote.digest:
-            r.outputs.append(Evidence("conflicting-vote", vote.sender, vote.phase, vote.view, vote.digest))
+            r.output(Evidence("conflicting-vote", vote.sender, vote.phase, vote.view, vote.digest))
         if vote.view == self.view and not self.changing:
             self._progress(vote.view, r)
         if vote.kind == SigKind.COMMIT:
@@ -392,7 +392,7 @@ class Replica:
         if done is not None:
             self.committed = done.digest
             self.commit_proof = cert
-            r.outputs.append(done)
+            r.output(done)
             self._certify(done.view, r)
 
     def _commit(self, pp: PrePrepare, commits: list[Vote], r: Ready) -> None:
@@ -403,7 +403,7 @@ class Replica:
         )
         prepared_by = {v.sender for v in self._matching(SigKind.PREPARE, view, digest)}
         prepared_by.add(pp.vote.sender)  # the primary's pre-prepare is its prepare-phase vote
-        r.outputs.append(Committed(
+        r.output(Committed(
             inst.height, view, digest, pp.block, frozenset(prepared_by),
             frozenset(v.sender for v in commits),
         ))
@@ -420,7 +420,7 @@ class Replica:
     def _arm(self, view: int, r: Ready) -> None:
         if self.member and view not in self.armed and self.committed is None:
             self.armed.add(view)
-            r.timers.append((self.inst.timeout_us(view), view))
+            r.timer(self.inst.timeout_us(view), view)
 
     def _on_timer(self, view: object, r: Ready) -> None:
         if self.committed is None and view == self.view:
@@ -431,7 +431,7 @@ class Replica:
         if new_view > inst.max_view_changes:
             if not self.gave_up:
                 self.gave_up = True
-                r.outputs.append(GaveUp(self.view))
+                r.output(GaveUp(self.view))
             return
         self.view, self.changing = new_view, True
         vc = ViewChange(inst.chain, inst.height, new_view, self.name, self.prepared).signed(self.me)
@@ -447,7 +447,7 @@ class Replica:
             return False
         r.verifies += 1
         if not vc.valid(inst.keys):
-            r.outputs.append(Evidence("bad-signature", vc.sender, "view-change"))
+            r.output(Evidence("bad-signature", vc.sender, "view-change"))
             return False
         return vc.prepared is None or self._valid_prepared(vc.prepared, r)
 
@@ -509,7 +509,7 @@ class Replica:
 
     def _enter(self, view: int, r: Ready) -> None:
         self.view, self.changing = view, False
-        r.outputs.append(ViewEntered(view))
+        r.output(ViewEntered(view))
         if self.committed is not None:
             self._certify(view, r)
         self._arm(view, r)
@@ -523,7 +523,7 @@ class Replica:
             return
         r.verifies += 1
         if not msg.valid(inst.keys):
-            r.outputs.append(Evidence("bad-signature", msg.sender, "new-view"))
+            r.output(Evidence("bad-signature", msg.sender, "new-view"))
             return
         senders = {vc.sender for vc in msg.view_changes}
         if len(senders) < inst.q or any(vc.new_view != nv for vc in msg.view_changes):
@@ -534,7 +534,7 @@ class Replica:
         if pp.vote.view != nv or pp.vote.sender != msg.sender:
             return
         if best is not None and best.pre_prepare.vote.digest != pp.vote.digest:
-            r.outputs.append(
+            r.output(
                 Evidence("invalid-block", msg.sender, "new-view", nv, pp.vote.digest,
                          "ignores a prepared block")
             )
@@ -543,7 +543,7 @@ class Replica:
         if not pp.vote.valid(inst.keys):
             return
         self.view, self.changing = nv, False
-        r.outputs.append(ViewEntered(nv))
+        r.output(ViewEntered(nv))
         self._accept(pp, r)
 
 
@@ -586,4 +586,4 @@ class Observer:
         done = check_certificate(self.inst, cert, r)
         if done is not None:
             self.committed = done.digest
-            r.outputs.append(done)
+            r.output(done)

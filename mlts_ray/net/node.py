@@ -8,7 +8,7 @@ to stamp with time and node. A node never reads a clock and never does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -30,19 +30,35 @@ class Timer:
 
 @dataclass(slots=True)
 class Ready:
-    sends: list[tuple[int, Any]] = field(default_factory=list)  # (destination index, message)
-    timers: list[tuple[int, Any]] = field(default_factory=list)  # (delay in us, token)
+    """What one step produced. The lists start as a shared empty tuple and become lists on
+    first use: most deliveries (a vote after its quorum) produce nothing to send."""
+
+    sends: list[tuple[int, Any]] | tuple = ()  # (destination index, message)
+    timers: list[tuple[int, Any]] | tuple = ()  # (delay in us, token)
     signs: int = 0
     verifies: int = 0
     hold_us: int = 0  # extra time before the sends leave (a slow or delaying node)
-    outputs: list[Any] = field(default_factory=list)
+    outputs: list[Any] | tuple = ()
 
     def send(self, dst: int, msg: Any) -> None:
+        if not self.sends:
+            self.sends = []
         self.sends.append((dst, msg))
 
     def broadcast(self, dsts: list[int] | tuple[int, ...], msg: Any) -> None:
+        if not self.sends:
+            self.sends = []
         self.sends.extend((d, msg) for d in dsts)
 
+    def output(self, value: Any) -> None:
+        if not self.outputs:
+            self.outputs = []
+        self.outputs.append(value)
+
+    def timer(self, delay_us: int, token: Any) -> None:
+        if not self.timers:
+            self.timers = []
+        self.timers.append((delay_us, token))
 
 
 class Node(Protocol):
