@@ -93,6 +93,25 @@ class Vote:
         return out
 
 
+class _SignedBody:
+    """A message signed whole by one node: ``signer`` names the field holding its name, ``kind``
+    the signing domain, ``tag`` its encoding; subclasses give ``body()``."""
+
+    __slots__ = ()
+    kind: SigKind
+    tag: int
+    signer: str
+
+    def signed(self, me: Identity):
+        return replace(self, sig=me.sign_root(self.kind, self.chain, self.body()))
+
+    def valid(self, keys: KeyRing) -> bool:
+        return keys.verify(getattr(self, self.signer), self.kind, self.chain, self.body(), self.sig)
+
+    def encode(self) -> bytes:
+        return Writer(self.tag, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
+
+
 @dataclass(frozen=True, slots=True)
 class PrePrepare:
     """The primary's signed proposal ``vote`` carrying the proposed block's bytes."""
@@ -107,7 +126,7 @@ class PrePrepare:
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
+class Request(_SignedBody):
     """The client's signed request: the round's signed trades (canonical bytes) for a block."""
 
     chain: str
@@ -117,19 +136,11 @@ class Request:
     sig: bytes = b""
 
     phase = "request"
+    kind, tag, signer = SigKind.REQUEST, TAG_REQUEST, "client"
 
     def body(self) -> bytes:
         w = Writer(TAG_REQUEST, VERSION).text(self.chain).u64(self.height).text(self.client)
         return w.items(self.trades, Writer.blob).value()
-
-    def signed(self, me: Identity) -> Request:
-        return replace(self, sig=me.sign_root(SigKind.REQUEST, self.chain, self.body()))
-
-    def valid(self, keys: KeyRing) -> bool:
-        return keys.verify(self.client, SigKind.REQUEST, self.chain, self.body(), self.sig)
-
-    def encode(self) -> bytes:
-        return Writer(TAG_REQUEST, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +157,7 @@ class Prepared:
 
 
 @dataclass(frozen=True, slots=True)
-class ViewChange:
+class ViewChange(_SignedBody):
     chain: str
     height: int
     new_view: int
@@ -155,25 +166,16 @@ class ViewChange:
     sig: bytes = b""
 
     phase = "view-change"
+    kind, tag, signer = SigKind.VIEW_CHANGE, TAG_VIEW_CHANGE, "sender"
 
     def body(self) -> bytes:
         w = Writer(TAG_VIEW_CHANGE, VERSION).text(self.chain).u64(self.height)
         w.u32(self.new_view).text(self.sender)
         return w.blob(self.prepared.encode() if self.prepared else b"").value()
 
-    def signed(self, me: Identity) -> ViewChange:
-        return replace(self, sig=me.sign_root(SigKind.VIEW_CHANGE, self.chain, self.body()))
-
-    def valid(self, keys: KeyRing) -> bool:
-        return keys.verify(self.sender, SigKind.VIEW_CHANGE, self.chain, self.body(), self.sig)
-
-    def encode(self) -> bytes:
-        w = Writer(TAG_VIEW_CHANGE, VERSION).blob(self.body())
-        return w.fixed(self.sig, SIGNATURE_SIZE).value()
-
 
 @dataclass(frozen=True, slots=True)
-class NewView:
+class NewView(_SignedBody):
     chain: str
     view: int
     sender: str
@@ -182,20 +184,12 @@ class NewView:
     sig: bytes = b""
 
     phase = "new-view"
+    kind, tag, signer = SigKind.NEW_VIEW, TAG_NEW_VIEW, "sender"
 
     def body(self) -> bytes:
         w = Writer(TAG_NEW_VIEW, VERSION).text(self.chain).u32(self.view).text(self.sender)
         w.items(self.view_changes, lambda w_, vc: w_.blob(vc.encode()))
         return w.blob(self.pre_prepare.encode()).value()
-
-    def signed(self, me: Identity) -> NewView:
-        return replace(self, sig=me.sign_root(SigKind.NEW_VIEW, self.chain, self.body()))
-
-    def valid(self, keys: KeyRing) -> bool:
-        return keys.verify(self.sender, SigKind.NEW_VIEW, self.chain, self.body(), self.sig)
-
-    def encode(self) -> bytes:
-        return Writer(TAG_NEW_VIEW, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
 
 
 @dataclass(frozen=True, slots=True)
