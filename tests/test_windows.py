@@ -18,7 +18,7 @@ from mlts_ray.mlts.consensus_round import (
     window_width,
 )
 from mlts_ray.net.network import ms_to_us
-from mlts_ray.net.sim import NodeHost
+from mlts_ray.net.sim import DST, NodeHost
 
 BEHAVIOURS = ["crash", "silent", "delay", "forge", "equivocate"]
 
@@ -65,7 +65,7 @@ def test_windows_over_several_hosts_equal_one_event_at_a_time(seed, n, algorithm
     while batch := many.window(width):
         results = []
         for h, host in enumerate(spread):
-            results += host.process([e for e in batch if e[1] % hosts == h])
+            results += host.process([e for e in batch if e[DST] % hosts == h])
         many.apply(results)
 
     assert one.sorted_observations() == many.sorted_observations()

@@ -31,9 +31,11 @@ from mlts_ray.net.rng import stream
 
 PRIO_INPUT, PRIO_DELIVERY, PRIO_TIMER = 0, 1, 2
 
-Key = tuple[int, int, int, int]  # (time, priority, origin, seq)
-Event = tuple[Key, int, Any]  # (key, destination node, message / timer / input)
-Result = tuple[Key, int, int, Ready]  # (key, node, done time, what the node returned)
+# A queue entry, handed to hosts as it is: (time, priority, origin, seq, node, event); its
+# first four fields are unique, so entries sort by them alone.
+Event = tuple[int, int, int, int, int, Any]
+DST, EVENT = 4, 5
+Result = tuple[Event, int, Ready]  # (entry, done time, what the node returned)
 
 
 @dataclass(slots=True)
@@ -63,13 +65,14 @@ class NodeHost:
         """Step each event's node, in the given (key) order; an event that arrives while its
         node is busy starts when the node is free."""
         out: list[Result] = []
-        for key, dst, event in events:
+        for entry in events:
+            t, dst = entry[0], entry[DST]
             busy = self.busy.get(dst, 0)
-            start = key[0] if key[0] > busy else busy
-            ready = self.nodes[dst].step(event, start) or Ready()
+            start = t if t > busy else busy
+            ready = self.nodes[dst].step(entry[EVENT], start) or Ready()
             done = start + ready.signs * self.sign_us + ready.verifies * self.verify_us
             self.busy[dst] = done
-            out.append((key, dst, done, ready))
+            out.append((entry, done, ready))
         return out
 
 
@@ -114,8 +117,9 @@ class ChainSim:
             rng = self._rngs[node] = stream(self.seed, "net", self.chain, self.epoch, node)
         return rng
 
-    def _apply_one(self, key: Key, src: int, done: int, ready: Ready) -> None:
-        if key[1] == PRIO_DELIVERY:
+    def _apply_one(self, entry: Event, done: int, ready: Ready) -> None:
+        src = entry[DST]  # the node that handled the event is the source of what follows
+        if entry[1] == PRIO_DELIVERY:
             self.delivered += 1
         self.signs += ready.signs
         self.verifies += ready.verifies
@@ -160,9 +164,9 @@ class ChainSim:
             heapq.heappush(queue, (arrive, PRIO_DELIVERY, src, seq[src], dst, msg))
 
     def _pop(self) -> Event:
-        t, prio, origin, seq, dst, event = heapq.heappop(self._queue)
-        self.now_us = t
-        return (t, prio, origin, seq), dst, event
+        entry = heapq.heappop(self._queue)
+        self.now_us = entry[0]
+        return entry
 
     def run(self, until_us: int | None = None, stop: Callable[[], bool] | None = None) -> None:
         """Process events one at a time, in order, up to ``until_us`` (inclusive), or until

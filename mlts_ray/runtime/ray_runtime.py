@@ -31,6 +31,7 @@ from mlts_ray.mlts.trading import trade_round
 from mlts_ray.mlts.simulation import Simulation, run_id_of
 from mlts_ray.runtime.host import HostService
 from mlts_ray.runtime.placement import Placement, place
+from mlts_ray.net.sim import DST
 from mlts_ray.runtime.driver import drive, open_sink
 from mlts_ray.runtime.tables import to_batch
 
@@ -108,7 +109,7 @@ class RayRunner:
                     continue
                 by_host: dict[int, list] = defaultdict(list)
                 for event in batch:
-                    by_host[self.placement.host_of[(jobs[k].inst.chain, event[1])]].append(event)
+                    by_host[self.placement.host_of[(jobs[k].inst.chain, event[DST])]].append(event)
                 for h, events in by_host.items():
                     refs.append(self.hosts[h].process.remote(jobs[k].inst.chain, events))
                     owners.append(k)
