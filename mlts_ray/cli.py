@@ -144,9 +144,10 @@ def _print_summary(run_dir: Path, wall_s: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mlts_ray.runtime.summary import consensus_summary
+    from mlts_ray.analysis.load import load_table
+    from mlts_ray.analysis.summary import consensus_summary
 
-    df = consensus_summary(run_dir)
+    df = consensus_summary(load_table(run_dir, "consensus"))
     table = Table(title=f"{str(run_dir).rstrip('/').rsplit('/', 1)[-1]}: {wall_s:.1f} s wall")
     for col in df.columns:
         table.add_column(col, justify="left" if df[col].dtype == object else "right")

@@ -168,6 +168,11 @@ SECTIONS: dict[str, type[_Section]] = {
 }
 
 
+#: Where a run executes: never changes its results, so not part of its identity (run id,
+#: resume check).
+PLACEMENT_KEYS = ("runtime", "nodes_per_actor")
+
+
 def known_keys() -> list[str]:
     return [f"{s}.{k}" for s, model in SECTIONS.items() for k in model.model_fields]
 

@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mlts_ray.analysis.load import load_sweep, load_table, read_manifest  # noqa: E402
+from mlts_ray.analysis.summary import consensus_summary  # noqa: E402
 from mlts_ray.config import committee_size  # noqa: E402
 from mlts_ray.errors import RunError  # noqa: E402
 from mlts_ray.runtime.storage import locate  # noqa: E402
@@ -68,12 +69,7 @@ def _run_report(run: Path) -> Path:
         "committee.png": ("Committee membership", _committee(load_table(run, "credits"), out / "committee.png")),
         "anchoring.png": ("Anchoring", _anchoring(load_table(run, "blocks"), load_table(run, "anchors"), out / "anchoring.png")),
     }
-    table = consensus.groupby("chain").agg(
-        rounds=("round", "count"), committed=("committed", "sum"),
-        latency_ms=("latency_ms", "mean"), finality_ms=("finality_ms", "mean"),
-        messages=("messages", "mean"), views=("views", "mean"),
-        safety_violations=("safety_violation", "sum"),
-    ).round(2)
+    table = consensus_summary(consensus).set_index("chain").round(2)
     manifest = read_manifest(run)
     lines = [f"# Run {manifest['run_id']}", "",
              f"Runtime `{manifest.get('runtime')}`, seed {manifest.get('seed')}, "

@@ -202,14 +202,23 @@ class KeyRing(Mapping[str, bytes]):
 
 
 class DerivedKeyRing(KeyRing):
-    """Every node's public key, derived on first use from ``(seed, name)`` (DESIGN section 3):
-    what a verifier or a remote process can rebuild without being sent any key."""
+    """Every node's public key -- and, for a process that runs nodes, its identity -- derived
+    on first use from ``(seed, name)`` (DESIGN section 3): what a verifier or a remote process
+    can rebuild without being sent any key."""
 
-    __slots__ = ("seed",)
+    __slots__ = ("seed", "_identities")
 
     def __init__(self, seed: int) -> None:
         super().__init__()
         self.seed = seed
+        self._identities: dict[str, Identity] = {}
+
+    def identity(self, name: str) -> Identity:
+        me = self._identities.get(name)
+        if me is None:
+            me = self._identities[name] = Identity.derive(self.seed, name)
+            self._keys[name] = me.public_key_bytes
+        return me
 
     def _get(self, name: str) -> bytes:
         key = self._keys.get(name)

@@ -16,7 +16,7 @@ from typing import Any
 
 import tomli_w
 
-from mlts_ray.config import Config
+from mlts_ray.config import PLACEMENT_KEYS, Config
 from mlts_ray.errors import ConfigError, RunError
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
@@ -32,10 +32,6 @@ from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.mlts.workload import match
 
 Clock = Callable[[], float]
-
-
-# Where a run executes never changes its results, so it is not part of its identity.
-PLACEMENT_KEYS = ("runtime", "nodes_per_actor")
 
 
 def run_id_of(cfg: Config) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Instance
-from mlts_ray.ledger.crypto import DerivedKeyRing, Identity
+from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import Event, NodeHost, Result
@@ -26,21 +26,14 @@ class HostService:
         self.sign_us, self.verify_us = ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms)
         self.delay_us = ms_to_us(self.cfg.faults.delay_ms)
         self.keys = DerivedKeyRing(self.seed)
-        self.identities: dict[str, Identity] = {}
         self.hosts: dict[str, NodeHost] = {}  # chain -> this round's nodes
-
-    def _identity(self, name: str) -> Identity:
-        me = self.identities.get(name)
-        if me is None:
-            me = self.identities[name] = Identity.derive(self.seed, name)
-        return me
 
     def begin(
         self, spec: Instance, indices: Sequence[int], behaviours: Mapping[str, str]
     ) -> None:
         """Build this host's nodes of a new instance (``spec`` arrives without keys)."""
         inst = dataclasses.replace(spec, keys=self.keys)
-        nodes = build_nodes(inst, indices, self._identity, behaviours, self.delay_us)
+        nodes = build_nodes(inst, indices, self.keys.identity, behaviours, self.delay_us)
         self.hosts[inst.chain] = NodeHost(self.sign_us, self.verify_us, nodes)
 
     def run_whole(self, job: Job) -> Outcome:
@@ -48,12 +41,10 @@ class HostService:
         instance -- in one call: the same windows as across hosts, no round trip per window."""
         spec = job.inst
         inst = dataclasses.replace(spec, keys=self.keys)
-        out = run_job(self.cfg, dataclasses.replace(job, inst=inst), self._identity, self.keys)
+        out = run_job(self.cfg, dataclasses.replace(job, inst=inst), self.keys.identity, self.keys)
         out.inst = spec  # the caller's own instance goes back in (no caches shipped)
         return out
 
     def process(self, chain: str, events: list[Event]) -> list[Result]:
         return self.hosts[chain].process(events)
 
-    def end(self, chain: str) -> None:
-        self.hosts.pop(chain, None)

@@ -25,7 +25,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from mlts_ray.config import Config, to_toml
 from mlts_ray.errors import MltsError, RunError
-from mlts_ray.ledger.crypto import DerivedKeyRing, Identity, KeyRing
+from mlts_ray.ledger.crypto import DerivedKeyRing, KeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, new_sim, read_outcome, start, window_width
 from mlts_ray.mlts.trading import trade_round
 from mlts_ray.mlts.simulation import Simulation, run_id_of
@@ -49,7 +49,6 @@ class RayRunner:
     def __init__(self, cfg: Config, hosts: Sequence[Any], placement: Placement) -> None:
         self.cfg, self.hosts, self.placement = cfg, list(hosts), placement
         self.keys = DerivedKeyRing(cfg.experiment.seed)
-        self.identities: dict[str, Identity] = {}
         self.indices = {
             (chain, h): [i for (c, i) in self.placement.hosts[h].nodes if c == chain]
             for h in range(len(self.hosts)) for chain in {c for c, _ in self.placement.hosts[h].nodes}
@@ -82,7 +81,7 @@ class RayRunner:
         for k, job in enumerate(jobs):
             if job.trading is not None:
                 trading[k] = trade_round(self.cfg, job.trading, job.inst.round,
-                                         self._identity, self.keys)
+                                         self.keys.identity, self.keys)
         jobs = [job if t is None else dataclasses.replace(
                     job, trades=tuple(x.encode() for x in t.trades), trading=None)
                 for job, t in zip(jobs, trading, strict=True)]
@@ -125,12 +124,6 @@ class RayRunner:
             out.wall_ms, out.trading = wall, traded
             outs.append(out)
         return outs
-
-    def _identity(self, name: str) -> Identity:
-        me = self.identities.get(name)
-        if me is None:
-            me = self.identities[name] = Identity.derive(self.cfg.experiment.seed, name)
-        return me
 
     @staticmethod
     def _get(refs: list, owners: list[tuple[str, int]]) -> list:

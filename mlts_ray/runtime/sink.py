@@ -9,6 +9,7 @@ local path or any pyarrow filesystem URI (see ``storage``).
 from __future__ import annotations
 
 import json
+import tomllib
 import platform
 from collections.abc import Mapping
 from importlib import metadata
@@ -18,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlts_ray.config import PLACEMENT_KEYS, Config, build_config, dotted
 from mlts_ray.errors import ConfigError, RunError
 from mlts_ray.runtime.storage import Location, locate
 from mlts_ray.runtime.tables import TABLES, to_batch
@@ -70,12 +72,9 @@ class RunSink:
         return sink
 
     @classmethod
-    def reopen(cls, run_dir: str | Path, cfg) -> RunSink:
+    def reopen(cls, run_dir: str | Path, cfg: Config) -> RunSink:
         """An interrupted run directory, to continue with the same configuration: a differing
         key is refused by name; files of rounds past ``rounds_done`` (a round cut short) go."""
-        from mlts_ray.config import build_config, dotted
-        from mlts_ray.mlts.simulation import PLACEMENT_KEYS
-
         root = locate(run_dir)
         manifest_file = root / MANIFEST
         if not manifest_file.is_file():
@@ -83,8 +82,6 @@ class RunSink:
         manifest = json.loads(manifest_file.read_bytes())
         if manifest.get("status") == "complete":
             raise RunError(str(run_dir), "is complete: nothing to resume")
-        import tomllib
-
         stored = dotted(build_config(tomllib.loads(manifest["config_toml"])))
         wanted = dotted(cfg)
         for key in sorted(stored):

@@ -1,16 +1,12 @@
-"""A short per-chain summary of a finished run, read back from its Parquet tables."""
+"""The per-chain summary of a run's consensus rows: the CLI's closing table and the report's."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from mlts_ray.analysis.load import load_table
 
-
-def consensus_summary(run_dir: Path | str) -> pd.DataFrame:
-    df = load_table(run_dir, "consensus")
+def consensus_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per chain (and algorithm) of a ``consensus`` table."""
     if df.empty:
         return df
     return (
