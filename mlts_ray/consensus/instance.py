@@ -48,7 +48,7 @@ class Instance:
     # Block checks shared by the nodes of one process: a pure function of (block, digest) here,
     # so every receiver gets the same answer and is still charged its own verifications.
     block_checks: dict[tuple[bytes, bytes], tuple] = field(default_factory=dict, compare=False)
-    decoded: dict[bytes, object] = field(default_factory=dict, compare=False)  # bytes -> Block
+    decoded: dict[bytes, object] = field(default_factory=dict, compare=False)  # -> Block, trade
 
     f: int = field(default=0, compare=False)
     q: int = field(default=0, compare=False)

@@ -41,6 +41,8 @@ from mlts_ray.ledger.crypto import Identity, SigKind
 from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.net.node import Ready, Timer
 
+_PREPARE, _COMMIT, _REPLY = SigKind.PREPARE, SigKind.COMMIT, SigKind.REPLY
+
 
 class Start:
     """Round start, handed to every node; the client sends its request on it."""
@@ -82,7 +84,7 @@ def _check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None
         block.check(inst.keys)
         seen: set[str] = set()
         for raw in block.txs:
-            trade = SignedTrade.decode(raw)
+            trade = _decoded_trade(inst, raw)
             verifies += 2
             if trade.tx_id in seen:
                 return f"trade {trade.tx_id} twice", verifies, block
@@ -94,6 +96,15 @@ def _check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None
     except MltsError as err:
         return err.why, verifies, block
     return None, verifies, block
+
+
+def _decoded_trade(inst: Instance, raw: bytes) -> SignedTrade:
+    """The trade in ``raw``, decoded once per process: the primary packs the request's trades
+    and every member checks the same bytes again in the block."""
+    trade = inst.decoded.get(raw)
+    if trade is None:
+        trade = inst.decoded[raw] = SignedTrade.decode(raw)
+    return trade
 
 
 def check_certificate(inst: Instance, cert: Certificate, r: Ready) -> Committed | None:
@@ -225,7 +236,7 @@ class Replica:
         for raw in self.request.trades if self.request else ():
             r.verifies += 2
             try:
-                if SignedTrade.decode(raw).verify(inst.keys):
+                if _decoded_trade(inst, raw).verify(inst.keys):
                     valid.append(raw)
             except MltsError:
                 continue
@@ -291,34 +302,55 @@ class Replica:
         return vote.chain == self.inst.chain and vote.height == self.inst.height
 
     def _on_vote(self, vote: Vote, r: Ready) -> None:
-        if vote.kind == SigKind.REPLY:
-            self._on_reply(vote, r)
+        # The hot path (N-1 prepares and commits reach every member): checks in the order
+        # that rejects cheapest, the record and tally inline, no call when nothing can follow.
+        kind = vote.kind
+        if kind != _PREPARE and kind != _COMMIT:
+            if kind == _REPLY:
+                self._on_reply(vote, r)
             return
-        inst = self.inst
-        if vote.kind not in (SigKind.PREPARE, SigKind.COMMIT) or not self._same_instance(vote):
+        inst, sender, view = self.inst, vote.sender, vote.view
+        if vote.height != inst.height or vote.chain != inst.chain:
             return
-        if vote.sender not in inst.member_names:
-            r.output(Evidence("non-member", vote.sender, vote.phase))
+        if sender not in inst.member_names:
+            r.output(Evidence("non-member", sender, vote.phase))
             return
-        if vote.kind == SigKind.PREPARE and vote.sender == inst.names[inst.primary(vote.view)]:
+        members = inst.members
+        if kind == _PREPARE and sender == inst.names[members[view % len(members)]]:
             return  # the primary's pre-prepare is its prepare
         r.verifies += 1
-        if not vote.valid(inst.keys):
-            r.output(Evidence("bad-signature", vote.sender, vote.phase, vote.view))
+        keys, checked = inst.keys, vote._checked  # the memo of Vote.valid, read without a call
+        if not (checked[1] if checked is not None and checked[0] is keys else vote.valid(keys)):
+            r.output(Evidence("bad-signature", sender, vote.phase, view))
             return
-        seen = self.votes.setdefault((vote.kind, vote.view), {})
-        earlier = seen.get(vote.sender)
+        seen = self.votes.get((kind, view))
+        if seen is None:
+            seen = self.votes[(kind, view)] = {}
+        earlier = seen.get(sender)
         if earlier is not None:
             if earlier.digest != vote.digest:
-                r.output(Evidence("double-vote", vote.sender, vote.phase, vote.view, vote.digest))
+                r.output(Evidence("double-vote", sender, vote.phase, view, vote.digest))
             return
-        self._record(vote)
-        held = self.accepted.get(vote.view)
-        if held is not None and held.vote.digest != vote.digest:
-            r.output(Evidence("conflicting-vote", vote.sender, vote.phase, vote.view, vote.digest))
-        if vote.view == self.view and not self.changing:
-            self._progress(vote.view, r)
-        if vote.kind == SigKind.COMMIT:
+        seen[sender] = vote
+        digest = vote.digest
+        same = self.tally.get((kind, view, digest))
+        if same is None:
+            same = self.tally[(kind, view, digest)] = {}
+        same[sender] = vote
+        held = self.accepted.get(view)
+        if held is not None:
+            if held.vote.digest != digest:
+                r.output(Evidence("conflicting-vote", sender, vote.phase, view, digest))
+            if view == self.view and not self.changing:
+                # Exactly _progress's own conditions, checked here without a call.
+                if view not in self.commit_sent:
+                    go = len(self.tally.get((_PREPARE, view, held.vote.digest), ())) >= inst.q - 1
+                else:
+                    go = self.committed is None and len(
+                        self.tally.get((_COMMIT, view, held.vote.digest), ())) >= inst.q
+                if go:
+                    self._progress(view, r)
+        if kind == _COMMIT and self.committed is None and len(same) >= inst.q:
             self._learn(vote, r)
 
     def _record(self, vote: Vote) -> None:

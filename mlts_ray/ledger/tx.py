@@ -119,8 +119,9 @@ class Trade:
     price: int
     buy_order: str
     sell_order: str
-    # Memo of the canonical bytes (the id, signing root and every check need them).
+    # Memos of the canonical bytes and the id (signing root, id and every check need them).
     _encoded: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    _id: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         subject = f"trade {self.buy_order}x{self.sell_order}"
@@ -147,7 +148,9 @@ class Trade:
 
     @property
     def id_bytes(self) -> bytes:
-        return hashlib.sha256(self.encode()).digest()[:TX_ID_BYTES]
+        if self._id is None:
+            object.__setattr__(self, "_id", hashlib.sha256(self.encode()).digest()[:TX_ID_BYTES])
+        return self._id
 
     @property
     def tx_id(self) -> str:
@@ -170,6 +173,9 @@ class Trade:
         wh, price = r.u64(), r.u64()
         out = cls(chain, rnd, buyer, seller, buyer_vpp, seller_vpp, wh, price, r.text(), r.text())
         r.done()
+        # The encoding is canonical (fixed-width integers, strict UTF-8, nothing left over), so
+        # the bytes just read are exactly what encode() would build.
+        object.__setattr__(out, "_encoded", bytes(data))
         return out
 
     def signing_data(self) -> tuple[SigKind, str, bytes]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlts_ray.net.network import LinkModel
 from mlts_ray.net.node import Node, Ready, Timer
@@ -52,6 +52,17 @@ class Observation:
     value: Any
 
 
+class Processed(NamedTuple):
+    """What a host did with a window: the results that send, set timers or observe something
+    (in event order), and the totals of the rest -- most deliveries (a vote after its quorum)
+    only cost their node CPU time, and shipping a result for each would double the work."""
+
+    results: list[Result]
+    delivered: int
+    signs: int
+    verifies: int
+
+
 @dataclass(slots=True)
 class NodeHost:
     """Runs some nodes' state machines and their simulated CPUs (busy-until per node)."""
@@ -61,19 +72,30 @@ class NodeHost:
     nodes: dict[int, Node] = field(default_factory=dict)
     busy: dict[int, int] = field(default_factory=dict)
 
-    def process(self, events: list[Event]) -> list[Result]:
+    def process(self, events: list[Event]) -> Processed:
         """Step each event's node, in the given (key) order; an event that arrives while its
         node is busy starts when the node is free."""
         out: list[Result] = []
+        nodes, busy, sign_us, verify_us = self.nodes, self.busy, self.sign_us, self.verify_us
+        delivered = signs = verifies = 0
+        delivery = PRIO_DELIVERY
         for entry in events:
             t, dst = entry[0], entry[DST]
-            busy = self.busy.get(dst, 0)
-            start = t if t > busy else busy
-            ready = self.nodes[dst].step(entry[EVENT], start) or Ready()
-            done = start + ready.signs * self.sign_us + ready.verifies * self.verify_us
-            self.busy[dst] = done
-            out.append((entry, done, ready))
-        return out
+            start = busy.get(dst, 0)
+            if t > start:
+                start = t
+            ready = nodes[dst].step(entry[EVENT], start)
+            if entry[1] == delivery:
+                delivered += 1
+            if ready is None:
+                busy[dst] = start
+                continue
+            signs += ready.signs
+            verifies += ready.verifies
+            busy[dst] = done = start + ready.signs * sign_us + ready.verifies * verify_us
+            if ready.sends or ready.timers or ready.outputs:
+                out.append((entry, done, ready))
+        return Processed(out, delivered, signs, verifies)
 
 
 @dataclass(slots=True)
@@ -119,10 +141,6 @@ class ChainSim:
 
     def _apply_one(self, entry: Event, done: int, ready: Ready) -> None:
         src = entry[DST]  # the node that handled the event is the source of what follows
-        if entry[1] == PRIO_DELIVERY:
-            self.delivered += 1
-        self.signs += ready.signs
-        self.verifies += ready.verifies
         for value in ready.outputs:
             self.observations.append(Observation(done, src, value))
         for delay, token in ready.timers:
@@ -173,31 +191,39 @@ class ChainSim:
         ``stop()`` holds."""
         queue = self._queue
         while queue and (until_us is None or queue[0][0] <= until_us):
-            for result in self.host.process([self._pop()]):
-                self._apply_one(*result)
+            self.apply([self.host.process([self._pop()])], ordered=True)
             if stop is not None and stop():
                 break
 
     def window(self, width_us: int) -> list[Event]:
         """Every event of the next conservative window ``[t, t + width_us)``, where ``t`` is the
         earliest pending event (an idle stretch is skipped); [] when nothing is pending."""
-        queue, out = self._queue, []
+        queue, out, pop = self._queue, [], heapq.heappop
         if queue:
             end = queue[0][0] + width_us
             while queue and queue[0][0] < end:
-                out.append(self._pop())
+                out.append(pop(queue))
+            self.now_us = out[-1][0]
         return out
 
-    def apply(self, results: list[Result], ordered: bool = False) -> None:
-        """Take back what the hosts returned for a window, in event order (``ordered``: they
-        already are, as one host returns them)."""
-        for result in results if ordered else sorted(results, key=lambda r: r[0]):
+    def apply(self, batches: list[Processed], ordered: bool = False) -> None:
+        """Take back what the hosts did with a window; their results are applied in event
+        order (``ordered``: a single host's already are)."""
+        results: list[Result] = []
+        for batch in batches:
+            self.delivered += batch.delivered
+            self.signs += batch.signs
+            self.verifies += batch.verifies
+            results.extend(batch.results)
+        if not ordered:
+            results.sort(key=lambda r: r[0])
+        for result in results:
             self._apply_one(*result)
 
     def run_windows(self, width_us: int) -> None:
         """Run to the end window by window, with the nodes of this process's host."""
         while batch := self.window(width_us):
-            self.apply(self.host.process(batch), ordered=True)
+            self.apply([self.host.process(batch)], ordered=True)
 
     def sorted_observations(self) -> list[Observation]:
         """Observations by (time, node), each node's in its own order: the same list however

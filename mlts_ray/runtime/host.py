@@ -15,7 +15,7 @@ from mlts_ray.consensus.instance import Instance
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job
 from mlts_ray.net.network import ms_to_us
-from mlts_ray.net.sim import Event, NodeHost, Result
+from mlts_ray.net.sim import Event, NodeHost, Processed
 
 
 class HostService:
@@ -45,6 +45,6 @@ class HostService:
         out.inst = spec  # the caller's own instance goes back in (no caches shipped)
         return out
 
-    def process(self, chain: str, events: list[Event]) -> list[Result]:
+    def process(self, chain: str, events: list[Event]) -> Processed:
         return self.hosts[chain].process(events)
 

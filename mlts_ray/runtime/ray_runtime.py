@@ -114,10 +114,10 @@ class RayRunner:
                     owners.append(k)
             results = self._get(refs, [(jobs[k].inst.chain, jobs[k].inst.round) for k in owners])
             merged: dict[int, list] = defaultdict(list)
-            for k, result in zip(owners, results, strict=True):
-                merged[k].extend(result)
-            for k, result in merged.items():
-                sims[k].apply(result)
+            for k, done in zip(owners, results, strict=True):
+                merged[k].append(done)
+            for k, batches in merged.items():
+                sims[k].apply(batches)
         outs = []
         for job, sim, wall, traded in zip(jobs, sims, walls, trading, strict=True):
             out = read_outcome(job.inst, sim, job.behaviours)
