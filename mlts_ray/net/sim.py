@@ -151,35 +151,42 @@ class ChainSim:
             self._send(src, done + ready.hold_us, ready.sends)
 
     def _send(self, src: int, depart: int, sends: list[tuple[int, Any]]) -> None:
-        """The hot path: per message, its size, phase and transmission time once; per copy,
-        the sender's latency draw (then its loss draw) in send order, as ``LinkModel.delay_us``
-        and ``LinkModel.dropped`` define them."""
-        link, queue, seq = self.link, self._queue, self._seq
+        """The hot path: per message, its size, phase and transmission time once (and its copies
+        counted in one go); per copy, the sender's latency draw (then its loss draw) in send
+        order, as ``LinkModel.delay_us`` and ``LinkModel.dropped`` define them."""
+        link, queue, push = self.link, self._queue, heapq.heappush
         rng = self._rng(src)
         gauss, base, jitter, floor = rng.gauss, link.base_us, link.jitter_us, link.min_us
-        lossless = link.lossless
-        known: dict[int, tuple[PhaseStats, int, int]] = {}
-        last, stats, size, tx = None, None, 0, 0
+        lossless, n = link.lossless, self._seq[src]
+        last, stats, size, tx, copies = None, None, 0, 0, 0
         for dst, msg in sends:
             if msg is not last:
-                last = msg
-                hit = known.get(id(msg))
-                if hit is None:
-                    size = len(msg.encode())
-                    stats = self.phases.get(msg.phase)
-                    if stats is None:
-                        stats = self.phases[msg.phase] = PhaseStats()
-                    hit = known[id(msg)] = (stats, size, link.transmission_us(size))
-                stats, size, tx = hit
-            stats.count += 1
-            stats.bytes += size
+                if copies:
+                    stats.count += copies
+                    stats.bytes += copies * size
+                last, copies = msg, 0
+                stats, size, tx = self._measure(msg)
+            copies += 1
             latency = round(base + gauss(0.0, jitter))
-            arrive = depart + (latency if latency > floor else floor) + tx
+            if latency < floor:
+                latency = floor
             if not lossless and link.dropped(rng, depart, src, dst):
                 stats.dropped += 1
                 continue
-            seq[src] += 1
-            heapq.heappush(queue, (arrive, PRIO_DELIVERY, src, seq[src], dst, msg))
+            n += 1
+            push(queue, (depart + latency + tx, PRIO_DELIVERY, src, n, dst, msg))
+        if copies:
+            stats.count += copies
+            stats.bytes += copies * size
+        self._seq[src] = n
+
+    def _measure(self, msg: Any) -> tuple[PhaseStats, int, int]:
+        """The phase counters, encoded size and transmission time of a message."""
+        size = len(msg.encode())
+        stats = self.phases.get(msg.phase)
+        if stats is None:
+            stats = self.phases[msg.phase] = PhaseStats()
+        return stats, size, self.link.transmission_us(size)
 
     def _pop(self) -> Event:
         entry = heapq.heappop(self._queue)
