@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
+
 from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Evidence
 from mlts_ray.consensus.messages import Vote
@@ -46,3 +49,16 @@ def test_consensus_votes_from_a_non_member_are_evidence():
     ready = replica.step(vote, 0)
     assert ready.outputs == [Evidence("non-member", outsider.name, "prepare")]
     assert not ready.sends and ready.verifies == 0  # refused before any work
+
+
+def test_a_copy_of_an_instance_starts_with_empty_caches_of_its_own():
+    # The Ray runtime ships `replace(inst, keys=...)` to hosts and back: a shared cache would
+    # travel with every outcome (it once made each side chain's outcome 270 KB, not 80 KB).
+    inst = _inst(1)
+    ok = _block(1, [_trade(1)])
+    assert check_block(inst, ok.encode(), ok.hash)[0] is None
+    assert inst.block_checks and inst.decoded
+    copy = dataclasses.replace(inst, keys=KeyRing())
+    assert not copy.block_checks and not copy.decoded
+    assert copy.block_checks is not inst.block_checks and copy.decoded is not inst.decoded
+    assert len(pickle.dumps(copy)) < len(pickle.dumps(inst))

@@ -46,9 +46,13 @@ class Instance:
     index_of: dict[str, int] = field(default_factory=dict, compare=False)
     member_names: frozenset[str] = field(default_factory=frozenset, compare=False)
     # Block checks shared by the nodes of one process: a pure function of (block, digest) here,
-    # so every receiver gets the same answer and is still charged its own verifications.
-    block_checks: dict[tuple[bytes, bytes], tuple] = field(default_factory=dict, compare=False)
-    decoded: dict[bytes, object] = field(default_factory=dict, compare=False)  # -> Block, trade
+    # so every receiver gets the same answer and is still charged its own verifications. Not
+    # init fields: ``dataclasses.replace`` gives the copy fresh ones, so a copy sent to another
+    # process never carries (or shares) this one's.
+    block_checks: dict[tuple[bytes, bytes], tuple] = field(
+        default_factory=dict, init=False, compare=False)
+    decoded: dict[bytes, object] = field(  # bytes -> Block or SignedTrade
+        default_factory=dict, init=False, compare=False)
 
     f: int = field(default=0, compare=False)
     q: int = field(default=0, compare=False)

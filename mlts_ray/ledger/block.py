@@ -12,7 +12,7 @@ On other blocks both are 0; ``anchor_root`` is set only on main blocks.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -145,10 +145,13 @@ class Block:
         r.done()
         return out
 
-    def signed_trades(self) -> list[SignedTrade]:
+    def signed_trades(self, known: Iterable[SignedTrade] = ()) -> list[SignedTrade]:
+        """The block's trades; a ``known`` trade with exactly a transaction's bytes stands for
+        it (the same bytes decode to an equal trade), sparing the decode."""
         if self.header.kind == BlockKind.COLLABORATIVE:
             raise LedgerError(self.ref, "a collaborative block lists trade ids, not trades")
-        return [SignedTrade.decode(tx) for tx in self.txs]
+        by_bytes = {t.encode(): t for t in known}
+        return [by_bytes.get(tx) or SignedTrade.decode(tx) for tx in self.txs]
 
     def check(self, keys: KeyRing | None = None) -> None:
         """Self-consistency: body vs ``merkle_root``, kind-specific fields, and (given the keys)

@@ -197,6 +197,7 @@ class SignedTrade:
     trade: Trade
     buyer_sig: bytes
     seller_sig: bytes
+    _encoded: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def tx_id(self) -> str:
@@ -216,9 +217,11 @@ class SignedTrade:
         return self.bad_signer(keys) is None
 
     def encode(self) -> bytes:
-        w = Writer(TAG_SIGNED_TRADE, VERSION).blob(self.trade.encode())
-        w.fixed(self.buyer_sig, SIGNATURE_SIZE).fixed(self.seller_sig, SIGNATURE_SIZE)
-        return w.value()
+        if self._encoded is None:
+            w = Writer(TAG_SIGNED_TRADE, VERSION).blob(self.trade.encode())
+            w.fixed(self.buyer_sig, SIGNATURE_SIZE).fixed(self.seller_sig, SIGNATURE_SIZE)
+            object.__setattr__(self, "_encoded", w.value())
+        return self._encoded
 
     @classmethod
     def decode(cls, data: bytes) -> SignedTrade:
@@ -226,4 +229,5 @@ class SignedTrade:
         trade = Trade.decode(r.blob())
         out = cls(trade, r.fixed(SIGNATURE_SIZE), r.fixed(SIGNATURE_SIZE))
         r.done()
+        object.__setattr__(out, "_encoded", bytes(data))  # canonical, as for Trade
         return out

@@ -168,7 +168,7 @@ class Chain:
             raise RunError(out.block.ref, f"committed block rejected: {err}") from err
         rows.blocks.append(block_row(out.block))
         height = out.block.header.height
-        included = out.block.signed_trades()
+        included = out.block.signed_trades(known=trades)
         in_block = {t.tx_id for t in included}
         for t in trades:
             if t.tx_id not in in_block:
