@@ -7,7 +7,7 @@ the ``messages`` table's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from mlts_ray.errors import EncodingError
 from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind, signing_root
@@ -106,7 +106,18 @@ class _SignedBody:
         return replace(self, sig=me.sign_root(self.kind, self.chain, self.body()))
 
     def valid(self, keys: KeyRing) -> bool:
-        return keys.verify(getattr(self, self.signer), self.kind, self.chain, self.body(), self.sig)
+        # One object reaches every receiver of a broadcast in a process: its body (a request
+        # carries every trade of the round) is built and checked once, as for Vote.
+        checked = self._checked
+        if checked is not None and checked[0] is keys:
+            return checked[1]
+        answer = keys.verify(getattr(self, self.signer), self.kind, self.chain, self.body(), self.sig)
+        object.__setattr__(self, "_checked", (keys, answer))
+        return answer
+
+    def __reduce__(self):
+        # The memo stays in its process (it holds a key ring).
+        return type(self), tuple(getattr(self, f.name) for f in fields(self) if f.init)
 
     def encode(self) -> bytes:
         return Writer(self.tag, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
@@ -134,6 +145,7 @@ class Request(_SignedBody):
     client: str
     trades: tuple[bytes, ...]
     sig: bytes = b""
+    _checked: tuple | None = field(default=None, init=False, compare=False, repr=False)  # (keys, answer)
 
     phase = "request"
     kind, tag, signer = SigKind.REQUEST, TAG_REQUEST, "client"
@@ -164,6 +176,7 @@ class ViewChange(_SignedBody):
     sender: str
     prepared: Prepared | None
     sig: bytes = b""
+    _checked: tuple | None = field(default=None, init=False, compare=False, repr=False)  # (keys, answer)
 
     phase = "view-change"
     kind, tag, signer = SigKind.VIEW_CHANGE, TAG_VIEW_CHANGE, "sender"
@@ -182,6 +195,7 @@ class NewView(_SignedBody):
     view_changes: tuple[ViewChange, ...]
     pre_prepare: PrePrepare
     sig: bytes = b""
+    _checked: tuple | None = field(default=None, init=False, compare=False, repr=False)  # (keys, answer)
 
     phase = "new-view"
     kind, tag, signer = SigKind.NEW_VIEW, TAG_NEW_VIEW, "sender"
