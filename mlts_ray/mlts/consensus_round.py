@@ -85,7 +85,7 @@ class Job:
     trading: TradingSpec | None = None  # a side chain's trading, to run first, where it runs
 
 
-Runner = Callable[[Sequence[Job]], list[Outcome]]
+Runner = Callable[[Sequence[Job]], Iterable[Outcome]]  # outcomes in job order
 
 
 def run_job(

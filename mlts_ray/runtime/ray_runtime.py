@@ -14,7 +14,7 @@ import dataclasses
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,10 @@ class RayRunner:
             for h in range(len(self.hosts)) for chain in {c for c, _ in self.placement.hosts[h].nodes}
         }
 
-    def __call__(self, jobs: Sequence[Job]) -> list[Outcome]:
+    def __call__(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         """Chains that live on one host run whole there, in parallel; chains spread over
-        several hosts are driven here window by window."""
+        several hosts are driven here window by window. Outcomes come out in job order as each
+        is ready, so the caller records the first chains while hosts still run the last."""
         started = time.perf_counter()
         whole = {k: self.placement.hosts_of(j.inst.chain) for k, j in enumerate(jobs)}
         whole = {k: hs[0] for k, hs in whole.items() if len(hs) == 1}
@@ -65,12 +66,13 @@ class RayRunner:
                 for k, h in whole.items()}
         spread = [k for k in range(len(jobs)) if k not in whole]
         outs: dict[int, Outcome] = dict(zip(spread, self._windows([jobs[k] for k in spread]), strict=True))
-        owners = [(jobs[k].inst.chain, jobs[k].inst.round) for k in refs]
-        for k, out in zip(refs, self._get(list(refs.values()), owners), strict=True):
-            out.inst = jobs[k].inst
-            out.wall_ms = (time.perf_counter() - started) * 1000
-            outs[k] = out
-        return [outs[k] for k in range(len(jobs))]
+        for k, job in enumerate(jobs):
+            if k in refs:
+                (out,) = self._get([refs[k]], [(job.inst.chain, job.inst.round)])
+                out.inst, out.wall_ms = job.inst, (time.perf_counter() - started) * 1000
+                yield out
+            else:
+                yield outs[k]
 
     def _windows(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Chains spread over several hosts: trading here, then window by window."""
