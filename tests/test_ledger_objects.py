@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -60,6 +62,40 @@ def test_decoders_reject_truncation_trailing_bytes_and_other_tags(trade, data):
         SignedTrade.decode(raw + b"\x00")
     with pytest.raises(EncodingError, match="type tag"):
         Trade.decode(raw)
+
+
+def _fresh(obj):
+    """An equal object built field by field: no memo of the bytes it was decoded from."""
+    return dataclasses.replace(obj)
+
+
+@given(trades(), st.data())
+def test_any_bytes_a_decoder_accepts_are_exactly_what_encode_builds(trade, data):
+    # Decoded trades keep their input bytes as their encoding: sound only if the encoding is
+    # canonical, i.e. no two accepted byte strings decode to the same trade.
+    raw = bytearray(trade.sign(identity(trade.buyer), identity(trade.seller)).encode())
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        decoded = SignedTrade.decode(bytes(raw))
+    except (EncodingError, LedgerError):
+        return
+    fresh = SignedTrade(_fresh(decoded.trade), decoded.buyer_sig, decoded.seller_sig)
+    assert fresh == decoded and fresh.encode() == bytes(raw) == decoded.encode()
+    assert _fresh(decoded.trade).encode() == decoded.trade.encode()
+    assert _fresh(decoded.trade).tx_id == decoded.tx_id
+
+
+@given(trades())
+def test_a_block_uses_a_known_trade_only_for_its_exact_bytes(trade):
+    signed = trade.sign(identity(trade.buyer), identity(trade.seller))
+    other = SignedTrade(trade, signed.buyer_sig, bytes(64))  # same trade, other bytes
+    block = Block.create(identity(trade.buyer), chain=trade.chain, height=0,
+                         kind=BlockKind.MAIN if trade.cross else BlockKind.SIDE,
+                         round=trade.round, prev_hash=ZERO_HASH, txs=[signed.encode()])
+    assert block.signed_trades(known=[signed])[0] is signed
+    got = block.signed_trades(known=[other])[0]
+    assert got is not other and got == signed == block.signed_trades()[0]
 
 
 def test_amount_rounds_half_up_in_integer_cents():
