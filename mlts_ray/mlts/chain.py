@@ -229,12 +229,12 @@ class Chain:
                 "credit_moved": audit.credit_moved, "money_moved": audit.money_moved,
             })
         moved = self.book.apply(deltas, facts.banned, rnd)
-        for n in self.names:
+        for n in self.names:  # str() of a StrEnum is its value, without Enum.value's descriptor
             rows.credits.append({
-                "chain": self.chain, "node": n, "role": facts.roles[n].value,
+                "chain": self.chain, "node": n, "role": str(facts.roles[n]),
                 "behaviour": self.behaviour[n], "credit": self.book.credit(n), "delta": moved[n],
                 "in_committee": n in self.committee.members,
-                "status": self.book.status(n, rnd + 1).value,
+                "status": str(self.book.status(n, rnd + 1)),
             })
 
     def _audits(self, rnd: int, misbehaved: set[str], ledger: Settlement) -> Iterator[Audit]:
