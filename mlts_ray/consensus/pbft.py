@@ -303,7 +303,7 @@ class Replica:
 
     def _on_vote(self, vote: Vote, r: Ready) -> None:
         # The hot path (N-1 prepares and commits reach every member): checks in the order
-        # that rejects cheapest, the record and tally inline, no call when nothing can follow.
+        # that rejects cheapest.
         kind = vote.kind
         if kind != _PREPARE and kind != _COMMIT:
             if kind == _REPLY:
@@ -331,37 +331,36 @@ class Replica:
             if earlier.digest != vote.digest:
                 r.output(Evidence("double-vote", sender, vote.phase, view, vote.digest))
             return
-        seen[sender] = vote
-        digest = vote.digest
-        same = self.tally.get((kind, view, digest))
-        if same is None:
-            same = self.tally[(kind, view, digest)] = {}
-        same[sender] = vote
+        same = self._record(vote)
         held = self.accepted.get(view)
         if held is not None:
-            if held.vote.digest != digest:
-                r.output(Evidence("conflicting-vote", sender, vote.phase, view, digest))
-            if view == self.view and not self.changing:
-                # Exactly _progress's own conditions, checked here without a call.
-                if view not in self.commit_sent:
-                    go = len(self.tally.get((_PREPARE, view, held.vote.digest), ())) >= inst.q - 1
-                else:
-                    go = self.committed is None and len(
-                        self.tally.get((_COMMIT, view, held.vote.digest), ())) >= inst.q
-                if go:
-                    self._progress(view, r)
+            if held.vote.digest != vote.digest:
+                r.output(Evidence("conflicting-vote", sender, vote.phase, view, vote.digest))
+            if view == self.view and not self.changing and self._can_progress(view, held):
+                self._progress(view, r)
         if kind == _COMMIT and self.committed is None and len(same) >= inst.q:
             self._learn(vote, r)
 
-    def _record(self, vote: Vote) -> None:
+    def _record(self, vote: Vote) -> dict[str, Vote]:
+        """Record a vote by sender and in its digest's tally; returns that tally."""
         self.votes.setdefault((vote.kind, vote.view), {})[vote.sender] = vote
-        self.tally.setdefault((vote.kind, vote.view, vote.digest), {})[vote.sender] = vote
+        same = self.tally.setdefault((vote.kind, vote.view, vote.digest), {})
+        same[vote.sender] = vote
+        return same
 
     def _matching(self, kind: SigKind, view: int, digest: bytes) -> list[Vote]:
         return list(self.tally.get((kind, view, digest), {}).values())
 
     def _count(self, kind: SigKind, view: int, digest: bytes) -> int:
         return len(self.tally.get((kind, view, digest), ()))
+
+    def _can_progress(self, view: int, pp: PrePrepare) -> bool:
+        """Would :meth:`_progress` act now? Its own two conditions, without building lists:
+        most votes arrive when it would not."""
+        digest, q = pp.vote.digest, self.inst.q
+        if view not in self.commit_sent:
+            return self._count(_PREPARE, view, digest) >= q - 1
+        return self.committed is None and self._count(_COMMIT, view, digest) >= q
 
     def _progress(self, view: int, r: Ready) -> None:
         # A member that already committed still votes in a later view: others may need it.
