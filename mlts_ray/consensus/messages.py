@@ -97,7 +97,9 @@ class _SignedBody:
     """A message signed whole by one node: ``signer`` names the field holding its name, ``kind``
     the signing domain, ``tag`` its encoding; subclasses give ``body()``."""
 
-    __slots__ = ()
+    # The memo of valid(): (key ring, answer). A slot of the mixin, not a dataclass field, so
+    # it is never compared, printed, nor carried over by ``replace``.
+    __slots__ = ("_checked",)
     kind: SigKind
     tag: int
     signer: str
@@ -108,7 +110,7 @@ class _SignedBody:
     def valid(self, keys: KeyRing) -> bool:
         # One object reaches every receiver of a broadcast in a process: its body (a request
         # carries every trade of the round) is built and checked once, as for Vote.
-        checked = self._checked
+        checked = getattr(self, "_checked", None)  # unset until the first check
         if checked is not None and checked[0] is keys:
             return checked[1]
         answer = keys.verify(getattr(self, self.signer), self.kind, self.chain, self.body(), self.sig)
@@ -145,7 +147,6 @@ class Request(_SignedBody):
     client: str
     trades: tuple[bytes, ...]
     sig: bytes = b""
-    _checked: tuple | None = field(default=None, init=False, compare=False, repr=False)  # (keys, answer)
 
     phase = "request"
     kind, tag, signer = SigKind.REQUEST, TAG_REQUEST, "client"
@@ -176,7 +177,6 @@ class ViewChange(_SignedBody):
     sender: str
     prepared: Prepared | None
     sig: bytes = b""
-    _checked: tuple | None = field(default=None, init=False, compare=False, repr=False)  # (keys, answer)
 
     phase = "view-change"
     kind, tag, signer = SigKind.VIEW_CHANGE, TAG_VIEW_CHANGE, "sender"
@@ -195,7 +195,6 @@ class NewView(_SignedBody):
     view_changes: tuple[ViewChange, ...]
     pre_prepare: PrePrepare
     sig: bytes = b""
-    _checked: tuple | None = field(default=None, init=False, compare=False, repr=False)  # (keys, answer)
 
     phase = "new-view"
     kind, tag, signer = SigKind.NEW_VIEW, TAG_NEW_VIEW, "sender"
