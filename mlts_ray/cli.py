@@ -66,11 +66,15 @@ def _load(config_file: str, overrides: tuple[str, ...], runtime: str | None):
 def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
             address: str | None, quiet: bool, make_report: bool, resume: str | None) -> None:
     """Run one experiment; prints its run directory as the last line."""
-    from mlts_ray.runtime.driver import Interrupted
+    from mlts_ray.runtime.driver import Interrupted, StorageFailed
 
     cfg = _load(config_file, overrides, runtime)
     run = _runner(cfg.experiment.runtime, address, resume)
     started = time.perf_counter()
+
+    def resume_hint(run_dir: str) -> str:
+        return "resume with: " + _resume_command(config_file, overrides, runtime, address, run_dir)
+
     try:
         if quiet:
             run_dir = run(cfg, out)
@@ -83,11 +87,52 @@ def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[st
             _print_summary(run_dir, time.perf_counter() - started)
     except Interrupted as err:
         click.echo(f"{err.why}; every finished round is in {err.subject}", err=True)
-        click.echo(f"resume with: mlts run {config_file} --resume {err.subject}", err=True)
+        click.echo(resume_hint(err.subject), err=True)
         raise SystemExit(130) from None
+    except StorageFailed as err:
+        click.echo(f"error: {err.subject}: {err.why}", err=True)
+        click.echo(resume_hint(err.subject), err=True)
+        raise SystemExit(2) from None
     if make_report:
         _echo_report(run_dir)
     click.echo(str(run_dir))
+
+
+def _resume_command(config_file: str, overrides: tuple[str, ...], runtime: str | None,
+                    address: str | None, run_dir: str) -> str:
+    """The `mlts run` command that continues ``run_dir``, shell-quoted, with every flag that
+    made its config (a resume with another config is refused)."""
+    import shlex
+
+    args = ["mlts", "run", config_file]
+    for item in overrides:
+        args += ["--set", item]
+    if runtime:
+        args += ["--runtime", runtime]
+    if address:
+        args += ["--address", address]
+    return shlex.join([*args, "--resume", str(run_dir)])
+
+
+def _writable_file(option: str, path: str | None) -> None:
+    """Refuse an output file that cannot be written before any work is done."""
+    if path is None:
+        return
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise RunError(option, f"{path} is a directory, not a file")
+    if not parent.is_dir():
+        raise RunError(option, f"{path}: no such directory {parent}")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise RunError(option, f"{path}: not writable")
+
+
+def _write_output(option: str, path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as err:
+        raise RunError(option, f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _runner(runtime: str, address: str | None, resume: str | None = None):
@@ -168,11 +213,12 @@ def safety_cmd(schedules: int, seed: int, json_file: str | None) -> None:
 
     from mlts_ray.runtime.campaign import campaign
 
+    _writable_file("--json", json_file)
     result = campaign(schedules, seed)
     text = json.dumps(result, indent=2)
     click.echo(text)
     if json_file:
-        Path(json_file).write_text(text)
+        _write_output("--json", json_file, text)
     if result["f"]["safety_violations"] or result["f"]["checker_wrong"] or result["f+1"]["checker_wrong"]:
         raise SystemExit(1)
 
@@ -187,11 +233,12 @@ def bench_cmd(quick: bool, json_file: str | None, no_ray: bool) -> None:
 
     from mlts_ray.runtime.bench import bench
 
+    _writable_file("--json", json_file)
     result = bench(quick=quick, ray_packed=not no_ray, say=lambda line: click.echo(line, err=True))
     text = json.dumps(result, indent=2)
     click.echo(text)
     if json_file:
-        Path(json_file).write_text(text)
+        _write_output("--json", json_file, text)
 
 
 @cli.command("verify")

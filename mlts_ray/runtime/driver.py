@@ -31,6 +31,11 @@ class Interrupted(RunError):
     """The run stopped at a round boundary on request; ``subject`` is the run directory."""
 
 
+class StorageFailed(RunError):
+    """The run directory could not be written (``subject``); the finished rounds are kept, so
+    once the cause is fixed ``--resume`` continues the run."""
+
+
 class _Stop:
     requested = False
 
@@ -92,10 +97,16 @@ def drive(
             sink.finish("interrupted")
             raise Interrupted(str(sink.root), f"interrupted after {done} of {rounds} rounds") from None
         except MltsError as err:
-            sink.finish("failed", error=str(err))
+            sink.fail(str(err))
             raise
+        except OSError as err:  # the run directory: a full disk, a lost mount, permissions
+            done = int(sink.manifest["rounds_done"])
+            why = f"cannot store round {done}: {err}"
+            sink.fail(why)
+            raise StorageFailed(str(sink.root), f"{why}; every finished round ({done}) is kept") \
+                from None
         except Exception as err:  # a bug: keep the finished rounds readable, then say where
-            sink.finish("failed", error=f"{type(err).__name__}: {err}")
+            sink.fail(f"{type(err).__name__}: {err}")
             raise RunError(str(sink.root), f"internal error: {type(err).__name__}: {err}") from err
     sink.finish("complete", wall_s=round(time.perf_counter() - started, 3))
     return sink.root

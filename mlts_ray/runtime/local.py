@@ -17,11 +17,11 @@ def run_local(
 ) -> Path | str:
     """Run every round of ``cfg``, streaming each round's tables to ``out/<run_id>``; with
     ``resume``, continue that interrupted run directory instead."""
-    sink = open_sink(cfg, out, resume, "local")
-    sim = Simulation(cfg, clock=time.perf_counter)
+    sim = Simulation(cfg, clock=time.perf_counter)  # before the directory: it checks the config
+    with open_sink(cfg, out, resume, "local") as sink:
 
-    def run_round(rnd: int):
-        tables = sim.run_round(rnd)
-        return {t: to_batch(t, sink.run_id, rnd, tables.get(t, [])) for t in TABLES}
+        def run_round(rnd: int):
+            tables = sim.run_round(rnd)
+            return {t: to_batch(t, sink.run_id, rnd, tables.get(t, [])) for t in TABLES}
 
-    return drive(cfg, sink, run_round, progress, runtime="local")
+        return drive(cfg, sink, run_round, progress, runtime="local")

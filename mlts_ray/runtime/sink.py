@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlts_ray.config import PLACEMENT_KEYS, Config, build_config, dotted
-from mlts_ray.errors import ConfigError, RunError
-from mlts_ray.runtime.storage import Location, locate
+from mlts_ray.errors import ConfigError, MltsError, RunError
+from mlts_ray.runtime.storage import Location, RunLock, locate
 from mlts_ray.runtime.tables import TABLES, to_batch
 
 MANIFEST = "manifest.json"
@@ -46,6 +46,7 @@ class RunSink:
             "run_id": run_id, "status": "running", "rounds_done": 0,
             "tables": list(TABLES), "versions": _versions(), **manifest,
         }
+        self._lock: RunLock | None = None
 
     @property
     def root(self) -> Path | str:
@@ -53,22 +54,33 @@ class RunSink:
         return Path(self.location.path) if not self.location.scheme else str(self.location)
 
     @classmethod
-    def create(cls, out: str | Path, run_id: str, manifest: Mapping[str, Any]) -> RunSink:
-        """A new directory ``out/run_id`` (``-2``, ``-3``, ... when taken)."""
+    def create(cls, out: str | Path | Location, run_id: str, manifest: Mapping[str, Any]) -> RunSink:
+        """A new directory ``out/run_id`` (``-2``, ``-3``, ... when taken), locked for this
+        writer. Concurrent runs of one config into one ``out`` each get their own directory
+        (the name is taken by an exclusive mkdir). If the directory cannot be completed (a
+        full disk), it is removed again: nothing half-made is left."""
         base = locate(out)
         try:
+            if base.is_file():
+                raise RunError(str(out), "is a file, not a directory (--out)")
             base.fs.create_dir(base.path, recursive=True)
             name, n = run_id, 1
-            while (base / name).exists():
+            while not (base / name).make_dir_exclusive():
                 n += 1
                 name = f"{run_id}-{n}"
-            root = base / name
-            for table in TABLES:
-                root.fs.create_dir((root / table).path, recursive=True)
         except OSError as err:
             raise RunError(str(out), f"cannot create the run directory: {err}") from None
+        root = base / name
         sink = cls(root, run_id, manifest)
-        sink._write_manifest()
+        try:
+            sink._lock = RunLock(root)
+            for table in TABLES:
+                root.fs.create_dir((root / table).path, recursive=True)
+            sink._write_manifest()
+        except OSError as err:
+            sink.close()
+            root.fs.delete_dir(root.path)
+            raise RunError(str(root), f"cannot create the run directory: {err}") from None
         return sink
 
     @classmethod
@@ -76,28 +88,24 @@ class RunSink:
         """An interrupted run directory, to continue with the same configuration: a differing
         key is refused by name; files of rounds past ``rounds_done`` (a round cut short) go."""
         root = locate(run_dir)
-        manifest_file = root / MANIFEST
-        if not manifest_file.is_file():
+        if not (root / MANIFEST).is_file():
             raise RunError(str(run_dir), f"not a run directory (no {MANIFEST})")
-        manifest = json.loads(manifest_file.read_bytes())
-        if manifest.get("status") == "complete":
-            raise RunError(str(run_dir), "is complete: nothing to resume")
-        stored = dotted(build_config(tomllib.loads(manifest["config_toml"])))
-        wanted = dotted(cfg)
-        for key in sorted(stored):
-            if key.split(".", 1)[1] in PLACEMENT_KEYS:
-                continue  # where a run executes does not change its results
-            if stored[key] != wanted.get(key):
-                raise ConfigError(
-                    key, f"is {wanted.get(key)!r} but the run being resumed used {stored[key]!r}"
-                )
-        done = int(manifest["rounds_done"])
+        lock = RunLock(root)  # before reading: a live writer may be changing the manifest
+        try:
+            manifest, stored_cfg = _resumable_manifest(root)
+            if manifest["status"] == "complete":
+                raise RunError(str(run_dir), "is complete: nothing to resume")
+            _check_same_config(stored_cfg, cfg)
+        except BaseException:
+            lock.release()
+            raise
+        root.delete_temporaries()
         for table in TABLES:
-            for path in (root / table).files(".parquet"):
-                if int(path.rsplit("round-", 1)[1].split(".")[0]) >= done:
-                    root.fs.delete_file(path)
+            (root / table).delete_temporaries()
         sink = cls(root, manifest["run_id"], manifest)
         sink.manifest = manifest
+        sink._lock = lock
+        sink._discard_rounds_from(int(manifest["rounds_done"]))
         return sink
 
     def _write_manifest(self) -> None:
@@ -124,3 +132,81 @@ class RunSink:
     def finish(self, status: str, **extra: Any) -> None:
         self.manifest.update(status=status, **extra)
         self._write_manifest()
+
+    def fail(self, reason: str) -> None:
+        """Mark the run ``failed`` with ``reason``, if the manifest can still be written. If it
+        cannot (the disk is still full), it keeps saying ``running`` with the rounds done, and
+        with its lock gone that reads as a crashed run, which ``--resume`` continues."""
+        try:
+            self.finish("failed", error=reason)
+            return
+        except OSError:
+            pass
+        try:  # make room: the files of the round cut short are not part of the run anyway
+            self._discard_rounds_from(int(self.manifest["rounds_done"]))
+            self.finish("failed", error=reason)
+        except OSError:
+            pass
+
+    def _discard_rounds_from(self, first: int) -> None:
+        for table in TABLES:
+            for path in (self.location / table).files(".parquet"):
+                if int(path.rsplit("round-", 1)[1].split(".")[0]) >= first:
+                    self.location.fs.delete_file(path)
+
+    def close(self) -> None:
+        """Release the writer's lock (the run can be resumed or verified by anyone)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> RunSink:
+        return self
+
+    def __exit__(self, kind, err, tb) -> None:
+        # Whatever stopped the run between opening and finishing it, the directory must say
+        # so: a run still ``running`` here failed before its round loop could record why.
+        if err is not None and self.manifest.get("status") == "running":
+            if isinstance(err, KeyboardInterrupt):
+                try:
+                    self.finish("interrupted")
+                except OSError:
+                    pass
+            else:
+                self.fail(str(err) if isinstance(err, MltsError) else f"{kind.__name__}: {err}")
+        self.close()
+
+
+def _resumable_manifest(root: Location) -> tuple[dict[str, Any], Config]:
+    """The manifest of a run to resume and the config it was run with, or a RunError naming
+    what makes it unusable (damaged JSON, a missing or wrong key)."""
+    where = str(root / MANIFEST)
+    try:
+        manifest = json.loads((root / MANIFEST).read_bytes())
+    except (OSError, ValueError) as err:
+        raise RunError(where, f"unreadable manifest, cannot resume: {err}") from None
+    if not isinstance(manifest, dict):
+        raise RunError(where, "unreadable manifest, cannot resume: not a JSON object")
+    for key, kind in (("run_id", str), ("status", str), ("rounds_done", int), ("config_toml", str)):
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise RunError(f"{where}: {key}", f"missing or not a {kind.__name__}: cannot resume")
+    try:
+        cfg = build_config(tomllib.loads(manifest["config_toml"]))
+    except (tomllib.TOMLDecodeError, ConfigError) as err:
+        raise RunError(f"{where}: config_toml", f"not a valid config, cannot resume: {err}") from None
+    if not 0 <= manifest["rounds_done"] <= cfg.experiment.rounds:
+        raise RunError(f"{where}: rounds_done", f"{manifest['rounds_done']} is outside 0.."
+                                                f"{cfg.experiment.rounds}: cannot resume")
+    return manifest, cfg
+
+
+def _check_same_config(stored_cfg: Config, cfg: Config) -> None:
+    """A resumed run must be the same experiment: a differing key is refused by name."""
+    stored, wanted = dotted(stored_cfg), dotted(cfg)
+    for key in sorted(stored):
+        if key.split(".", 1)[1] in PLACEMENT_KEYS:
+            continue  # where a run executes does not change its results
+        if stored[key] != wanted.get(key):
+            raise ConfigError(
+                key, f"is {wanted.get(key)!r} but the run being resumed used {stored[key]!r}"
+            )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +38,49 @@ class Location:
         with self.fs.open_input_stream(self.path) as stream:
             return stream.read()
 
+    @property
+    def is_local(self) -> bool:
+        """A path on this machine's filesystem (plain path or ``file://``)."""
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
     def write_atomic(self, data: bytes) -> None:
-        """Write to a temporary name, then move into place: readers see whole files only."""
+        """Write to a temporary name, then move into place: readers see whole files only. A
+        failed write (a full disk) removes its temporary, which also gives its space back."""
         parent, _, name = self.path.rpartition("/")
         tmp = f"{parent}/.{name}.tmp"
-        with self.fs.open_output_stream(tmp) as stream:
-            stream.write(data)
-        self.fs.move(tmp, self.path)
+        try:
+            with self.fs.open_output_stream(tmp) as stream:
+                stream.write(data)
+            self.fs.move(tmp, self.path)
+        except BaseException:
+            try:
+                self.fs.delete_file(tmp)
+            except Exception:  # never written, or already gone: nothing to clean
+                pass
+            raise
+
+    def make_dir_exclusive(self) -> bool:
+        """Create this directory if nothing is there; False if something already is. Atomic
+        on a local filesystem (two processes never both get True); object stores have no such
+        primitive, so there it is check-then-create."""
+        if self.is_local:
+            try:
+                os.mkdir(self.path)
+            except FileExistsError:
+                return False
+            return True
+        if self.exists():
+            return False
+        self.fs.create_dir(self.path, recursive=False)
+        return True
+
+    def delete_temporaries(self) -> None:
+        """Remove ``.*.tmp`` files a killed writer left in this directory."""
+        selector = pafs.FileSelector(self.path, allow_not_found=True)
+        for info in self.fs.get_file_info(selector):
+            if info.type == pafs.FileType.File and info.base_name.startswith(".") \
+                    and info.base_name.endswith(".tmp"):
+                self.fs.delete_file(info.path)
 
     def files(self, suffix: str) -> list[str]:
         selector = pafs.FileSelector(self.path, allow_not_found=True)
@@ -54,7 +91,9 @@ class Location:
         )
 
 
-def locate(where: str | Path) -> Location:
+def locate(where: str | Path | Location) -> Location:
+    if isinstance(where, Location):
+        return where
     text = str(where)
     if "://" not in text:
         return Location(pafs.LocalFileSystem(), str(Path(text).absolute()))
@@ -63,3 +102,38 @@ def locate(where: str | Path) -> Location:
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ... by scheme
         raise RunError(text, f"not a usable filesystem URI: {err}") from None
     return Location(fs, path, text.split("://", 1)[0])
+
+
+LOCK = ".lock"
+
+
+class RunLock:
+    """One writer per run directory: an exclusive ``flock`` on ``<run>/.lock`` held while a
+    process writes the run. The kernel drops it when the process dies (even by SIGKILL), so a
+    crashed run is never locked out of ``--resume``. The file holds the writer's pid, for the
+    message. Only local filesystems have such locks; on an object store the lock is a no-op and
+    one writer per run is the user's to keep."""
+
+    def __init__(self, run_dir: Location) -> None:
+        self._fd: int | None = None
+        if not run_dir.is_local:
+            return
+        import fcntl
+
+        path = (run_dir / LOCK).path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunError(str(run_dir), f"is being written by process {holder}: one writer "
+                                         "per run (wait for it, or stop it first)") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
