@@ -69,6 +69,9 @@ def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[st
     from mlts_ray.runtime.driver import Interrupted, StorageFailed
 
     cfg = _load(config_file, overrides, runtime)
+    if cfg.sweep:  # a sweep config run as one run: say which run this is, never silently
+        click.echo(f"note: `mlts run` runs the config without its [sweep] ({len(cfg.sweep)} "
+                   "swept keys); `mlts sweep` runs every point", err=True)
     run = _runner(cfg.experiment.runtime, address, resume)
     started = time.perf_counter()
 
@@ -202,9 +205,9 @@ def _print_summary(run_dir: Path, wall_s: float) -> None:
 
 
 @cli.command("safety")
-@click.option("--schedules", default=500, show_default=True,
+@click.option("--schedules", default=500, show_default=True, type=click.IntRange(1, 10**7),
               help="Random schedules at f faulty members, and as many at f+1.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1))
 @click.option("--json", "json_file", default=None, help="Also write the tallies to this file.")
 def safety_cmd(schedules: int, seed: int, json_file: str | None) -> None:
     """Safety campaign: seeded random schedules (Byzantine mixes at f and f+1, loss,
