@@ -277,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(f"error: {subject}: {why}", err=True)
         if err.__cause__ is not None and os.environ.get("MLTS_DEBUG"):
             raise
-        return 1 if isinstance(err, RunError) and err.subject.startswith(CHECKED) else 2
+        from mlts_ray.analysis.run_files import VerifyError
+
+        content = isinstance(err, VerifyError) or (
+            isinstance(err, RunError) and err.subject.startswith(CHECKED))
+        return 1 if content else 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

@@ -1,5 +1,10 @@
 """``mlts verify``: re-check every byte of a stored run and fail on the first bad one.
 
+First the run as files (``run_files``): the manifest bound to the run id, every table file of
+every finished round present, of its schema, and bound by the digest chain. Then the chain
+itself, below, and last the tables derived from it (``derived``: settlement, balances, trade
+statuses, anchors, the consensus rows' block facts).
+
 For each block: decode the payload, recompute its hash, compare every column that restates a
 header field, check the Merkle root, the kind's fields, the proposer's signature and the hash
 link to the previous block; for main blocks, recompute the anchor root from the collaborative
@@ -16,16 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlts_ray.errors import MltsError, RunError
+from mlts_ray.analysis.derived import check_derived
+from mlts_ray.analysis.run_files import VerifyError, read_run
+from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
-from mlts_ray.analysis.load import load_table, read_manifest
 from mlts_ray.mlts.anchoring import anchor_root, anchor_of
 
-
-class VerifyError(RunError):
-    """The run directory fails verification; ``subject`` names the block or trade."""
+__all__ = ["Report", "VerifyError", "verify_run", "verify_tables"]
 
 
 @dataclass(slots=True)
@@ -36,9 +40,14 @@ class Report:
     anchors: int = 0
     chains: set[str] = field(default_factory=set)
 
+    rounds: int = 0
+    tables: int = 0
+
     def summary(self) -> str:
         return (f"ok: {self.blocks} blocks on {len(self.chains)} chains, {self.trades} trades, "
-                f"{self.signatures} signatures, {self.anchors} anchor roots verified")
+                f"{self.signatures} signatures, {self.anchors} anchor roots verified; "
+                f"{self.tables} tables x {self.rounds} rounds bound by their digests, "
+                "settlement, balances, trade statuses, anchors and consensus facts recomputed")
 
 
 def _fail(subject: str, why: str) -> VerifyError:
@@ -46,8 +55,11 @@ def _fail(subject: str, why: str) -> VerifyError:
 
 
 def _decode(cls, row: pd.Series, subject: str):
+    payload = row["payload"]
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise _fail(subject, f"payload is {'null' if payload is None else type(payload).__name__}")
     try:
-        return cls.decode(bytes(row["payload"]))
+        return cls.decode(bytes(payload))
     except MltsError as err:
         raise _fail(subject, f"payload does not decode: {err.why}") from None
 
@@ -60,21 +72,35 @@ def _check_columns(subject: str, row: pd.Series, expected: dict[str, object]) ->
 
 
 def verify_run(run_dir: str | Path) -> Report:
-    manifest = read_manifest(run_dir)
-    try:
-        seed = int(manifest["seed"])
-    except (KeyError, TypeError, ValueError):
-        raise VerifyError(f"{run_dir}/manifest.json", "has no usable seed") from None
-    return verify_tables(seed, load_table(run_dir, "blocks"), load_table(run_dir, "trades"))
+    run = read_run(run_dir)
+    keys = DerivedKeyRing(run.cfg.experiment.seed)
+    report = Report(rounds=run.rounds, tables=len(run.tables))
+    by_height = _verify_chain(run.tables["blocks"], run.tables["trades"], keys, report)
+    check_derived(run.cfg, run.rounds, by_height, run.tables, keys)
+    run.check_bound()
+    return report
 
 
 def verify_tables(seed: int, blocks: pd.DataFrame, trades: pd.DataFrame) -> Report:
-    """The checks of ``verify_run`` on tables already in memory."""
-    keys = DerivedKeyRing(seed)
+    """The chain checks of ``verify_run`` (blocks and trades) on tables already in memory."""
     report = Report()
+    _verify_chain(blocks, trades, DerivedKeyRing(seed), report)
+    return report
+
+
+def _verify_chain(blocks: pd.DataFrame, trades: pd.DataFrame, keys: DerivedKeyRing,
+                  report: Report) -> dict[tuple[str, int], Block]:
+    for table, df, columns in (("blocks", blocks, ("chain", "height", "hash", "payload")),
+                               ("trades", trades, ("tx_id", "chain", "status", "payload"))):
+        for column in columns:
+            nulls = df[column].isna()
+            if nulls.any():
+                i = int(nulls.to_numpy().argmax())
+                rnd = df["round"].iat[i] if "round" in df else "?"
+                raise _fail(f"{table} round {rnd} row {i}", f"{column} is null")
     by_height = _verify_blocks(blocks, keys, report)
     _verify_trades(trades, by_height, keys, report)
-    return report
+    return by_height
 
 
 def _verify_blocks(df: pd.DataFrame, keys: DerivedKeyRing, report: Report) -> dict[tuple[str, int], Block]:
@@ -105,6 +131,8 @@ def _verify_block(row: pd.Series, expected_height: int, prev: bytes, keys: Deriv
     })
     if h.height != expected_height:
         raise _fail(subject, f"chain has a gap: height {h.height} where {expected_height} is next")
+    if "round" in row and row["round"] != h.round:
+        raise _fail(subject, f"stored in round {row['round']} but made in round {h.round}")
     if h.prev_hash != prev:
         raise _fail(subject, "prev_hash does not link to the previous block")
     try:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from mlts_ray.config import PLACEMENT_KEYS, Config, build_config, dotted
 from mlts_ray.errors import ConfigError, MltsError, RunError
+from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
 from mlts_ray.runtime.storage import Location, RunLock, locate
 from mlts_ray.runtime.tables import TABLES, to_batch
 
@@ -74,7 +75,7 @@ class RunSink:
         sink = cls(root, run_id, manifest)
         try:
             sink._lock = RunLock(root)
-            for table in TABLES:
+            for table in (*TABLES, DIGESTS):
                 root.fs.create_dir((root / table).path, recursive=True)
             sink._write_manifest()
         except OSError as err:
@@ -100,7 +101,7 @@ class RunSink:
             lock.release()
             raise
         root.delete_temporaries()
-        for table in TABLES:
+        for table in (*TABLES, DIGESTS):
             (root / table).delete_temporaries()
         sink = cls(root, manifest["run_id"], manifest)
         sink.manifest = manifest
@@ -119,14 +120,20 @@ class RunSink:
         })
 
     def write_batches(self, round_: int, batches: Mapping[str, pa.RecordBatch]) -> None:
-        """One round's record batches, each table's file complete before ``rounds_done`` moves."""
+        """One round's record batches, each table's file complete before ``rounds_done`` moves;
+        then the round's digest record (``digests``), then the manifest with the new head."""
+        files = {}
         for table in TABLES:
             batch = batches[table] if table in batches else to_batch(table, self.run_id, round_, [])
             buffer = pa.BufferOutputStream()
             pq.write_table(pa.Table.from_batches([batch]), buffer)
-            target = self.location / table / f"round-{round_:06d}.parquet"
-            target.write_atomic(buffer.getvalue().to_pybytes())
+            data = buffer.getvalue().to_pybytes()
+            (self.location / table / f"round-{round_:06d}.parquet").write_atomic(data)
+            files[table] = file_digest(data)
+        record = encode_record(round_, self.manifest.get("digest_head", GENESIS), files)
+        (self.location / DIGESTS / record_name(round_)).write_atomic(record)
         self.manifest["rounds_done"] = round_ + 1
+        self.manifest["digest_head"] = record_hash(record)
         self._write_manifest()
 
     def finish(self, status: str, **extra: Any) -> None:
@@ -149,8 +156,8 @@ class RunSink:
             pass
 
     def _discard_rounds_from(self, first: int) -> None:
-        for table in TABLES:
-            for path in (self.location / table).files(".parquet"):
+        for table, suffix in [*((t, ".parquet") for t in TABLES), (DIGESTS, ".json")]:
+            for path in (self.location / table).files(suffix):
                 if int(path.rsplit("round-", 1)[1].split(".")[0]) >= first:
                     self.location.fs.delete_file(path)
 
