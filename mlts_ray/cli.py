@@ -246,12 +246,16 @@ def bench_cmd(quick: bool, json_file: str | None, no_ray: bool) -> None:
 
 @cli.command("verify")
 @click.argument("run_dir")
-def verify_cmd(run_dir: str) -> None:
-    """Re-check every signature, hash link, Merkle root and anchor of a stored run; exit 1
-    naming the first bad block or trade."""
+@click.option("--replay", is_flag=True,
+              help="Also re-run the simulation (costs a local run) and compare every table.")
+def verify_cmd(run_dir: str, replay: bool) -> None:
+    """Re-check a stored run: the manifest bound to its run id, every table file bound by its
+    digest, every signature, hash link, Merkle root and anchor, and the tables derived from the
+    chain (settlement, balances, statuses, anchors, consensus facts); exit 1 naming the first
+    bad table, round and row, block, trade or manifest key."""
     from mlts_ray.analysis.verify import verify_run
 
-    click.echo(verify_run(run_dir).summary())
+    click.echo(verify_run(run_dir, replay=replay).summary())
 
 
 @cli.command("query")

@@ -5,8 +5,9 @@ Two kinds of edit. A *file edit* changes one table file and nothing else: the di
 derived check must catch it. A *rewritten edit* also rewrites the digest records and the
 manifest's head, as someone who knows the format would: then only what is derived from the
 chain (settlement, balances, trade statuses, anchors, consensus block facts) can catch it, and
-must. What nothing derives (latencies, message counts, credit rows) is bound by the digests
-only; a rewritten edit of those is beyond what a stored run can prove without a re-run.
+must. What nothing derives (latencies, message counts, credit rows, audit outcomes) is bound by
+the digests only: a rewritten edit of those passes the stored run's checks, and ``--replay``
+(re-running the rounds) refutes it.
 """
 
 from __future__ import annotations
@@ -227,13 +228,17 @@ def test_an_edit_of_any_table_or_the_manifest_is_named(case, stored, tmp_path, c
 
 # Edits whose digests are rewritten too: the chain itself must refute them.
 REWRITTEN = {
-    "balance raised": "balances round",
-    "settled trade marked rejected": "trades round",
-    "anchors ok false": "anchors round",
-    "anchors collab_hash zeroed": "anchors round",
-    "consensus committed flipped": "consensus round",
-    "forged trade row, not committed": "trades round",
-    "audit outcome changed": None,  # not derivable: bound by the digests only (see module doc)
+    "balance raised": ("balances round", False),
+    "settled trade marked rejected": ("trades round", False),
+    "anchors ok false": ("anchors round", False),
+    "anchors collab_hash zeroed": ("anchors round", False),
+    "consensus committed flipped": ("consensus round", False),
+    "forged trade row, not committed": ("trades round", False),
+    # not derivable from the chain: bound by the digests only, refuted by a re-run (--replay)
+    "audit outcome changed": ("audits round", True),
+    "consensus latency changed": ("consensus round", True),
+    "credit raised": ("credits round", True),
+    "messages count changed": ("messages round", True),
 }
 
 
@@ -243,12 +248,11 @@ def test_an_edit_with_rewritten_digests_is_refuted_by_the_chain(case, stored, tm
     shutil.copytree(stored, run)
     FILE_EDITS[case](run)
     _rechain(run)
-    named = REWRITTEN[case]
-    if named is None:
-        verify_run(run)  # documented limit: passes; a re-run is what would refute it
-        return
+    named, needs_replay = REWRITTEN[case]
+    if needs_replay:
+        verify_run(run)  # the stored run alone cannot refute it ...
     with pytest.raises(VerifyError) as err:
-        verify_run(run)
+        verify_run(run, replay=needs_replay)  # ... re-running its rounds does
     assert err.value.subject.startswith(named) and "row" in err.value.subject, str(err.value)
 
 
@@ -257,3 +261,8 @@ def test_a_rewritten_run_with_no_edit_still_verifies(stored, tmp_path):
     shutil.copytree(stored, run)
     _rechain(run)  # the suite's rewriting is faithful: failures above come from the edits
     assert verify_run(run).rounds == ROUNDS
+
+
+def test_replay_of_an_untouched_run_gives_every_row_again(stored, capsys):
+    assert main(["verify", "--replay", str(stored)]) == 0
+    assert "re-running the rounds gave all" in capsys.readouterr().out

@@ -42,12 +42,15 @@ class Report:
 
     rounds: int = 0
     tables: int = 0
+    replayed: int | None = None  # rows re-derived by re-running the rounds (``--replay``)
 
     def summary(self) -> str:
         return (f"ok: {self.blocks} blocks on {len(self.chains)} chains, {self.trades} trades, "
                 f"{self.signatures} signatures, {self.anchors} anchor roots verified; "
                 f"{self.tables} tables x {self.rounds} rounds bound by their digests, "
-                "settlement, balances, trade statuses, anchors and consensus facts recomputed")
+                "settlement, balances, trade statuses, anchors and consensus facts recomputed"
+                + (f"; re-running the rounds gave all {self.replayed} rows again"
+                   if self.replayed is not None else ""))
 
 
 def _fail(subject: str, why: str) -> VerifyError:
@@ -71,13 +74,18 @@ def _check_columns(subject: str, row: pd.Series, expected: dict[str, object]) ->
             raise _fail(subject, f"column {column} = {stored!r} but the payload says {value!r}")
 
 
-def verify_run(run_dir: str | Path) -> Report:
+def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
+    """Every check; with ``replay``, also re-run the simulation and compare every table."""
     run = read_run(run_dir)
     keys = DerivedKeyRing(run.cfg.experiment.seed)
     report = Report(rounds=run.rounds, tables=len(run.tables))
     by_height = _verify_chain(run.tables["blocks"], run.tables["trades"], keys, report)
     check_derived(run.cfg, run.rounds, by_height, run.tables, keys)
     run.check_bound()
+    if replay:
+        from mlts_ray.analysis.replay import replay as rerun
+
+        report.replayed = rerun(run)
     return report
 
 
