@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from mlts_ray.analysis.load import load_table, read_manifest
+from mlts_ray.analysis.verify import verify_run
 from mlts_ray.cli import main
 from mlts_ray.config import build_config
 from mlts_ray.errors import ConfigError, RunError
@@ -104,6 +105,7 @@ def test_sigkill_at_a_random_instant_leaves_a_readable_resumable_run(config_file
     assert set(load_table(run_dir, "consensus")["round"]) == set(range(done))
     _resume(config_file, run_dir)
     _same_tables(reference, run_dir)
+    verify_run(run_dir)  # a killed-and-resumed run proves itself like an uninterrupted one
 
 
 def test_resume_with_another_config_is_refused_by_key(config_file, tmp_path):

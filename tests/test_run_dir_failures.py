@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from mlts_ray.analysis.load import load_table, read_manifest
+from mlts_ray.analysis.verify import verify_run
 from mlts_ray.cli import main
 from mlts_ray.config import build_config
 from mlts_ray.errors import RunError
@@ -81,8 +82,9 @@ def test_a_disk_that_fills_mid_run_fails_cleanly_and_resumes_to_the_same_tables(
     assert _temporaries(run) == []  # the half-written file went, and gave its space back
     quota.budget = 10**9  # space freed
     run_local(_cfg(), Location(fs, str(tmp_path / "runs")), resume=run)
-    assert read_manifest(run)["status"] == "complete"
+    assert read_manifest(run)["status"] == "complete" and "error" not in read_manifest(run)
     _same_tables(reference, run)
+    verify_run(run)  # the digest chain continues across the failure and the resume
 
 
 def test_a_disk_full_before_the_first_round_leaves_nothing(tmp_path):

@@ -80,7 +80,10 @@ class RunSink:
             sink._write_manifest()
         except OSError as err:
             sink.close()
-            root.fs.delete_dir(root.path)
+            try:
+                root.fs.delete_dir(root.path)
+            except OSError:
+                pass  # as much as the filesystem lets us take back
             raise RunError(str(root), f"cannot create the run directory: {err}") from None
         return sink
 
@@ -101,8 +104,10 @@ class RunSink:
             lock.release()
             raise
         root.delete_temporaries()
+        root.fs.create_dir((root / DIGESTS).path, recursive=True)  # absent in older runs
         for table in (*TABLES, DIGESTS):
             (root / table).delete_temporaries()
+        manifest.pop("error", None)  # the failure being resumed from is over
         sink = cls(root, manifest["run_id"], manifest)
         sink.manifest = manifest
         sink._lock = lock
