@@ -38,11 +38,22 @@ CountOrAuto = Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: an infinite latency or timeout cannot be simulated (it overflows the
+    # integer microsecond clock), and NaN compares false with every bound.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+#: Longest simulated duration a time setting may take: an hour, 4 000 times the default view
+#: timeout. Longer is a typo, and sums/doublings of such values stay far inside any clock.
+HOUR_MS = 3_600_000.0
+#: A name becomes the run directory's name: one safe path component, printable, short.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class Experiment(_Section):
-    name: str = Field("experiment", min_length=1)
+    name: str = Field("experiment", pattern=NAME_PATTERN,
+                      description="letters, digits, '.', '_', '-'; starts with a letter or "
+                                  "digit; at most 64 characters (it names the run directory)")
     seed: int = Field(0, ge=0, lt=2**63)
     rounds: int = Field(5, ge=1, le=1_000_000)
     runtime: Literal["ray", "local"] = "ray"
@@ -61,7 +72,7 @@ class Consensus(_Section):
     side_committee_fraction: float = Field(0.10, gt=0, le=1)
     side_committee_min: int = Field(2, ge=1)
     main_committee_fraction: float = Field(0.60, gt=0, le=1)
-    view_timeout_ms: float = Field(500.0, gt=0)
+    view_timeout_ms: float = Field(500.0, gt=0, le=HOUR_MS)
     max_view_changes: int = Field(6, ge=0, le=30, description="then the round gives up")
 
 
@@ -89,15 +100,16 @@ class Credit(_Section):
 
 
 class Network(_Section):
-    intra_latency_ms: float = Field(10.0, ge=0)
-    intra_jitter_ms: float = Field(3.0, ge=0)
-    intra_min_latency_ms: float = Field(2.0, gt=0)
-    inter_latency_ms: float = Field(50.0, ge=0)
-    inter_jitter_ms: float = Field(15.0, ge=0)
-    inter_min_latency_ms: float = Field(20.0, gt=0)
-    bandwidth_mbps: float = Field(100.0, ge=0.001, description="at least 1 kbit/s")
-    sign_cost_ms: float = Field(0.05, ge=0)
-    verify_cost_ms: float = Field(0.15, ge=0)
+    intra_latency_ms: float = Field(10.0, ge=0, le=HOUR_MS)
+    intra_jitter_ms: float = Field(3.0, ge=0, le=HOUR_MS)
+    intra_min_latency_ms: float = Field(2.0, gt=0, le=HOUR_MS)
+    inter_latency_ms: float = Field(50.0, ge=0, le=HOUR_MS)
+    inter_jitter_ms: float = Field(15.0, ge=0, le=HOUR_MS)
+    inter_min_latency_ms: float = Field(20.0, gt=0, le=HOUR_MS)
+    bandwidth_mbps: float = Field(100.0, ge=0.001, le=1e6,
+                                  description="1 kbit/s to 1 Tbit/s (a data-centre NIC is 400 Gbit/s)")
+    sign_cost_ms: float = Field(0.05, ge=0, le=1000, description="at most a second")
+    verify_cost_ms: float = Field(0.15, ge=0, le=1000, description="at most a second")
     loss: float = Field(0.0, ge=0, lt=1)
 
 
@@ -106,8 +118,8 @@ class Partition(_Section):
     round's request), only nodes of one group reach each other; nodes in no group form one more
     group. ``rounds``: the rounds it applies to (empty: every round)."""
 
-    start_ms: float = Field(ge=0)
-    end_ms: float = Field(gt=0)
+    start_ms: float = Field(ge=0, le=HOUR_MS)
+    end_ms: float = Field(gt=0, le=HOUR_MS)
     groups: list[list[str]] = Field(min_length=1)
     rounds: list[int] = Field(default_factory=list)
 
@@ -116,7 +128,7 @@ class Faults(_Section):
     byzantine_fraction: float = Field(0.0, ge=0, le=1)
     behaviours: list[Behaviour] = Field(default_factory=lambda: ["silent"], min_length=1)
     where: Literal["side", "main", "both"] = "side"
-    delay_ms: float = Field(200.0, ge=0, description="how late a `delay` node sends")
+    delay_ms: float = Field(200.0, ge=0, le=HOUR_MS, description="how late a `delay` node sends")
     partitions: list[Partition] = Field(default_factory=list)
 
 
@@ -226,6 +238,11 @@ def _why(err: Mapping[str, Any]) -> str:
         return f"must be one of {ctx['expected']}, got {got!r}"
     if kind in _TYPE_NAMES:
         return f"must be {_TYPE_NAMES[kind]}, got {got!r} ({type(got).__name__})"
+    if kind == "finite_number":
+        return f"must be a finite number, got {got!r}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+        return ("must be one safe directory name: letters, digits, '.', '_' and '-', starting "
+                f"with a letter or digit, at most 64 characters; got {got!r}")
     if kind in ("too_short", "too_long"):
         return err["msg"][0].lower() + err["msg"][1:]
     msg = err["msg"].removeprefix("Value error, ")
@@ -383,10 +400,49 @@ def _check_combinations(cfg: Config) -> None:
     if cfg.credit.initial > cfg.credit.maximum:
         raise ConfigError("credit.initial", "must be <= credit.maximum")
     for i, p in enumerate(f.partitions):
-        if p.end_ms <= p.start_ms:
-            raise ConfigError(f"faults.partitions[{i}].end_ms", "must be > start_ms")
-        if any(not group for group in p.groups):
-            raise ConfigError(f"faults.partitions[{i}].groups", "a group is empty")
+        _check_partition(cfg, i, p)
+
+
+def _check_partition(cfg: Config, i: int, p: Partition) -> None:
+    """A partition names real nodes, each in one group, and rounds the run has."""
+    where = f"faults.partitions[{i}]"
+    if p.end_ms <= p.start_ms:
+        raise ConfigError(f"{where}.end_ms", "must be > start_ms")
+    seen: dict[str, int] = {}
+    for g, group in enumerate(p.groups):
+        if not group:
+            raise ConfigError(f"{where}.groups[{g}]", "is empty")
+        for node in group:
+            if not _is_node(cfg, node):
+                raise ConfigError(f"{where}.groups[{g}]", f"no such node {node!r} in this "
+                                  "topology (names: vpp-0/vmc, vpp-0/n-001, grid-0, ...)")
+            if node in seen:
+                raise ConfigError(f"{where}.groups[{g}]", f"node {node!r} is already in "
+                                  f"group {seen[node]}")
+            seen[node] = g
+    for k, rnd in enumerate(p.rounds):
+        if not 0 <= rnd < cfg.experiment.rounds:
+            raise ConfigError(f"{where}.rounds[{k}]", f"round {rnd} is not one of the run's "
+                              f"0..{cfg.experiment.rounds - 1}")
+
+
+def _is_node(cfg: Config, name: str) -> bool:
+    """Whether ``name`` is a node of the topology, spelled exactly as mlts/topology.py and
+    mlts/main_chain.py name them (zero-padded), without listing every node."""
+    t = cfg.topology
+    if name.startswith("grid-"):
+        number = name.removeprefix("grid-")
+        return number.isdigit() and int(number) < t.grid_nodes and name == f"grid-{int(number)}"
+    chain, _, node = name.partition("/")
+    number = chain.removeprefix("vpp-")
+    if not chain.startswith("vpp-") or not number.isdigit() or int(number) >= t.vpps \
+            or chain != f"vpp-{int(number)}":
+        return False
+    if node == "vmc":
+        return True
+    index = node.removeprefix("n-")
+    return node.startswith("n-") and index.isdigit() and 1 <= int(index) < t.nodes_per_vpp \
+        and node == f"n-{int(index):03d}"
 
 
 def build_config(raw: Mapping[str, Any], overrides: Iterable[str] = ()) -> Config:

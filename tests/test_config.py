@@ -32,7 +32,7 @@ from mlts_ray.errors import ConfigError, MltsError
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "experiments" / "quickstart.toml"
 
-PARTITION = {"start_ms": 0, "end_ms": 100, "groups": [["vpp-0"], ["vpp-1", "vpp-2"]]}
+PARTITION = {"start_ms": 0, "end_ms": 100, "groups": [["vpp-0/vmc"], ["vpp-1/vmc", "vpp-2/vmc"]]}
 
 
 def _write(tmp_path: Path, raw: dict[str, Any], name: str = "cfg.toml") -> Path:
@@ -92,7 +92,7 @@ BAD: list[tuple[str, dict[str, Any], list[str], str | tuple[str, ...], list[str]
      ["<= 100", "101"]),
     ("cross-share-negative", {"workload": {"cross_vpp_share": -0.1}}, [],
      "workload.cross_vpp_share", [">= 0", "-0.1"]),
-    ("empty-name", {"experiment": {"name": ""}}, [], "experiment.name", ["at least 1"]),
+    ("empty-name", {"experiment": {"name": ""}}, [], "experiment.name", ["safe directory name"]),
     ("no-behaviours", {"faults": {"behaviours": []}}, [], "faults.behaviours", ["at least 1"]),
     # literals
     ("algorithm", {"consensus": {"algorithm": "raft"}}, [], "consensus.algorithm",
@@ -140,8 +140,29 @@ BAD: list[tuple[str, dict[str, Any], list[str], str | tuple[str, ...], list[str]
      "faults.partitions[1].end_ms", ["start_ms"]),
     ("partition-missing-end", {"faults": {"partitions": [{"start_ms": 0, "groups": [["a"]]}]}}, [],
      "faults.partitions[0].end_ms", ["is required"]),
-    ("partition-empty-group", {"faults": {"partitions": [{**PARTITION, "groups": [["a"], []]}]}},
-     [], "faults.partitions[0].groups", ["empty"]),
+    ("partition-unknown-node", {"faults": {"partitions": [{**PARTITION, "groups": [["vpp-9/vmc"]]}]}},
+     [], "faults.partitions[0].groups[0]", ["no such node 'vpp-9/vmc'"]),
+    ("partition-unpadded-node", {"faults": {"partitions": [{**PARTITION, "groups": [["vpp-0/n-1"]]}]}},
+     [], "faults.partitions[0].groups[0]", ["no such node"]),
+    ("partition-node-twice",
+     {"faults": {"partitions": [{**PARTITION, "groups": [["vpp-0/vmc"], ["vpp-0/vmc"]]}]}},
+     [], "faults.partitions[0].groups[1]", ["already in group 0"]),
+    ("partition-round-beyond-run",
+     {"faults": {"partitions": [{**PARTITION, "rounds": [7]}]}}, [],
+     "faults.partitions[0].rounds[0]", ["round 7"]),
+    ("latency-infinite", {"network": {"intra_latency_ms": float("inf")}}, [],
+     "network.intra_latency_ms", ["finite"]),
+    ("timeout-nan", {"consensus": {"view_timeout_ms": float("nan")}}, [],
+     "consensus.view_timeout_ms", ["finite"]),
+    ("delay-beyond-an-hour", {"faults": {"delay_ms": 1e300}}, [], "faults.delay_ms", ["<= 3600000"]),
+    ("name-escapes", {"experiment": {"name": "../../escaped"}}, [], "experiment.name",
+     ["safe directory name"]),
+    ("name-with-slash", {"experiment": {"name": "a/b"}}, [], "experiment.name", ["safe"]),
+    ("name-with-newline", {"experiment": {"name": "a\nb"}}, [], "experiment.name", ["safe"]),
+    ("name-hidden", {"experiment": {"name": ".x"}}, [], "experiment.name", ["safe"]),
+    ("name-too-long", {"experiment": {"name": "x" * 65}}, [], "experiment.name", ["64"]),
+    ("partition-empty-group", {"faults": {"partitions": [{**PARTITION, "groups": [["vpp-0/vmc"], []]}]}},
+     [], "faults.partitions[0].groups[1]", ["empty"]),
     # sweeps
     ("sweep-unknown-key", {"sweep": {"topology.vpp": [2, 4]}}, [], SWEEP_UNKNOWN,
      ["unknown key", "did you mean topology.vpps?"]),
@@ -369,13 +390,13 @@ RICH_OVERRIDES = [
     "topology.vpps=4",
     "network.loss=0.1",
     "consensus.view_timeout_ms=750.5",
-    "experiment.name=round trip",
+    "experiment.name=round-trip",
     "experiment.nodes_per_actor=16",
     "faults.byzantine_fraction=0.25",
     "faults.behaviours=crash,equivocate",
     "faults.where=both",
-    'faults.partitions=[{start_ms=10, end_ms=250.5, groups=[["vpp-0"], ["vpp-1", "vpp-2"]]}]',
-    "sweep.topology.vpps=[2,4]",
+    'faults.partitions=[{start_ms=10, end_ms=250.5, groups=[["vpp-0/vmc"], ["vpp-1/vmc", "vpp-2/vmc"]]}]',
+    "sweep.topology.vpps=[3,4]",
     'sweep.consensus.algorithm=["pbft","dce-pbft"]',
     "sweep.network.loss=[0.0, 0.05]",
 ]
@@ -402,12 +423,12 @@ def test_round_trip_overrides_sweep_partition(tmp_path):
     cfg = load_config(QUICKSTART, RICH_OVERRIDES)
     # the overrides really are in the config, so the round trip is not of defaults
     assert cfg.topology.vpps == 4
-    assert cfg.experiment.name == "round trip"
+    assert cfg.experiment.name == "round-trip"
     assert cfg.faults.behaviours == ["crash", "equivocate"]
     assert len(cfg.faults.partitions) == 1
     assert cfg.faults.partitions[0].end_ms == 250.5
-    assert cfg.faults.partitions[0].groups == [["vpp-0"], ["vpp-1", "vpp-2"]]
-    assert cfg.sweep == {"topology.vpps": [2, 4], "consensus.algorithm": ["pbft", "dce-pbft"],
+    assert cfg.faults.partitions[0].groups == [["vpp-0/vmc"], ["vpp-1/vmc", "vpp-2/vmc"]]
+    assert cfg.sweep == {"topology.vpps": [3, 4], "consensus.algorithm": ["pbft", "dce-pbft"],
                          "network.loss": [0.0, 0.05]}
     again = _round_trip(cfg, tmp_path)
     assert again.sweep == cfg.sweep
@@ -443,7 +464,7 @@ def _get(cfg: Config, key: str) -> Any:
         ("consensus.view_timeout_ms=1e3", "consensus.view_timeout_ms", 1000.0, float),
         ("experiment.name=123", "experiment.name", "123", str),
         ("experiment.name=true", "experiment.name", "true", str),
-        ("experiment.name=my run", "experiment.name", "my run", str),
+        ("experiment.name=my-run", "experiment.name", "my-run", str),
         ("consensus.algorithm=pbft", "consensus.algorithm", "pbft", str),
         ("consensus.algorithm=random-committee", "consensus.algorithm", "random-committee", str),
         ("experiment.runtime=local", "experiment.runtime", "local", str),

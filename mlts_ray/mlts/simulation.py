@@ -53,7 +53,6 @@ class Simulation:
         seed, w = cfg.experiment.seed, cfg.workload
         names = [n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes]
         names += grid_names(cfg)
-        _check_partition_names(cfg, set(names))
         self.identities = {n: Identity.derive(seed, n) for n in names}
         self.keys = KeyRing.of(self.identities.values())
         self.ledger = Settlement(
@@ -152,11 +151,3 @@ class Simulation:
                 f"money/energy not conserved: totals {self.ledger.totals()} != {self.totals}",
             )
 
-
-def _check_partition_names(cfg: Config, names: set[str]) -> None:
-    for i, p in enumerate(cfg.faults.partitions):
-        for g, group in enumerate(p.groups):
-            unknown = sorted(set(group) - names)
-            if unknown:
-                raise ConfigError(f"faults.partitions[{i}].groups[{g}]",
-                                  f"no such node {unknown[0]!r} in this topology")
