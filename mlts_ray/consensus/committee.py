@@ -3,7 +3,8 @@
 - ``pbft``: every node is a replica; the primary rotates round-robin with the round.
 - ``dce-pbft``: the top-k eligible nodes by credit, ties broken by ``sha256(seed, round, node)``;
   the primary of view v is the committee sorted the same way at position ``v mod k``. Too few
-  eligible nodes: fill with the best remaining and mark the round ``committee_degraded``.
+  eligible nodes: fill with the best remaining and mark the round ``committee_degraded``; with
+  no usable node at all (every one suspended or banned), seat the best by credit regardless.
 - ``random-committee``: the same k, drawn uniformly at random each round, no credit.
 """
 
@@ -41,6 +42,12 @@ def dce_committee(
     degraded = len(chosen) < k
     if degraded:
         chosen += [n for n in ranked if n not in chosen][: k - len(chosen)]
+    if not chosen:
+        # Every candidate suspended or banned: a chain with no committee can make no block
+        # again, ever (credit only moves with rounds it takes part in). Seat the best by credit
+        # regardless, marked degraded, rather than stop the chain -- the credit model's job
+        # is to keep this from happening, not the selection's to make it final.
+        chosen = rank(candidates, credit, seed, round_)[:k]
     return Committee(tuple(rank(chosen, credit, seed, round_)), degraded)
 
 
