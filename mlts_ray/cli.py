@@ -162,22 +162,38 @@ def _echo_report(target) -> None:
 @_experiment_options
 @click.option("--report/--no-report", "make_report", default=True, show_default=True,
               help="Make the sweep's figures and report at the end.")
+@click.option("--resume", default=None, metavar="SWEEP_DIR",
+              help="Continue an interrupted sweep (same config): finished points are kept.")
 def sweep_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
-              address: str | None, make_report: bool) -> None:
+              address: str | None, make_report: bool, resume: str | None) -> None:
     """One run per point of the config's [sweep] (cartesian product) and a combined table;
     prints the sweep directory as the last line."""
     from rich.progress import Progress
 
+    from mlts_ray.runtime.driver import Interrupted
     from mlts_ray.runtime.sweep import run_sweep
 
     cfg = _load(config_file, overrides, runtime)
-    run = _runner(cfg.experiment.runtime, address)
-    with Progress(transient=True) as bar:
-        task = bar.add_task(f"{cfg.experiment.name}: points", total=None)
-        sweep_dir = run_sweep(cfg, out, run,
-                              lambda done, total: bar.update(task, completed=done, total=total))
+
+    def run_one(point_cfg, where, resume=None):
+        return _runner(cfg.experiment.runtime, address, resume)(point_cfg, where)
+
+    try:
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"{cfg.experiment.name}: points", total=None)
+            sweep_dir = run_sweep(cfg, out, run_one,
+                                  lambda done, total: bar.update(task, completed=done, total=total),
+                                  resume=resume)
+    except Interrupted as err:
+        click.echo(f"{err.why}; every finished point is in {err.subject}", err=True)
+        hint = _resume_command(config_file, overrides, runtime, address, err.subject)
+        click.echo("resume with: " + hint.replace("mlts run ", "mlts sweep ", 1), err=True)
+        raise SystemExit(130) from None
     if make_report:
-        _echo_report(sweep_dir)
+        try:
+            _echo_report(sweep_dir)
+        except MltsError as err:  # the runs are valuable: never hide where they are
+            click.echo(f"error: {err.subject}: {err.why} (the sweep itself is complete)", err=True)
     click.echo(sweep_dir)
 
 

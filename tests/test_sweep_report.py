@@ -113,3 +113,81 @@ def test_every_experiment_config_runs_reduced(path, tmp_path):
     else:
         cfg = build_config(cfg.model_dump(mode="json"), ["topology.nodes_per_vpp=10"])
         assert (run_local(cfg, tmp_path) / "manifest.json").exists()
+
+
+# --- issue 12: every sweep shape reports, main and side apart, interrupt and resume ------------
+
+SEEDS_ONLY = """[experiment]
+name = "seeds"
+rounds = 1
+runtime = "local"
+[topology]
+vpps = 2
+nodes_per_vpp = 5
+[sweep]
+"experiment.seed" = [1, 2]
+"""
+
+
+def test_a_seed_only_sweep_reports_and_prints_its_directory(tmp_path, capsys):
+    config = tmp_path / "seeds.toml"
+    config.write_text(SEEDS_ONLY)
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    sweep = Path(out[-1])
+    assert (sweep / "combined.parquet").is_file()
+    report = (sweep / "report" / "report.md").read_text()
+    assert "main chain" in report and "side chains" in report  # never averaged together
+
+
+def test_the_sweep_table_never_averages_main_and_side_chains(sweep_dir):
+    from mlts_ray.analysis.report import _summary
+
+    df = load_sweep(sweep_dir)
+    df["algorithm"] = df["consensus.algorithm"]
+    df["level"] = (df.chain == "main").map({True: "main chain", False: "side chains"})
+    table = _summary(df, []).reset_index()
+    for (algorithm, level), rows in df.groupby(["algorithm", "level"]):
+        want = rows.groupby("experiment.seed")["messages"].mean().mean()
+        got = table[(table.algorithm == algorithm) & (table.level == level)]["messages"].item()
+        assert got == pytest.approx(want, abs=0.01)
+
+
+def test_sweep_out_that_is_a_file_is_refused_by_name(tmp_path, capsys):
+    config = tmp_path / "seeds.toml"
+    config.write_text(SEEDS_ONLY)
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["sweep", str(config), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "not a directory" in err and "Traceback" not in err
+
+
+def test_an_interrupted_sweep_resumes_to_the_uninterrupted_combined_table(tmp_path):
+    from mlts_ray.config import load_config
+    from mlts_ray.runtime.driver import Interrupted
+
+    config = tmp_path / "seeds.toml"
+    config.write_text(SEEDS_ONLY.replace("[1, 2]", "[1, 2, 3]").replace("rounds = 1", "rounds = 3"))
+    cfg = load_config(config)
+    whole = Path(run_sweep(cfg, tmp_path / "whole", run_local))
+    calls = []
+
+    def interrupt_second(point_cfg, out, resume=None):
+        calls.append(resume)
+        if len(calls) == 2:  # Ctrl-C during the second point, after its first round
+
+            def stop(done, total):
+                raise KeyboardInterrupt
+
+            return run_local(point_cfg, out, stop)
+        return run_local(point_cfg, out, resume=resume)
+
+    with pytest.raises(Interrupted) as err:
+        run_sweep(cfg, tmp_path / "cut", interrupt_second)
+    cut = Path(err.value.subject)
+    assert main(["sweep", str(config), "--resume", str(cut), "--no-report"]) == 0
+    a = pd.read_parquet(whole / "combined.parquet")
+    b = pd.read_parquet(cut / "combined.parquet")
+    keep = [c for c in a.columns if not c.startswith("wall_")]
+    pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True)

@@ -73,6 +73,8 @@ def load_sweep(sweep_dir: str | Path, table: str = "consensus") -> pd.DataFrame:
     record = json.loads(manifest.read_bytes())
     frames = []
     for i, entry in enumerate(record["points"]):
+        if not entry.get("run"):  # a point an interrupted sweep has not reached
+            continue
         df = load_run(str(where / entry["run"]), table)
         df.insert(0, "point", i)
         for key, value in entry["point"].items():
