@@ -13,7 +13,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mlts_ray.config import build_config
+from mlts_ray.config import Partition, build_config
 from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS
 from mlts_ray.consensus.instance import Committed, fault_bound
 from mlts_ray.ledger import Identity, KeyRing, Trade
@@ -78,17 +78,19 @@ def schedule(seed: int, index: int, beyond_f: bool) -> dict:
 def run_schedule(s: dict) -> tuple[bool, bool, bool, bool]:
     """(violation, checker told the truth, decided, every honest node holds the block)."""
     names = tuple(f"{CHAIN}/n-{i:03d}" for i in range(s["n"]))
-    partitions = []
-    if s["partition"]:
-        p = s["partition"]
-        partitions = [{"start_ms": p["start_ms"], "end_ms": p["end_ms"],
-                       "groups": [[names[i] for i in p["cut"]]]}]
     cfg = build_config({
         "experiment": {"seed": s["seed"]},
         "consensus": {"algorithm": s["algorithm"], "view_timeout_ms": s["view_timeout_ms"]},
         "network": {"loss": s["loss"], "intra_jitter_ms": s["jitter_ms"]},
-        "faults": {"delay_ms": s["delay_ms"], "partitions": partitions},
+        "faults": {"delay_ms": s["delay_ms"]},
     })
+    if s["partition"]:
+        # The campaign's chain is a bare instance with names of its own, outside any topology,
+        # so its partition is added after validation (which checks names against a topology).
+        p = s["partition"]
+        cut = Partition(start_ms=float(p["start_ms"]), end_ms=float(p["end_ms"]),
+                        groups=[[names[i] for i in p["cut"]]])
+        cfg = cfg.model_copy(update={"faults": cfg.faults.model_copy(update={"partitions": [cut]})})
     ids = {name: Identity.derive(s["seed"], name) for name in names}
     members = names[: s["k"]]
     inst = build_instance(cfg, CHAIN, 0, 0, BlockKind.SIDE, ZERO_HASH, ZERO_HASH, names, members,
