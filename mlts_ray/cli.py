@@ -45,6 +45,8 @@ def _experiment_options(command):
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP),
         click.option("--address", default=None,
                      help="Ray cluster to join (default: RAY_ADDRESS, else start Ray locally)."),
+        click.option("--force", is_flag=True,
+                     help="Run even if the estimated memory or actor count exceeds the machine."),
     ]):
         command = option(command)
     return command
@@ -64,7 +66,8 @@ def _load(config_file: str, overrides: tuple[str, ...], runtime: str | None):
 @click.option("--resume", default=None, metavar="RUN_DIR",
               help="Continue an interrupted run (same config; its tables end up identical).")
 def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
-            address: str | None, quiet: bool, make_report: bool, resume: str | None) -> None:
+            address: str | None, force: bool, quiet: bool, make_report: bool,
+            resume: str | None) -> None:
     """Run one experiment; prints its run directory as the last line."""
     from mlts_ray.runtime.driver import Interrupted, StorageFailed
 
@@ -79,14 +82,18 @@ def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[st
         return "resume with: " + _resume_command(config_file, overrides, runtime, address, run_dir)
 
     try:
-        if quiet:
-            run_dir = run(cfg, out)
-        else:
-            from rich.progress import Progress
+        with _runtime_session(cfg.experiment.runtime, address):
+            _preflight([cfg], cfg.experiment.runtime, force, quiet)
+            if quiet:
+                run_dir = run(cfg, out)
+            else:
+                from rich.progress import Progress
 
-            with Progress(transient=True) as bar:
-                task = bar.add_task(f"{cfg.experiment.name}: rounds", total=cfg.experiment.rounds)
-                run_dir = run(cfg, out, lambda done, _: bar.update(task, completed=done))
+                with Progress(transient=True, console=_stderr_console()) as bar:
+                    task = bar.add_task(f"{cfg.experiment.name}: rounds",
+                                        total=cfg.experiment.rounds)
+                    run_dir = run(cfg, out, lambda done, _: bar.update(task, completed=done))
+        if not quiet:
             _print_summary(run_dir, time.perf_counter() - started)
     except Interrupted as err:
         click.echo(f"{err.why}; every finished round is in {err.subject}", err=True)
@@ -138,6 +145,46 @@ def _write_output(option: str, path: str, text: str) -> None:
         raise RunError(option, f"cannot write {path}: {err.strerror or err}") from None
 
 
+def _runtime_session(runtime: str, address: str | None):
+    """On Ray: join or start it, with stdout reserved for mlts's own results while it runs."""
+    if runtime != "ray":
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from contextlib import contextmanager
+
+    from mlts_ray.runtime.ray_runtime import connect, stdout_kept_for_results
+
+    @contextmanager
+    def session():
+        with stdout_kept_for_results():
+            connect(address)
+            yield
+
+    return session()
+
+
+def _preflight(cfgs, runtime: str, force: bool, quiet: bool) -> None:
+    """Estimate what the run (every point of a sweep) takes and refuse what cannot fit."""
+    from mlts_ray.runtime import budget
+
+    if runtime == "ray":
+        from mlts_ray.runtime.ray_runtime import cluster_machine
+
+        machine = cluster_machine()
+    else:
+        machine = budget.this_machine()
+    est = budget.check_all(cfgs, runtime, machine, force)
+    if not quiet and (est.seconds > 60 or est.memory > 2 * budget.GIB or force):
+        click.echo(f"estimate: {est.describe()} on {machine.where}", err=True)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _runner(runtime: str, address: str | None, resume: str | None = None):
     """The runtime's ``run(cfg, out, progress)``; heavy imports only when running."""
     if runtime == "ray":
@@ -165,13 +212,13 @@ def _echo_report(target) -> None:
 @click.option("--resume", default=None, metavar="SWEEP_DIR",
               help="Continue an interrupted sweep (same config): finished points are kept.")
 def sweep_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[str, ...],
-              address: str | None, make_report: bool, resume: str | None) -> None:
+              address: str | None, force: bool, make_report: bool, resume: str | None) -> None:
     """One run per point of the config's [sweep] (cartesian product) and a combined table;
     prints the sweep directory as the last line."""
     from rich.progress import Progress
 
     from mlts_ray.runtime.driver import Interrupted
-    from mlts_ray.runtime.sweep import run_sweep
+    from mlts_ray.runtime.sweep import run_sweep, sweep_configs
 
     cfg = _load(config_file, overrides, runtime)
 
@@ -179,11 +226,14 @@ def sweep_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[
         return _runner(cfg.experiment.runtime, address, resume)(point_cfg, where)
 
     try:
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"{cfg.experiment.name}: points", total=None)
-            sweep_dir = run_sweep(cfg, out, run_one,
-                                  lambda done, total: bar.update(task, completed=done, total=total),
-                                  resume=resume)
+        with _runtime_session(cfg.experiment.runtime, address):
+            _preflight(sweep_configs(cfg), cfg.experiment.runtime, force, quiet=False)
+            with Progress(transient=True, console=_stderr_console()) as bar:
+                task = bar.add_task(f"{cfg.experiment.name}: points", total=None)
+                sweep_dir = run_sweep(
+                    cfg, out, run_one,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                    resume=resume)
     except Interrupted as err:
         click.echo(f"{err.why}; every finished point is in {err.subject}", err=True)
         hint = _resume_command(config_file, overrides, runtime, address, err.subject)

@@ -88,3 +88,49 @@ def test_a_dead_node_host_ends_the_run_cleanly(tmp_path):
     assert manifest["status"] == "failed" and manifest["rounds_done"] == 1
     consensus = pd.read_parquet(run / "consensus")
     assert set(consensus["round"]) == {0}  # the finished round is readable, nothing half-written
+
+
+@ray.remote
+def _divide(a: int, b: int) -> int:
+    return a // b
+
+
+@ray.remote
+def _refuse() -> None:
+    from mlts_ray.errors import ConfigError
+
+    raise ConfigError("consensus.view_timeout_ms", "refused in an actor")
+
+
+def test_an_error_in_an_actor_reaches_the_user_as_one_line_naming_it():
+    from mlts_ray.runtime.ray_runtime import _unwrapped
+
+    with pytest.raises(RunError) as err:
+        _unwrapped(lambda: ray.get(_divide.remote(1, 0)), "round 3")
+    assert err.value.subject == "round 3"
+    assert err.value.why == "internal error in an actor: ZeroDivisionError: integer division " \
+        "or modulo by zero"
+    with pytest.raises(RunError) as err:
+        _unwrapped(lambda: ray.get(_refuse.remote()), "round 0")
+    assert str(err.value) == "consensus.view_timeout_ms: refused in an actor"
+
+
+def test_a_failure_before_the_first_round_leaves_the_run_failed(tmp_path, monkeypatch):
+    """Placement groups that cannot be made (here: patched to fail as Ray does when a group
+    is infeasible) used to leave the manifest ``running``."""
+    from mlts_ray.runtime import ray_runtime
+
+    def infeasible(cfg, placement):
+        raise RunError("placement", "no Ray node can hold the group vpp-0")
+
+    monkeypatch.setattr(ray_runtime, "start_hosts", infeasible)
+    cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4"])
+    with pytest.raises(RunError, match="no Ray node can hold"):
+        run_ray(cfg, tmp_path)
+    (run,) = tmp_path.iterdir()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["rounds_done"] == 0
+    assert "no Ray node can hold" in manifest["error"]
+    monkeypatch.undo()  # the cause fixed, the failed run resumes (its lock was released)
+    assert run_ray(cfg, tmp_path, resume=run) == run
+    assert json.loads((run / "manifest.json").read_text())["status"] == "complete"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -191,3 +192,77 @@ def test_an_interrupted_sweep_resumes_to_the_uninterrupted_combined_table(tmp_pa
     b = pd.read_parquet(cut / "combined.parquet")
     keep = [c for c in a.columns if not c.startswith("wall_")]
     pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True)
+
+
+def test_a_point_that_fails_is_recorded_and_resume_continues_its_run(tmp_path):
+    """A full disk in the second point: the sweep record names its failed run, so --resume
+    continues that run (keeping its finished round) instead of starting it again."""
+    from mlts_ray.config import load_config
+    from mlts_ray.errors import RunError
+
+    config = tmp_path / "seeds.toml"
+    config.write_text(SEEDS_ONLY.replace("[1, 2]", "[1, 2, 3]").replace("rounds = 1", "rounds = 3"))
+    cfg = load_config(config)
+    whole = Path(run_sweep(cfg, tmp_path / "whole", run_local))
+    calls = []
+
+    def disk_full_in_second(point_cfg, out, resume=None):
+        calls.append(resume)
+        if len(calls) == 2:
+
+            def full(done, total):
+                raise OSError(28, "No space left on device")
+
+            return run_local(point_cfg, out, full)
+        return run_local(point_cfg, out, resume=resume)
+
+    with pytest.raises(RunError) as err:
+        run_sweep(cfg, tmp_path / "cut", disk_full_in_second)
+    assert "point 2 of 3" in err.value.why and "--resume" in err.value.why
+    (cut,) = (tmp_path / "cut").iterdir()
+    record = json.loads((cut / "sweep.json").read_text())
+    assert [p["status"] for p in record["points"]] == ["complete", "failed"]
+    failed = cut / record["points"][1]["run"]
+    assert json.loads((failed / "manifest.json").read_text())["rounds_done"] == 1
+    resumed = []
+
+    def track(point_cfg, out, resume=None):
+        resumed.append(resume)
+        return run_local(point_cfg, out, resume=resume)
+
+    run_sweep(cfg, tmp_path, track, resume=cut)
+    assert resumed == [str(failed), None]
+    a = pd.read_parquet(whole / "combined.parquet")
+    b = pd.read_parquet(cut / "combined.parquet")
+    keep = [c for c in a.columns if not c.startswith("wall_")]
+    pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True)
+
+
+def test_ctrl_c_in_a_sweep_exits_130_with_a_resume_command_that_works(tmp_path):
+    """A real SIGINT to a real ``mlts sweep`` process, sent once its first round is on disk."""
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "seeds.toml"
+    config.write_text(SEEDS_ONLY.replace("rounds = 1", "rounds = 150"))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mlts_ray.cli", "sweep", str(config), "--out", str(out),
+           "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # bounds a hang; nothing about speed is asserted
+    while not list(out.glob("*/*/digests/round-000000.json")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    hint = next(line for line in stderr.splitlines() if line.startswith("resume with: "))
+    args = shlex.split(hint.removeprefix("resume with: "))
+    assert args[:2] == ["mlts", "sweep"] and args[-2] == "--resume"
+    assert main([*args[1:], "--no-report"]) == 0
+    record = json.loads((Path(args[-1]) / "sweep.json").read_text())
+    assert [p["status"] for p in record["points"]] == ["complete", "complete"]

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError, RayError
+from ray.exceptions import RayActorError, RayError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -29,6 +32,7 @@ from mlts_ray.ledger.crypto import DerivedKeyRing, KeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, new_sim, read_outcome, start, window_width
 from mlts_ray.mlts.trading import trade_round
 from mlts_ray.mlts.simulation import Simulation, run_id_of
+from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
 from mlts_ray.runtime.placement import Placement, place
 from mlts_ray.net.sim import DST
@@ -164,16 +168,96 @@ class CoordinatorService:
         return ray.get_runtime_context().get_node_id()
 
 
+def timeout_s() -> float:
+    """How long joining a cluster may take (``MLTS_RAY_TIMEOUT_S``, default 30 s: a head on a
+    LAN answers in milliseconds and ``ray.init`` of a local instance takes 3.4-5 s here)."""
+    raw = os.environ.get("MLTS_RAY_TIMEOUT_S", "30")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 3600:
+        raise RunError("MLTS_RAY_TIMEOUT_S", f"{raw!r} is not a number of seconds in (0, 3600]")
+    return value
+
+
+def _endpoint(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port`` or ``ray://host:port`` address; None for the
+    addresses Ray resolves itself (``auto``, ``local``)."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host:
+        return None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise RunError("--address", f"{address!r}: the port must be a number in 1..65535")
+    return host.strip("[]"), int(port)
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Refuse an address nothing listens on before Ray retries it for minutes."""
+    endpoint = _endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        socket.create_connection(endpoint, timeout=timeout).close()
+    except OSError as err:
+        why = (f"no answer within {timeout:g} s" if isinstance(err, TimeoutError)
+               else err.strerror or type(err).__name__)
+        raise RunError("--address", f"no Ray cluster answers at {address} ({why}); start one "
+                       "with `ray start --head` or fix --address / RAY_ADDRESS") from None
+
+
+_connected_here = False  # ray.init was called by connect(), so release() may undo it
+
+
 def connect(address: str | None) -> None:
-    """Join ``address`` (or ``RAY_ADDRESS``), or start Ray locally; reuse a running session."""
+    """Join ``address`` (or ``RAY_ADDRESS``), or start Ray locally; reuse a running session.
+    Joining is bounded by ``timeout_s()`` and fails with a RunError naming the address."""
+    global _connected_here
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
+    timeout = timeout_s()
+    if address:
+        _probe(address, timeout)
+        # Ray's own waits for a GCS that accepts connections but does not answer (each try
+        # would otherwise wait 60 s, retried): bounded by the same timeout unless set.
+        for knob in ("RAY_py_gcs_connect_timeout_s", "RAY_gcs_rpc_server_connect_timeout_s"):
+            os.environ.setdefault(knob, str(max(1, int(timeout))))
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
-    except (ConnectionError, RuntimeError, ValueError) as err:
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
         raise RunError(address or "ray", f"cannot start or join Ray: {err}") from None
+    _connected_here = True
+
+
+def release() -> None:
+    """Undo ``connect``: stop the Ray instance it started, or leave the cluster it joined."""
+    global _connected_here
+    if _connected_here and ray.is_initialized():
+        ray.shutdown()
+    _connected_here = False
+
+
+@contextmanager
+def stdout_kept_for_results() -> Iterator[None]:
+    """Ray's raylet, core worker and log monitor write to file descriptor 1 from C++ and from
+    its threads; ``mlts`` promises that stdout carries its results only (the run directory is
+    the last line). While Ray runs, descriptor 1 points at stderr; Ray is shut down before it
+    is restored, so nothing Ray prints on the way out reaches stdout either."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        try:
+            release()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _chains(cfg: Config) -> list[tuple[str, int]]:
@@ -211,32 +295,67 @@ def run_ray(
     connect(address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     placement = place(_chains(cfg), cfg.experiment.nodes_per_actor, cpus)
-    sink = open_sink(cfg, out, resume, "ray")
-    t0 = time.perf_counter()
-    hosts, groups = start_hosts(cfg, placement)
-    coordinator = ray.remote(CoordinatorService).options(num_cpus=0, max_restarts=0).remote(
-        to_toml(cfg), hosts, placement
-    )
+    with open_sink(cfg, out, resume, "ray") as sink:  # a failure before the loop marks it failed
+        t0 = time.perf_counter()
+        hosts, groups = start_hosts(cfg, placement)
+        coordinator = ray.remote(CoordinatorService).options(num_cpus=0, max_restarts=0).remote(
+            to_toml(cfg), hosts, placement
+        )
+        try:
+            where = _unwrapped(lambda: ray.get(
+                [h.node_id.remote() for h in hosts] + [coordinator.node_id.remote()]), "start-up")
+            info = {
+                "nodes": sorted(set(where)), "actors_per_node": dict(Counter(where)),
+                "hosts": len(hosts), "nodes_per_actor": cfg.experiment.nodes_per_actor,
+                "cluster_cpus": cpus, "startup_s": round(time.perf_counter() - t0, 3),
+            }
+
+            def run_round(rnd: int):
+                return _unwrapped(lambda: ray.get(coordinator.run_round.remote(rnd)), f"round {rnd}")
+
+            after = (lambda rnd: on_round(rnd, hosts)) if on_round else None
+            return drive(cfg, sink, run_round, progress, after, runtime="ray", ray=info)
+        finally:
+            for handle in [*hosts, coordinator]:
+                ray.kill(handle)
+            for pg in groups:
+                remove_placement_group(pg)
+
+
+def _unwrapped(call: Callable[[], Any], subject: str) -> Any:
+    """``call()``, with an error raised in an actor re-raised as itself (a RunError naming its
+    subject) instead of Ray's wrapper and its remote stack, which the user cannot act on."""
     try:
-        where = ray.get([h.node_id.remote() for h in hosts] + [coordinator.node_id.remote()])
-        info = {
-            "nodes": sorted(set(where)), "actors_per_node": dict(Counter(where)),
-            "hosts": len(hosts), "nodes_per_actor": cfg.experiment.nodes_per_actor,
-            "cluster_cpus": cpus, "startup_s": round(time.perf_counter() - t0, 3),
-        }
+        return call()
+    except MltsError as err:  # raised in an actor; Ray's wrapper subclasses the original
+        raise RunError(err.subject, err.why) from None
+    except RayTaskError as err:
+        cause = err.cause
+        if isinstance(cause, MltsError):
+            raise RunError(cause.subject, cause.why) from None
+        if isinstance(cause, RayActorError):
+            raise RunError(subject, f"an actor died ({type(cause).__name__}); every finished "
+                           "round is in the run directory") from None
+        raise RunError(subject, f"internal error in an actor: {type(cause).__name__}: "
+                       f"{cause}") from None
+    except RayActorError as err:
+        raise RunError(subject, f"the coordinator died ({type(err).__name__}); every finished "
+                       "round is in the run directory") from None
+    except RayError as err:
+        raise RunError(subject, f"Ray failed: {type(err).__name__}: {_first_line(err)}") from None
 
-        def run_round(rnd: int):
-            try:
-                return ray.get(coordinator.run_round.remote(rnd))
-            except MltsError as err:  # raised in the coordinator, re-raised here by Ray
-                raise RunError(err.subject, err.why) from None
-            except RayError as err:
-                raise RunError(f"round {rnd}", f"the coordinator failed: {err}") from None
 
-        after = (lambda rnd: on_round(rnd, hosts)) if on_round else None
-        return drive(cfg, sink, run_round, progress, after, runtime="ray", ray=info)
-    finally:
-        for handle in [*hosts, coordinator]:
-            ray.kill(handle)
-        for pg in groups:
-            remove_placement_group(pg)
+def _first_line(err: BaseException) -> str:
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def cluster_machine() -> Machine:
+    """CPUs and memory of the Ray cluster ``connect`` reached: its ``memory`` resource (what
+    Ray gives tasks and actors) plus its object store, which together are what was available
+    when each node started."""
+    resources = ray.cluster_resources()
+    memory = int(resources.get("memory", 0) + resources.get("object_store_memory", 0))
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    where = "this machine" if nodes <= 1 else f"the Ray cluster ({nodes} nodes)"
+    return Machine(max(1, int(resources.get("CPU", 1))), memory, where)

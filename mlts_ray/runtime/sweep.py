@@ -3,7 +3,7 @@
 key as a column. Every point is validated before the first one runs (``config``).
 
 ``sweep.json`` records the sweep's config and, per point, its run directory and status, after
-every point: an interrupted sweep (Ctrl-C, a kill, a full disk) continues with
+every point: an interrupted or failed sweep (Ctrl-C, a kill, a full disk) continues with
 ``mlts sweep CONFIG --resume SWEEP_DIR`` -- finished points are kept, the interrupted one is
 resumed, the rest run -- and its combined table is an uninterrupted sweep's."""
 
@@ -23,13 +23,15 @@ import tomli_w
 
 from mlts_ray.analysis.load import load_table, read_manifest
 from mlts_ray.config import Config, build_config, sweep_points, to_toml, with_values
-from mlts_ray.errors import ConfigError, RunError
+from mlts_ray.errors import ConfigError, MltsError, RunError
+from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.runtime.driver import Interrupted
-from mlts_ray.runtime.sink import _check_same_config
+from mlts_ray.runtime.sink import MANIFEST, _check_same_config
 from mlts_ray.runtime.storage import Location, locate
 
 SWEEP_MANIFEST = "sweep.json"
 COMBINED = "combined.parquet"
+RESUMABLE = ("running", "interrupted", "failed")  # a point's run that --resume continues
 RunOne = Callable[..., Any]  # (point config, out, resume=RUN_DIR or None) -> run dir
 
 
@@ -47,20 +49,30 @@ def run_sweep(
     if not cfg.sweep:
         raise ConfigError("sweep", "is empty: nothing to sweep (use `mlts run` for one run)")
     points = sweep_points(cfg)
-    configs = [with_values(cfg, point) for point in points]  # every point checked first
+    configs = sweep_configs(cfg)  # every point checked before the first runs
     root, record = _reopen(resume, cfg) if resume is not None else _create(out, cfg)
     done = {i: entry for i, entry in enumerate(record["points"])}
     frames = []
     for i, (point, point_cfg) in enumerate(zip(points, configs, strict=True)):
         entry = done.get(i)
         if entry is None or entry.get("status") != "complete":
-            again = str(root / entry["run"]) if entry and entry.get("run") else None
+            again = (str(root / entry["run"])
+                     if entry and entry.get("status") in RESUMABLE else None)
             try:
                 run_dir = str(run_one(point_cfg, str(root), resume=again))
             except Interrupted as err:
                 _note(root, record, i, point, err.subject, "interrupted")
                 raise Interrupted(str(root), f"interrupted at point {i + 1} of {len(points)}") \
                     from None
+            except MltsError as err:
+                # Recorded so that --resume continues this point's run (its finished rounds
+                # are kept) once the cause is fixed, instead of starting it again.
+                run = root / (again.rsplit("/", 1)[-1] if again else run_id_of(point_cfg))
+                if (run / MANIFEST).is_file():
+                    _note(root, record, i, point, str(run), "failed")
+                raise RunError(err.subject, f"{err.why} (point {i + 1} of {len(points)}; the "
+                               f"finished points are in {root}: once the cause is fixed, "
+                               "continue with `mlts sweep CONFIG --resume SWEEP_DIR`)") from None
             entry = _note(root, record, i, point, run_dir, "complete")
         frames.append(_with_params(load_table(str(root / entry["run"]), "consensus"), point, i))
         if progress:
@@ -70,6 +82,11 @@ def run_sweep(
     pq.write_table(pa.Table.from_pandas(combined, preserve_index=False), buffer)
     (root / COMBINED).write_atomic(buffer.getvalue().to_pybytes())
     return str(root) if root.scheme else root.path
+
+
+def sweep_configs(cfg: Config) -> list[Config]:
+    """The config of every point, each validated (a bad point is refused before any runs)."""
+    return [with_values(cfg, point) for point in sweep_points(cfg)]
 
 
 def _create(out: str | Path, cfg: Config) -> tuple[Location, dict[str, Any]]:
