@@ -79,7 +79,8 @@ def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[st
     started = time.perf_counter()
 
     def resume_hint(run_dir: str) -> str:
-        return "resume with: " + _resume_command(config_file, overrides, runtime, address, run_dir)
+        return "resume with: " + _resume_command(config_file, overrides, runtime, address, run_dir,
+                                                 force)
 
     try:
         with _runtime_session(cfg.experiment.runtime, address):
@@ -109,7 +110,7 @@ def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[st
 
 
 def _resume_command(config_file: str, overrides: tuple[str, ...], runtime: str | None,
-                    address: str | None, run_dir: str) -> str:
+                    address: str | None, run_dir: str, force: bool = False) -> str:
     """The `mlts run` command that continues ``run_dir``, shell-quoted, with every flag that
     made its config (a resume with another config is refused)."""
     import shlex
@@ -121,6 +122,8 @@ def _resume_command(config_file: str, overrides: tuple[str, ...], runtime: str |
         args += ["--runtime", runtime]
     if address:
         args += ["--address", address]
+    if force:
+        args.append("--force")
     return shlex.join([*args, "--resume", str(run_dir)])
 
 
@@ -236,7 +239,7 @@ def sweep_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[
                     resume=resume)
     except Interrupted as err:
         click.echo(f"{err.why}; every finished point is in {err.subject}", err=True)
-        hint = _resume_command(config_file, overrides, runtime, address, err.subject)
+        hint = _resume_command(config_file, overrides, runtime, address, err.subject, force)
         click.echo("resume with: " + hint.replace("mlts run ", "mlts sweep ", 1), err=True)
         raise SystemExit(130) from None
     if make_report:
