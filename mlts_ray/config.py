@@ -106,8 +106,16 @@ class Network(_Section):
     inter_latency_ms: float = Field(50.0, ge=0, le=HOUR_MS)
     inter_jitter_ms: float = Field(15.0, ge=0, le=HOUR_MS)
     inter_min_latency_ms: float = Field(20.0, gt=0, le=HOUR_MS)
-    bandwidth_mbps: float = Field(100.0, ge=0.001, le=1e6,
-                                  description="1 kbit/s to 1 Tbit/s (a data-centre NIC is 400 Gbit/s)")
+    # Per-node NICs (DESIGN section 6): resources on residential links, VMCs and grid nodes in
+    # data centres. 1 kbit/s to 1 Tbit/s (a data-centre NIC is 400 Gbit/s).
+    uplink_mbps: float = Field(20.0, ge=0.001, le=1e6)
+    downlink_mbps: float = Field(100.0, ge=0.001, le=1e6)
+    vmc_uplink_mbps: float = Field(1000.0, ge=0.001, le=1e6)
+    vmc_downlink_mbps: float = Field(1000.0, ge=0.001, le=1e6)
+    grid_uplink_mbps: float = Field(1000.0, ge=0.001, le=1e6)
+    grid_downlink_mbps: float = Field(1000.0, ge=0.001, le=1e6)
+    transport: Literal["reliable", "datagram"] = "reliable"
+    rto_ms: float = Field(200.0, ge=1, le=60_000, description="first retransmission timeout")
     sign_cost_ms: float = Field(0.05, ge=0, le=1000, description="at most a second")
     verify_cost_ms: float = Field(0.15, ge=0, le=1000, description="at most a second")
     loss: float = Field(0.0, ge=0, lt=1)
@@ -189,9 +197,18 @@ def known_keys() -> list[str]:
     return [f"{s}.{k}" for s, model in SECTIONS.items() for k in model.model_fields]
 
 
+#: Keys that no longer exist, and what took their place (a config using one is refused by it).
+REPLACED = {
+    "network.bandwidth_mbps": "per-node NICs: network.uplink_mbps and network.downlink_mbps "
+                              "(and the vmc_/grid_ uplink and downlink overrides)",
+}
+
+
 def _field_annotation(key: str) -> Any:
     section, _, name = key.partition(".")
     model = SECTIONS.get(section)
+    if key in REPLACED:
+        raise ConfigError(key, f"was replaced by {REPLACED[key]}")
     if model is None or name not in model.model_fields or "." in name:
         hint = difflib.get_close_matches(key, known_keys(), n=1)
         raise ConfigError(key, "unknown key" + (f"; did you mean {hint[0]}?" if hint else ""))
@@ -254,7 +271,9 @@ def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
     for err in exc.errors():
         key = prefix + _key_of(err["loc"])
         why = _why(err)
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and key in REPLACED:
+            why = f"was replaced by {REPLACED[key]}"
+        elif err["type"] == "extra_forbidden":
             hint = difflib.get_close_matches(key, known_keys(), n=1)
             why += f"; did you mean {hint[0]}?" if hint else ""
         problems.append((key, why))

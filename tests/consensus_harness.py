@@ -20,14 +20,15 @@ from mlts_ray.consensus.instance import Answered, Committed, Instance
 from mlts_ray.consensus.pbft import Observer, Replica, Start
 from mlts_ray.ledger import Identity, KeyRing, Trade
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
-from mlts_ray.net.network import LinkModel
+from mlts_ray.net.network import LinkModel, Nics
 from mlts_ray.net.node import Ready
 from mlts_ray.net.sim import ChainSim
 
 CHAIN = "vpp-0"
 KEY_SEED = 1
 # DESIGN section 6 intra-VPP defaults, in microseconds / bits per second.
-DEFAULT_LINK = LinkModel(10_000, 3_000, 2_000, 100e6)
+DEFAULT_LINK = LinkModel(10_000, 3_000, 2_000)
+NIC_BPS = 100e6  # every node's uplink and downlink
 SIGN_US, VERIFY_US = 50, 150
 VIEW_TIMEOUT_US = 500_000
 
@@ -131,7 +132,7 @@ def run_instance(
         honest = Replica(ids[i], i, inst) if i in member else Observer(ids[i], i, inst)
         node = wrap(behaviours.get(i, "honest"), honest, me=ids[i], inst=inst)
         nodes.append(Recorder(node, sent[i]))
-    sim = ChainSim(CHAIN, nodes, link, seed, SIGN_US, VERIFY_US)
+    sim = ChainSim(CHAIN, nodes, link, seed, SIGN_US, VERIFY_US, nics=Nics.uniform(n, NIC_BPS))
     trades = tuple(trades)
     for i in range(n) if start_all else (inst.client,):
         sim.input(i, Start(trades), 0)

@@ -339,7 +339,10 @@ def test_empty_config_gives_design_defaults():
     assert (cr.audit_stake, cr.audit_penalty) == (5, 20)
     assert (n.intra_latency_ms, n.intra_jitter_ms, n.intra_min_latency_ms) == (10, 3, 2)
     assert (n.inter_latency_ms, n.inter_jitter_ms, n.inter_min_latency_ms) == (50, 15, 20)
-    assert n.bandwidth_mbps == 100
+    assert (n.uplink_mbps, n.downlink_mbps) == (20, 100)
+    assert (n.vmc_uplink_mbps, n.vmc_downlink_mbps, n.grid_uplink_mbps, n.grid_downlink_mbps) == \
+        (1000, 1000, 1000, 1000)
+    assert (n.transport, n.rto_ms) == ("reliable", 200)
     assert (n.sign_cost_ms, n.verify_cost_ms) == (0.05, 0.15)
     assert n.loss == 0
     assert cfg.topology.supervisors_per_vpp == 1
@@ -359,7 +362,7 @@ def test_partial_section_keeps_other_defaults():
     cfg = build_config({"network": {"loss": 0.2}})
     assert cfg.network.loss == 0.2
     assert cfg.network.intra_latency_ms == 10
-    assert cfg.network.bandwidth_mbps == 100
+    assert cfg.network.uplink_mbps == 20
 
 
 # --- 3. quickstart ------------------------------------------------------------------------------

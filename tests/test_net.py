@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mlts_ray.config import build_config
 from mlts_ray.errors import ConfigError
-from mlts_ray.net.network import LinkModel, PartitionWindow, ms_to_us
+from mlts_ray.net.network import LinkModel, Nics, PartitionWindow, ms_to_us, tx_us
 from mlts_ray.net.node import Ready, Timer
 from mlts_ray.net.rng import stream, stream_seed, tie_break
 from mlts_ray.net.sim import ChainSim, Observation
@@ -94,32 +94,29 @@ def test_tie_break_is_deterministic_and_distinguishes_its_inputs():
 # --- link model ------------------------------------------------------------------------------------
 
 
-def tx_us(size: int, bandwidth_bps: int) -> int:
+def naive_tx_us(size: int, bandwidth_bps: int) -> int:
     """Transmission time ceil(8 * size / bandwidth) seconds, in whole microseconds."""
     return math.ceil(8 * size * 1_000_000 / bandwidth_bps) if size else 0
 
 
 @given(
     base=st.floats(0, 1e6), jitter=st.floats(0, 1e6), floor=st.integers(1, 100_000),
-    size=st.integers(0, 10**6), bandwidth=st.integers(1_000, 10**10), seed=st.integers(0, 2**32),
+    seed=st.integers(0, 2**32),
 )
 @settings(max_examples=200, deadline=None)
-def test_delay_never_below_floor_and_includes_transmission(base, jitter, floor, size, bandwidth, seed):
-    link = LinkModel(base, jitter, floor, float(bandwidth))
+def test_latency_never_below_floor(base, jitter, floor, seed):
+    link = LinkModel(base, jitter, floor)
     rng, twin = random.Random(seed), random.Random(seed)
     for _ in range(5):
-        d = link.delay_us(rng, size)
+        d = link.latency_us(rng)
         assert isinstance(d, int)
-        latency = max(floor, round(base + twin.gauss(0.0, jitter)))
-        assert d == latency + tx_us(size, bandwidth)
-        assert d >= floor + tx_us(size, bandwidth)
+        assert d == max(floor, round(base + twin.gauss(0.0, jitter))) >= floor
 
 
-@given(base=st.integers(0, 10**6), floor=st.integers(1, 10**6), size=st.integers(0, 10**5))
-@settings(max_examples=100, deadline=None)
-def test_delay_without_jitter_is_exact(base, floor, size):
-    link = LinkModel(float(base), 0.0, floor, 100e6)
-    assert link.delay_us(random.Random(0), size) == max(base, floor) + tx_us(size, 100_000_000)
+@given(size=st.integers(0, 10**6), bandwidth=st.integers(1_000, 10**10))
+@settings(max_examples=200, deadline=None)
+def test_transmission_time_is_the_exact_ceiling(size, bandwidth):
+    assert tx_us(size, bandwidth) == naive_tx_us(size, bandwidth)
 
 
 @pytest.mark.parametrize(
@@ -128,37 +125,59 @@ def test_delay_without_jitter_is_exact(base, floor, size):
      (125_000, 1e6, 1_000_000), (1, 8e6, 1), (2, 8e6, 2), (3, 16e6, 2)],
 )
 def test_transmission_time_is_rounded_up_to_whole_microseconds(size, bandwidth, expected):
-    link = LinkModel(0.0, 0.0, 1, bandwidth)
-    assert link.delay_us(random.Random(0), size) == 1 + expected
+    assert tx_us(size, int(bandwidth)) == expected
 
 
-def test_bandwidth_has_a_floor_in_the_config_and_fractional_rates_are_exact():
+def test_nic_rates_have_a_floor_in_the_config_and_fractional_rates_are_exact():
     # Regression: 5e-7 Mbit/s used to pass validation and divide by int(0.5) == 0.
-    with pytest.raises(ConfigError, match="network.bandwidth_mbps"):
-        build_config({"network": {"bandwidth_mbps": 5e-7}})
-    link = LinkModel.from_config(build_config({"network": {"bandwidth_mbps": 0.0015}}).network, inter=False)
-    latency = max(link.min_us, round(link.base_us + random.Random(0).gauss(0.0, link.jitter_us)))
+    with pytest.raises(ConfigError, match="network.uplink_mbps"):
+        build_config({"network": {"uplink_mbps": 5e-7}})
+    net = build_config({"network": {"uplink_mbps": 0.0015}}).network
+    nics = Nics.for_names(net, ["vpp-0/n-001"])
     # 1,500 bit/s: one byte (8 bits) takes 5,334 us (rounded up).
-    assert link.delay_us(random.Random(0), 1) == latency + 5_334
+    assert tx_us(1, nics.up_bps[0]) == 5_334
+
+
+def test_bandwidth_mbps_is_refused_naming_the_nic_keys():
+    for attempt in (lambda: build_config({"network": {"bandwidth_mbps": 100}}),
+                    lambda: build_config({}, ["network.bandwidth_mbps=100"])):
+        with pytest.raises(ConfigError) as err:
+            attempt()
+        assert err.value.subject == "network.bandwidth_mbps"
+        assert "network.uplink_mbps" in err.value.why and "network.downlink_mbps" in err.value.why
+
+
+def test_nics_by_role_resources_residential_vmcs_and_grid_in_data_centres():
+    net = build_config({}).network
+    nics = Nics.for_names(net, ["vpp-0/n-001", "vpp-0/vmc", "grid-0"])
+    assert nics.up_bps == (20_000_000, 1_000_000_000, 1_000_000_000)
+    assert nics.down_bps == (100_000_000, 1_000_000_000, 1_000_000_000)
+    net = build_config({"network": {"vmc_uplink_mbps": 50, "grid_downlink_mbps": 10}}).network
+    nics = Nics.for_names(net, ["vpp-0/vmc", "grid-1"])
+    assert nics.up_bps[0] == 50_000_000 and nics.down_bps[1] == 10_000_000
 
 
 def test_link_from_config_intra_and_inter():
     cfg = build_config({"network": {
         "intra_latency_ms": 10, "intra_jitter_ms": 3, "intra_min_latency_ms": 2.5,
         "inter_latency_ms": 50, "inter_jitter_ms": 15, "inter_min_latency_ms": 20,
-        "bandwidth_mbps": 100, "loss": 0.25,
+        "loss": 0.25, "rto_ms": 150,
     }})
     intra = LinkModel.from_config(cfg.network, inter=False)
     inter = LinkModel.from_config(cfg.network, inter=True)
     assert (intra.base_us, intra.jitter_us, intra.min_us) == (10_000, 3_000, 2_500)
     assert (inter.base_us, inter.jitter_us, inter.min_us) == (50_000, 15_000, 20_000)
-    assert intra.bandwidth_bps == inter.bandwidth_bps == 100e6
     assert intra.loss == inter.loss == 0.25
+    assert intra.reliable and intra.rto_us == 150_000
+    assert [inter.resend_after_us(k) for k in (1, 2, 3)] == [150_000, 300_000, 600_000]
+    assert inter.resend_after_us(40) == 60_000_000  # RFC 6298's 60 s ceiling
+    assert not LinkModel.from_config(build_config({"network": {"transport": "datagram"}}).network,
+                                     inter=False).reliable
     assert ms_to_us(0.05) == 50 and ms_to_us(0.15) == 150
 
 
 def test_no_loss_never_drops_and_draws_nothing():
-    link = LinkModel(1000.0, 100.0, 10, 1e6, loss=0.0)
+    link = LinkModel(1000.0, 100.0, 10, loss=0.0)
     rng = random.Random(9)
     state = rng.getstate()
     assert not any(link.dropped(rng, t, 0, 1) for t in range(10_000))
@@ -167,7 +186,7 @@ def test_no_loss_never_drops_and_draws_nothing():
 
 @pytest.mark.parametrize("loss, low, high", [(0.999, 0.99, 1.0), (0.5, 0.45, 0.55), (0.01, 0.0, 0.03)])
 def test_loss_rate(loss, low, high):
-    link = LinkModel(1000.0, 100.0, 10, 1e6, loss=loss)
+    link = LinkModel(1000.0, 100.0, 10, loss=loss)
     rng = random.Random(4)
     frac = sum(link.dropped(rng, 0, 0, 1) for _ in range(10_000)) / 10_000
     assert low <= frac <= high
@@ -175,7 +194,7 @@ def test_loss_rate(loss, low, high):
 
 def test_partition_separates_groups_only_inside_its_window():
     w = PartitionWindow(1_000, 2_000, {0: 0, 1: 0, 2: 1, 3: 1})  # 4 and 5 unlisted
-    link = LinkModel(1000.0, 0.0, 10, 1e6, partitions=(w,))
+    link = LinkModel(1000.0, 0.0, 10, partitions=(w,))
     rng = random.Random(0)
     for t in (1_000, 1_500, 1_999):
         assert link.dropped(rng, t, 0, 2) and link.dropped(rng, t, 3, 1)
@@ -189,7 +208,7 @@ def test_partition_separates_groups_only_inside_its_window():
 def test_several_partition_windows():
     a = PartitionWindow(0, 100, {0: 0, 1: 1})
     b = PartitionWindow(200, 300, {0: 0, 2: 1})
-    link = LinkModel(1000.0, 0.0, 10, 1e6, partitions=(a, b))
+    link = LinkModel(1000.0, 0.0, 10, partitions=(a, b))
     rng = random.Random(0)
     assert [link.dropped(rng, t, 0, 1) for t in (0, 99, 100, 250)] == [True, True, False, True]
     # In window b, 1 is unlisted (group -1) and so is separated from 0 too.
@@ -223,12 +242,14 @@ class Scripted:
 
 
 SIGN, VERIFY = 50, 150
-# 8 Mbit/s: one byte takes exactly 1 us; no jitter: every delay is exactly 1000 us + size.
-EXACT = LinkModel(1000.0, 0.0, 1, 8e6)
+# No jitter: every latency is exactly 1000 us; 8 Mbit/s uplinks: one byte takes exactly 1 us
+# on the sender's uplink; downlinks unlimited (rate 0), so only the sender's NIC queues.
+EXACT = LinkModel(1000.0, 0.0, 1)
 
 
 def sim_of(nodes, link=EXACT, seed=1, epoch=0) -> ChainSim:
-    return ChainSim("vpp-0", nodes, link, seed, SIGN, VERIFY, epoch=epoch)
+    nics = Nics((8_000_000,) * len(nodes), (0,) * len(nodes))
+    return ChainSim("vpp-0", nodes, link, seed, SIGN, VERIFY, epoch=epoch, nics=nics)
 
 
 def on(kind, make):
@@ -255,7 +276,9 @@ def test_same_time_sends_arrive_in_send_order_per_sender():
     sim = sim_of([n0, n1, n2])
     sim.input(0, "go", 0)
     sim.run()
-    assert n1.log == [(1_007, m) for m in msgs] == n2.log
+    # copies leave the uplink one after another, 7 us each, in send order (m0->1, m0->2, ...)
+    assert n1.log == [(1_000 + 14 * i + 7, m) for i, m in enumerate(msgs)]
+    assert n2.log == [(1_000 + 14 * i + 14, m) for i, m in enumerate(msgs)]
 
 
 def test_same_time_arrivals_are_ordered_by_origin_not_by_when_they_were_sent():
@@ -325,7 +348,7 @@ def test_busy_node_queues_events_and_delays_its_sends():
 
 def test_phase_counts_bytes_and_drops():
     part = PartitionWindow(0, 10_000, {0: 0, 1: 0, 2: 1})
-    link = LinkModel(1000.0, 0.0, 1, 8e6, partitions=(part,))
+    link = LinkModel(1000.0, 0.0, 1, partitions=(part,))
     big = Msg("p", "big", 40)
     sends = [(1, Msg("p", "a", 10)), (2, Msg("p", "b", 20)), (1, big), (2, big), (1, Msg("q", "c", 5))]
     n0 = Scripted(on(str, lambda ev, now: Ready(sends=list(sends))))
@@ -338,16 +361,16 @@ def test_phase_counts_bytes_and_drops():
     assert (p.count, p.bytes, p.dropped) == (8, 2 * (10 + 20 + 40 + 40), 2)
     assert (q.count, q.bytes, q.dropped) == (2, 10, 0)
     assert sim.delivered == 10 - 2
-    assert [e for _, e in n2.log] == [Msg("p", "b", 20), big]  # only the second round got through
+    # only the second round got through; a dropped copy still used the sender's uplink
+    assert n2.log == [(21_030, Msg("p", "b", 20)), (21_110, big)]
     assert n1.log == [
-        (1_005, Msg("q", "c", 5)), (1_010, Msg("p", "a", 10)), (1_040, big),
-        (21_005, Msg("q", "c", 5)), (21_010, Msg("p", "a", 10)), (21_040, big),
+        (1_010, Msg("p", "a", 10)), (1_070, big), (1_115, Msg("q", "c", 5)),
+        (21_010, Msg("p", "a", 10)), (21_070, big), (21_115, Msg("q", "c", 5)),
     ]
-    assert n2.log[0][0] == 21_020
 
 
 def test_loss_drops_are_counted():
-    link = LinkModel(1000.0, 0.0, 1, 8e6, loss=0.5)
+    link = LinkModel(1000.0, 0.0, 1, loss=0.5)
     n0 = Scripted(on(str, lambda ev, now: Ready(sends=[(1, Msg("p", i, 3)) for i in range(400)])))
     n1 = Scripted()
     sim = sim_of([n0, n1], link=link)
@@ -414,7 +437,7 @@ class Gossip:
 
 
 N_GOSSIP = 6
-JITTERY = LinkModel(2_000.0, 1_500.0, 500, 1e6, loss=0.1)
+JITTERY = LinkModel(2_000.0, 1_500.0, 500, loss=0.1)
 
 
 def gossip_run(order, seed=3, epoch=0, times=None):
@@ -463,7 +486,7 @@ def test_input_insertion_order_does_not_matter_with_mixed_times():
 def test_a_senders_link_draws_do_not_depend_on_other_senders():
     """Each sender draws from its own stream: node 2 sending a lot does not move the arrival
     times of node 0's messages (node 1 costs nothing, so it is never busy)."""
-    link = LinkModel(2_000.0, 1_500.0, 500, 1e6, loss=0.2)
+    link = LinkModel(2_000.0, 1_500.0, 500, loss=0.2)
     msgs0 = [(1, Msg("x", ("zero", i), 30)) for i in range(30)]
     msgs2 = [(1, Msg("x", ("two", i), 60)) for i in range(50)]
 

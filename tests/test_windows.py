@@ -63,7 +63,7 @@ def test_windows_over_several_hosts_equal_one_event_at_a_time(seed, n, algorithm
     start(many, inst, trades)
     width = window_width(many, inst)
     while batch := many.window(width):
-        many.apply([host.process([e for e in batch if e[DST] % hosts == h])
+        many.apply([host.process([e for e in batch if e[DST] % hosts == h], many.window_end)
                     for h, host in enumerate(spread)])
 
     assert one.sorted_observations() == many.sorted_observations()

@@ -24,12 +24,12 @@ from mlts_ray.consensus.pbft import Observer, Replica, Start
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.mlts.trading import TradingResult, TradingSpec, trade_round
-from mlts_ray.net.network import LinkModel, PartitionWindow, ms_to_us
+from mlts_ray.net.network import LinkModel, Nics, PartitionWindow, ms_to_us
 from mlts_ray.net.node import Node
 from mlts_ray.net.sim import ChainSim, PhaseStats
 
 PHASES = ("request", "pre-prepare", "prepare", "commit", "reply", "certificate",
-          "view-change", "new-view", "fetch")
+          "view-change", "new-view", "fetch", "retransmit")
 PROOF_KINDS = ("equivocation", "invalid-block", "double-vote")
 
 
@@ -167,7 +167,7 @@ def new_sim(cfg: Config, inst: Instance, inter: bool, nodes: Sequence[Node] | No
     return ChainSim(
         inst.chain, nodes, LinkModel.from_config(net, inter, partitions(cfg, inst)),
         cfg.experiment.seed, ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms),
-        epoch=inst.round, n_nodes=len(inst.names),
+        epoch=inst.round, n_nodes=len(inst.names), nics=Nics.for_names(net, inst.names),
     )
 
 

@@ -45,6 +45,6 @@ class HostService:
         out.inst = spec  # the caller's own instance goes back in (no caches shipped)
         return out
 
-    def process(self, chain: str, events: list[Event]) -> Processed:
-        return self.hosts[chain].process(events)
+    def process(self, chain: str, events: list[Event], end_us: int) -> Processed:
+        return self.hosts[chain].process(events, end_us)
 

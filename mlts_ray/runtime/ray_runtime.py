@@ -116,7 +116,8 @@ class RayRunner:
                 for event in batch:
                     by_host[self.placement.host_of[(jobs[k].inst.chain, event[DST])]].append(event)
                 for h, events in by_host.items():
-                    refs.append(self.hosts[h].process.remote(jobs[k].inst.chain, events))
+                    refs.append(self.hosts[h].process.remote(jobs[k].inst.chain, events,
+                                                             sims[k].window_end))
                     owners.append(k)
             results = self._get(refs, [(jobs[k].inst.chain, jobs[k].inst.round) for k in owners])
             merged: dict[int, list] = defaultdict(list)
