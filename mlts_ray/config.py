@@ -74,6 +74,9 @@ class Consensus(_Section):
     main_committee_fraction: float = Field(0.60, gt=0, le=1)
     view_timeout_ms: float = Field(500.0, gt=0, le=HOUR_MS)
     max_view_changes: int = Field(6, ge=0, le=30, description="then the round gives up")
+    # PBFT's primary: "stable" keeps it across rounds until a view change replaces it
+    # (Castro-Liskov); "rotate" moves it round-robin every round (the old baseline).
+    pbft_primary: Literal["stable", "rotate"] = "stable"
 
 
 class Credit(_Section):

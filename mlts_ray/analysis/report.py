@@ -150,6 +150,7 @@ def _anchoring(blocks: pd.DataFrame, anchors: pd.DataFrame, path: Path) -> str:
 
 
 def _band(values: pd.Series) -> tuple[float, float]:
+    values = values.dropna()  # a seed whose rounds had no latency is not a zero
     mean = values.mean()
     if len(values) < 2:
         return mean, 0.0
@@ -190,14 +191,18 @@ def _summary(df: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
     main chain of 6 messages with side chains of 19,998 describes neither)."""
     keys = list(dict.fromkeys(["algorithm", "level", *swept]))
     per_seed = df.groupby([*keys, "experiment.seed"]).agg(
-        latency_ms=("latency_ms", "mean"), messages=("messages", "mean"),
-        committed=("committed", "mean")).reset_index()
+        latency_ms=("latency_ms", "mean"), finality_ms=("finality_ms", "mean"),
+        messages=("messages", "mean"), committed=("committed", "mean")).reset_index()
     out = {}
-    for metric in ("latency_ms", "messages", "committed"):
+    for metric in ("latency_ms", "finality_ms", "messages", "committed"):
         stats = per_seed.groupby(keys)[metric].apply(_band)
         out[metric] = stats.map(lambda b: b[0])
         out[f"{metric}_ci95"] = stats.map(lambda b: b[1])
-    return pd.DataFrame(out).round(2)
+    # how many rounds each mean rests on, and the committed rounds without a latency
+    counts = df.assign(censored=df.committed & df.latency_ms.isna()).groupby(keys).agg(
+        rounds=("round", "size"), latency_n=("latency_ms", "count"),
+        censored=("censored", "sum"), finality_n=("finality_ms", "count"))
+    return pd.DataFrame(out).join(counts).round(2)
 
 
 def _metric_plot(df: pd.DataFrame, param: str, metric: str, label: str, path: Path) -> str:
@@ -215,11 +220,21 @@ def _metric_plot(df: pd.DataFrame, param: str, metric: str, label: str, path: Pa
                         alpha=0.2, color=line.get_color())
     if metric == "messages" and param == "topology.nodes_per_vpp":
         _closed_forms(ax, df, sorted(df[param].unique()))
+    _log_if_wide(ax, df[param], per_seed[metric])
     ax.set_xlabel(param)
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return _save(fig, path)
+
+
+def _log_if_wide(ax, xs: pd.Series, ys: pd.Series) -> None:
+    """Log axes where positive values span more than 20x (1-100 Mbit/s, 0.1-55 s latency):
+    on linear axes every point but the largest sits on the floor."""
+    for values, set_scale in ((xs, ax.set_xscale), (ys, ax.set_yscale)):
+        values = pd.to_numeric(values, errors="coerce").dropna()
+        if len(values) and (values > 0).all() and values.max() > 20 * values.min():
+            set_scale("log")
 
 
 def _anchoring_vs(sweep: Path, swept: list[str], out: Path) -> tuple[str, str] | None:

@@ -1,6 +1,8 @@
 """Committee and primary selection for each algorithm (DESIGN section 5), as pure functions.
 
-- ``pbft``: every node is a replica; the primary rotates round-robin with the round.
+- ``pbft``: every node is a replica. ``stable`` primary (Castro-Liskov): views continue across
+  rounds, so the primary of a round is the one the last view change left, ``nodes[view mod N]``;
+  ``rotate``: the primary moves round-robin with the round, faulty or not.
 - ``dce-pbft``: the top-k eligible nodes by credit, ties broken by ``sha256(seed, round, node)``;
   the primary of view v is the committee sorted the same way at position ``v mod k``. Too few
   eligible nodes: fill with the best remaining and mark the round ``committee_degraded``; with
@@ -27,8 +29,11 @@ def rank(nodes: Sequence[str], credit: Mapping[str, float], seed: int, round_: i
     return sorted(nodes, key=lambda n: (-credit[n], tie_break(seed, round_, n)))
 
 
-def pbft_committee(nodes: Sequence[str], round_: int, **_: object) -> Committee:
-    shift = round_ % len(nodes)
+def pbft_committee(
+    nodes: Sequence[str], round_: int, view: int = 0, pbft_primary: str = "stable", **_: object,
+) -> Committee:
+    """``view``: the chain's view when the round starts (every view change of earlier rounds)."""
+    shift = (view if pbft_primary == "stable" else round_) % len(nodes)
     return Committee(tuple(nodes[shift:]) + tuple(nodes[:shift]))
 
 

@@ -105,6 +105,8 @@ class Chain:
         # This round's committee and facts, set by begin().
         self.committee = Committee(())
         self.facts = RoundFacts(roles={})
+        # The chain's PBFT view: every view change so far moved the (stable) primary on.
+        self.view = 0
 
     def begin(self, rnd: int) -> None:
         """Choose the round's committee and open its facts."""
@@ -112,7 +114,8 @@ class Chain:
             nodes=self.names, candidates=self.candidates, k=self.k,
             credit=self.book.credits(), eligible=lambda n: self.book.eligible(n, rnd),
             usable=lambda n: self.book.usable(n, rnd), seed=self.cfg.experiment.seed,
-            round_=rnd, chain=self.chain,
+            round_=rnd, chain=self.chain, view=self.view,
+            pbft_primary=self.cfg.consensus.pbft_primary,
         )
         roles = {}
         for n in self.names:
@@ -150,6 +153,8 @@ class Chain:
         """Commit, settle and record what the instance produced."""
         self._commit(out, trades, ledger, rows)
         self._consensus_facts(out)
+        # the views this round changed through: a decided round stays in the deciding view
+        self.view += out.view if out.decided else out.views
         rows.consensus.append(self._consensus_row(out))
         rows.messages.extend(
             {"chain": self.chain, "phase": p, "count": s.count, "bytes": s.bytes, "dropped": s.dropped}
