@@ -80,16 +80,21 @@ def test_committees():
     orders = {dce_committee(candidates=NODES, k=5, credit=flat, eligible=lambda n: True,
                             usable=lambda n: True, seed=1, round_=r).members for r in range(6)}
     assert len(orders) > 1
-    assert pbft_committee(nodes=NODES, round_=7).members == ("c", "d", "e", "a", "b")
+    rotate = pbft_committee(nodes=NODES, round_=7, view=1, pbft_primary="rotate")
+    assert rotate.members == ("c", "d", "e", "a", "b")  # round 7 of 5 nodes: the third leads
+    # stable: the round does not move the primary, the chain's view (its view changes) does
+    assert pbft_committee(nodes=NODES, round_=7, view=0).members == tuple(NODES)
+    assert pbft_committee(nodes=NODES, round_=7, view=6).members == ("b", "c", "d", "e", "a")
     draws = {random_committee(candidates=NODES, k=2, seed=3, round_=r).members for r in range(20)}
     assert all(len(m) == 2 for m in draws) and len(draws) > 3
 
 
-def _run(tmp_path, algorithm: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _run(tmp_path, algorithm: str, pbft_primary: str = "stable") -> tuple[pd.DataFrame, pd.DataFrame]:
     cfg = build_config({
-        "experiment": {"name": algorithm, "seed": 5, "rounds": 30, "runtime": "local"},
+        "experiment": {"name": f"{algorithm}-{pbft_primary}", "seed": 5, "rounds": 30,
+                       "runtime": "local"},
         "topology": {"vpps": 1, "nodes_per_vpp": 30},
-        "consensus": {"algorithm": algorithm},
+        "consensus": {"algorithm": algorithm, "pbft_primary": pbft_primary},
         "faults": {"byzantine_fraction": 0.2, "behaviours": ["silent", "forge", "equivocate", "delay"]},
     })
     run = run_local(cfg, tmp_path)
@@ -100,7 +105,8 @@ def _run(tmp_path, algorithm: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.mark.slow
 def test_dce_pushes_byzantine_nodes_out_while_pbft_keeps_paying(tmp_path):
     dce, dce_credit = _run(tmp_path, "dce-pbft")
-    pbft, _ = _run(tmp_path, "pbft")
+    pbft, _ = _run(tmp_path, "pbft", "rotate")
+    stable, _ = _run(tmp_path, "pbft", "stable")
     rand, _ = _run(tmp_path, "random-committee")  # same k, no credit: the control
     late = dce[dce["round"] >= 15]
     # Credit pushes them out within tens of rounds (a `delay` node trades its way back now and
@@ -111,7 +117,10 @@ def test_dce_pushes_byzantine_nodes_out_while_pbft_keeps_paying(tmp_path):
     honest = dce_credit[dce_credit.behaviour == "honest"].groupby("round").credit.mean()
     faulty = dce_credit[dce_credit.behaviour != "honest"].groupby("round").credit.mean()
     assert honest.iloc[-1] > honest.iloc[0] + 10 and faulty.iloc[-1] < honest.iloc[-1] - 30
-    # PBFT has no credit: every faulty replica stays, and faulty primaries keep costing views.
+    # PBFT has no credit: every faulty replica stays, and a rotating primary lets faulty ones
+    # keep costing views; a stable primary pays for them once, until an honest one leads.
     assert (pbft.byzantine_in_committee == pbft.byzantine_in_committee.iloc[0]).all()
     assert (pbft[pbft["round"] >= 15].views - 1).sum() >= 2
+    assert (stable[stable["round"] >= 15].views == 1).all()
     assert pbft.latency_ms.mean() > 2 * dce.latency_ms.mean()
+    assert stable.latency_ms.mean() < pbft.latency_ms.mean()
