@@ -9,10 +9,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consensus_harness import make_instance, run_instance, trades_for
 from mlts_ray.analysis.load import load_table
 from mlts_ray.config import build_config, load_config
 from mlts_ray.consensus.committee import dce_committee
 from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.net.network import LinkModel, PartitionWindow
 from mlts_ray.runtime.local import run_local
 
 QUICKSTART = Path(__file__).parent.parent / "experiments" / "quickstart.toml"
@@ -52,20 +54,60 @@ def test_a_committee_cut_apart_for_the_first_second_of_every_round_commits_after
     assert side.finality_ms.notna().all()
 
 
-def test_datagrams_at_five_percent_loss_run_and_report_what_they_lost(tmp_path):
+def _datagram_run(loss: float, tmp_path):
     cfg = build_config({
-        "experiment": {"seed": 3, "rounds": 20, "runtime": "local"},
+        "experiment": {"seed": 3, "rounds": 10, "runtime": "local"},
         "topology": {"vpps": 2, "nodes_per_vpp": 30},
-        "network": {"loss": 0.05, "transport": "datagram"},
+        "network": {"loss": loss, "transport": "datagram"},
     })
-    consensus = _consensus(cfg, tmp_path)
-    assert len(consensus) == 20 * 3
-    side = consensus[consensus.chain != "main"]
-    # rounds whose block never reached every honest node say so (no finality), not hidden
-    assert side.finality_ms.isna().any()
-    assert side.committed.any()
-    messages = load_table(tmp_path / consensus.run_id[0], "messages")
-    assert "retransmit" not in set(messages.phase) and messages.dropped.sum() > 0
+    run = run_local(cfg, tmp_path / str(loss))
+    consensus, messages = load_table(run, "consensus"), load_table(run, "messages")
+    assert len(consensus) == 10 * 3  # a row for every chain and round, committed or not
+    assert "retransmit" not in set(messages.phase)
+    assert (messages.dropped.sum() > 0) == (loss > 0)
+    return consensus, messages.groupby("phase")["count"].sum()
+
+
+def test_datagrams_at_five_percent_loss_recover_by_protocol(tmp_path):
+    """No transport resends: the client resends its request, observers without a
+    certificate fetch the block from the members, lagging members get the commit proof."""
+    consensus, counts = _datagram_run(0.05, tmp_path)
+    _, lossless = _datagram_run(0.0, tmp_path)
+    assert consensus.committed.all() and consensus.finality_ms.notna().all()
+    assert counts["fetch"] > lossless.get("fetch", 0)
+
+
+def test_datagrams_at_heavy_loss_report_what_they_could_not_recover(tmp_path):
+    from mlts_ray.analysis.summary import consensus_summary
+
+    consensus, _ = _datagram_run(0.5, tmp_path)
+    assert not consensus.committed.all()
+    assert consensus.finality_ms.isna().any()
+    summary = consensus_summary(consensus)
+    assert (summary.fin_n <= summary.rounds).all() and (summary.fin_n < summary.rounds).any()
+    assert (summary.lat_n + summary.censored <= summary.committed).all()
+
+
+def test_a_client_whose_request_was_lost_resends_it_and_the_round_commits():
+    """Datagrams, the client cut off while it sends: no member hears the request, so none
+    arms a view timer -- the round used to end with no decision. The client resends."""
+    inst = make_instance(4, client=3)
+    cut = PartitionWindow(0, 100_000, {3: 1})
+    run = run_instance(inst, trades_for(4), link=LinkModel(10_000, 0, 2_000, partitions=(cut,)))
+    assert sorted(run.committed) == [0, 1, 2, 3]
+    request = run.sim.phases["request"]
+    assert (request.count, request.dropped) == (2 * 3, 3)
+
+
+def test_observers_that_lost_the_certificate_fetch_the_block():
+    inst = make_instance(10, members=range(4))
+    cut = PartitionWindow(0, 400_000, {i: 1 for i in range(4, 10)})  # observers apart
+    run = run_instance(inst, trades_for(10), link=LinkModel(10_000, 0, 2_000, partitions=(cut,)),
+                       start_all=True)
+    assert sorted(run.committed) == list(range(10)) and len(run.digests()) == 1
+    assert run.sim.phases["fetch"].count == 6
+    cert = run.sim.phases["certificate"]
+    assert (cert.count, cert.dropped) == (6 + 6, 6)  # the lost ones, then the answers
 
 
 def _pbft(pbft_primary: str, tmp_path):

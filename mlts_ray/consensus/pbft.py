@@ -11,6 +11,12 @@ broadcasts a view-change carrying its latest prepared proof; the new primary, ho
 broadcasts a new-view with those view-changes and a pre-prepare that re-proposes the highest
 prepared block (or a fresh one when none was prepared). A member that sees f+1 view-changes for
 a higher view joins it. Timeouts double per view.
+
+Recovery (Castro-Liskov section 4, for datagram networks and crashed leaders): a client with no
+f+1 replies resends its request to every member (doubling its wait), a member that hears a
+request arms its view timer whatever the primary did, and a member that already committed
+answers a resent request with its reply again. A DCE-PBFT observer that has no certificate when
+its fetch timer fires asks the members in turn for the block and its certificate.
 """
 
 from __future__ import annotations
@@ -45,12 +51,37 @@ _PREPARE, _COMMIT, _REPLY = SigKind.PREPARE, SigKind.COMMIT, SigKind.REPLY
 
 
 class Start:
-    """Round start, handed to every node; the client sends its request on it."""
+    """Round start, handed to every node; the client sends its request on it, an observer arms
+    its fetch timer."""
 
     __slots__ = ("trades",)
 
     def __init__(self, trades: tuple[bytes, ...] = ()) -> None:
         self.trades = trades
+
+
+class Retry:
+    """Timer token of a client's request resend (``tries`` so far)."""
+
+    __slots__ = ("tries",)
+
+    def __init__(self, tries: int) -> None:
+        self.tries = tries
+
+
+class FetchRetry(Retry):
+    """Timer token of an observer's fetch (``tries`` so far)."""
+
+
+#: A fetch for whatever block the member committed at this height (an observer that never saw
+#: the certificate does not know the digest).
+ANY_DIGEST = bytes(32)
+
+
+def retry_after_us(inst: Instance, tries: int) -> int:
+    """A client's or observer's wait before try ``tries + 1``: twice the view timeout, doubling,
+    so a view change has its chance before the client resends."""
+    return inst.timeout_us(1 + tries)
 
 
 def check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None, int, Block | None]:
@@ -145,7 +176,7 @@ class Replica:
         "request",
         "accepted", "votes", "prepared", "commit_sent", "committed", "armed", "vcs",
         "new_view_sent", "replies", "answered", "fetched", "commit_proof", "certified", "helped",
-        "tally",
+        "tally", "reply",
     )
 
     def __init__(self, me: Identity, index: int, inst: Instance) -> None:
@@ -172,6 +203,7 @@ class Replica:
         self.commit_proof: Certificate | None = None
         self.certified = False  # sent the certificate to the observers
         self.helped: set[str] = set()  # lagging members sent our commit proof
+        self.reply: Vote | None = None  # our signed reply, sent again to a resent request
 
     @property
     def name(self) -> str:
@@ -196,6 +228,17 @@ class Replica:
         r.signs += 1
         r.broadcast(self.others, req)
         self._on_request(req, r, verified=True)
+        r.timer(retry_after_us(inst, 0), Retry(0))
+
+    def _on_retry(self, retry: Retry, r: Ready) -> None:
+        """No f+1 replies yet: resend the request to every member (the same signed bytes)."""
+        inst = self.inst
+        if not self.is_client or self.answered or self.request is None:
+            return
+        if retry.tries >= inst.max_view_changes:
+            return
+        r.broadcast(self.others, self.request)
+        r.timer(retry_after_us(inst, retry.tries + 1), Retry(retry.tries + 1))
 
     def _on_reply(self, vote: Vote, r: Ready) -> None:
         if not self.is_client or vote.sender not in self.inst.member_names:
@@ -217,7 +260,11 @@ class Replica:
 
     def _on_request(self, req: Request, r: Ready, verified: bool) -> None:
         inst = self.inst
-        if self.request is not None or req.chain != inst.chain or req.height != inst.height:
+        if req.chain != inst.chain or req.height != inst.height:
+            return
+        if self.request is not None:
+            if self.reply is not None and req.client == inst.names[inst.client]:
+                r.send(inst.client, self.reply)  # the client resent: our reply was lost
             return
         if not verified:
             r.verifies += 1
@@ -413,7 +460,9 @@ class Replica:
 
     def _on_fetch(self, fetch: Fetch, r: Ready) -> None:
         proof = self.commit_proof
-        if proof is not None and fetch.digest == self.committed and fetch.sender in self.inst.index_of:
+        if proof is None or fetch.sender not in self.inst.index_of:
+            return
+        if fetch.digest in (self.committed, ANY_DIGEST) and fetch.height == self.inst.height:
             r.send(self.inst.index_of[fetch.sender], proof)
 
     def _on_certificate(self, cert: Certificate, r: Ready) -> None:
@@ -441,9 +490,10 @@ class Replica:
         if self.is_client:
             self._count_reply(self.name, digest, r)
         else:
-            reply = Vote(SigKind.REPLY, inst.chain, inst.height, view, digest, self.name)
+            self.reply = Vote(SigKind.REPLY, inst.chain, inst.height, view, digest,
+                              self.name).signed(self.me)
             r.signs += 1
-            r.send(inst.client, reply.signed(self.me))
+            r.send(inst.client, self.reply)
         self._certify(view, r)
 
     # --- view change --------------------------------------------------------------------------
@@ -454,7 +504,9 @@ class Replica:
             r.timer(self.inst.timeout_us(view), view)
 
     def _on_timer(self, view: object, r: Ready) -> None:
-        if self.committed is None and view == self.view:
+        if isinstance(view, Retry):
+            self._on_retry(view, r)
+        elif self.committed is None and view == self.view:
             self._start_view_change(self.view + 1, r)
 
     def _start_view_change(self, new_view: int, r: Ready) -> None:
@@ -592,7 +644,8 @@ _HANDLERS = {  # one dict lookup per event instead of a chain of isinstance chec
 
 
 class Observer:
-    """DCE-PBFT: a node outside the committee; learns the block from a certificate."""
+    """DCE-PBFT: a node outside the committee; learns the block from a certificate, or fetches
+    it from the members in turn when none has come by its fetch timer."""
 
     __slots__ = ("me", "index", "inst", "committed", "replica_client")
 
@@ -607,9 +660,26 @@ class Observer:
             r = Ready()
             self._on_certificate(event, r)
             return r
-        if self.replica_client is not None and isinstance(event, (Start, Vote)):
-            return self.replica_client.step(event, now_us)
-        return Ready()
+        token = event.token if isinstance(event, Timer) else None
+        if isinstance(token, FetchRetry):
+            r = Ready()
+            self._fetch(token.tries, r)
+            return r
+        r = Ready()
+        if self.replica_client is not None and isinstance(event, (Start, Vote, Timer)):
+            r = self.replica_client.step(event, now_us)
+        if isinstance(event, Start):
+            r.timer(retry_after_us(self.inst, 0), FetchRetry(0))
+        return r
+
+    def _fetch(self, tries: int, r: Ready) -> None:
+        """No certificate yet: ask the next member (in primary order) for the block."""
+        inst = self.inst
+        if self.committed is not None or tries > inst.max_view_changes:
+            return
+        member = inst.members[tries % inst.k]
+        r.send(member, Fetch(inst.chain, inst.height, ANY_DIGEST, self.me.name))
+        r.timer(retry_after_us(inst, tries + 1), FetchRetry(tries + 1))
 
     def _on_certificate(self, cert: Certificate, r: Ready) -> None:
         if self.committed is not None:

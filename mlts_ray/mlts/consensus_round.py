@@ -178,7 +178,13 @@ def window_width(sim: ChainSim, inst: Instance) -> int:
 
 
 def start(sim: ChainSim, inst: Instance, trades: Sequence[bytes]) -> None:
+    """The round starts at every node: the client sends its request, observers arm their
+    fetch timers."""
     sim.input(inst.client, Start(tuple(trades)), 0)
+    empty = Start(())
+    for i in inst.observers:
+        if i != inst.client:
+            sim.input(i, empty, 0)
 
 
 def run_instance(
