@@ -184,3 +184,27 @@ def test_a_committee_is_never_empty_and_says_when_it_is_degraded(credits, k, eli
         assert len(c.members) == min(want, len(is_usable))
     else:
         assert len(c.members) == want
+
+
+def test_a_node_that_missed_a_block_fetches_it_before_it_takes_part_in_the_next_height(tmp_path):
+    """Datagrams; n-002 is cut off for all of round 0 and never holds block 0. In round 1 it
+    asks a member for block 0 and its certificate, checks them, then votes; round 2 needs
+    nothing."""
+    cut = {"start_ms": 0, "end_ms": 60_000, "groups": [["vpp-0/n-002"]], "rounds": [0]}
+    cfg = build_config({
+        "experiment": {"seed": 2, "rounds": 3, "runtime": "local"},
+        "topology": {"vpps": 1, "nodes_per_vpp": 7},
+        "consensus": {"algorithm": "pbft"},
+        "network": {"transport": "datagram"},
+        "faults": {"partitions": [cut]},
+    })
+    run = run_local(cfg, tmp_path)
+    consensus = load_table(run, "consensus").query("chain == 'vpp-0'").set_index("round")
+    messages = load_table(run, "messages").query("chain == 'vpp-0'")
+    by_round = messages.pivot_table(index="round", columns="phase", values="count",
+                                    aggfunc="sum", fill_value=0)
+    assert consensus.committed.all()
+    assert consensus.finality_ms.isna()[0]  # n-002 never got block 0 in round 0
+    assert by_round.loc[1, "fetch"] >= 1 and by_round.loc[1, "certificate"] >= 1
+    assert consensus.finality_ms.notna()[1]  # ... it caught up and committed block 1
+    assert by_round.loc[2].get("fetch", 0) == 0 and by_round.loc[2].get("certificate", 0) == 0

@@ -43,6 +43,10 @@ class Instance:
     view_timeout_us: int
     max_view_changes: int
     keys: KeyRing
+    # Nodes that do not hold the chain's last block (they missed it), and that block's commit
+    # certificate, which the members holding it hand to a lagging node that asks (catch-up).
+    lagging: frozenset[int] = frozenset()
+    prev_certificate: object = field(default=None, compare=False)  # messages.Certificate
     index_of: dict[str, int] = field(default_factory=dict, compare=False)
     member_names: frozenset[str] = field(default_factory=frozenset, compare=False)
     # Block checks shared by the nodes of one process: a pure function of (block, digest) here,
@@ -89,6 +93,7 @@ class Committed:
     block: bytes
     prepared_by: frozenset[str] = frozenset()
     committed_by: frozenset[str] = frozenset()
+    proof: object = field(default=None, compare=False)  # the messages.Certificate it holds
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,7 +165,7 @@ def check_certificate(inst: Instance, cert: Certificate, r: Ready) -> Committed 
         voters.add(c.sender)
     if len(voters) < inst.q:
         return None
-    return Committed(inst.height, view, digest, cert.block)
+    return Committed(inst.height, view, digest, cert.block, proof=cert)
 
 
 class Replica:
@@ -459,8 +459,15 @@ class Replica:
             r.broadcast(inst.observers, self.commit_proof)
 
     def _on_fetch(self, fetch: Fetch, r: Ready) -> None:
+        inst = self.inst
+        if fetch.sender not in inst.index_of:
+            return
+        if fetch.height == inst.height - 1:  # a lagging node catching up on the last block
+            if inst.prev_certificate is not None and self.index not in inst.lagging:
+                r.send(inst.index_of[fetch.sender], inst.prev_certificate)
+            return
         proof = self.commit_proof
-        if proof is None or fetch.sender not in self.inst.index_of:
+        if proof is None:
             return
         if fetch.digest in (self.committed, ANY_DIGEST) and fetch.height == self.inst.height:
             r.send(self.inst.index_of[fetch.sender], proof)
@@ -485,7 +492,7 @@ class Replica:
         prepared_by.add(pp.vote.sender)  # the primary's pre-prepare is its prepare-phase vote
         r.output(Committed(
             inst.height, view, digest, pp.block, frozenset(prepared_by),
-            frozenset(v.sender for v in commits),
+            frozenset(v.sender for v in commits), self.commit_proof,
         ))
         if self.is_client:
             self._count_reply(self.name, digest, r)

@@ -107,6 +107,10 @@ class Chain:
         self.facts = RoundFacts(roles={})
         # The chain's PBFT view: every view change so far moved the (stable) primary on.
         self.view = 0
+        # The last block's certificate and the nodes that hold that block: the others catch
+        # up on it before they take part in the next height.
+        self.last_certificate: object = None
+        self.holders: frozenset[str] = frozenset()
 
     def begin(self, rnd: int) -> None:
         """Choose the round's committee and open its facts."""
@@ -144,6 +148,8 @@ class Chain:
             cfg, self.chain, self.store.next_height, rnd, self.kind, self.store.tip_hash,
             anchor_root, self.names, self.committee.members, self.client, self.keys,
             certify=cfg.consensus.algorithm != "pbft",
+            lagging=[n for n in self.names if n not in self.holders],
+            prev_certificate=self.last_certificate,
         )
         return Job(inst, self.behaviour, tuple(t.encode() for t in trades), self.inter, trading)
 
@@ -155,6 +161,8 @@ class Chain:
         self._consensus_facts(out)
         # the views this round changed through: a decided round stays in the deciding view
         self.view += out.view if out.decided else out.views
+        if out.decided:
+            self.last_certificate, self.holders = out.certificate, out.holders
         rows.consensus.append(self._consensus_row(out))
         rows.messages.extend(
             {"chain": self.chain, "phase": p, "count": s.count, "bytes": s.bytes, "dropped": s.dropped}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from mlts_ray.config import Config
 from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, wrap
+from mlts_ray.consensus.catchup import CatchUp
 from mlts_ray.consensus.instance import (
     Accepted,
     Answered,
@@ -61,6 +62,8 @@ class Outcome:
     gave_up: bool = False
     wall_ms: float | None = None  # set by the runtime that ran it (never read in here)
     trading: TradingResult | None = None  # the side chain's trading, when the job had one
+    certificate: object = None  # the decided block's commit certificate (messages.Certificate)
+    holders: frozenset[str] = frozenset()  # every node that said it holds the decided block
 
     @property
     def decided(self) -> bool:
@@ -143,6 +146,8 @@ def build_nodes(
         name = inst.names[i]
         me = identity_of(name)
         honest = Replica(me, i, inst) if i in member else Observer(me, i, inst)
+        if i in inst.lagging:
+            honest = CatchUp(honest, me, i, inst)
         nodes[i] = wrap(behaviours.get(name, "honest"), honest, me=me, inst=inst,
                         colluders=equivocators, delay_us=delay_us)
     return nodes
@@ -178,11 +183,11 @@ def window_width(sim: ChainSim, inst: Instance) -> int:
 
 
 def start(sim: ChainSim, inst: Instance, trades: Sequence[bytes]) -> None:
-    """The round starts at every node: the client sends its request, observers arm their
-    fetch timers."""
+    """The round starts: the client sends its request, observers arm their fetch timers and
+    lagging nodes ask for the block they missed."""
     sim.input(inst.client, Start(tuple(trades)), 0)
     empty = Start(())
-    for i in inst.observers:
+    for i in sorted(set(inst.observers) | inst.lagging):
         if i != inst.client:
             sim.input(i, empty, 0)
 
@@ -235,7 +240,8 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
     prepared_by: set[str] = set()
     committed_by: set[str] = set()
     by_view: dict[int, tuple[set[str], set[str]]] = {}  # view -> (prepare, commit) voters
-    latency = finality = request_latency = None
+    latency = finality = request_latency = certificate = None
+    holders: frozenset[str] = frozenset()
     if digests:
         # The chain keeps the block most honest nodes committed (ties: lowest digest).
         decided = min(digests, key=lambda d: (-digests[d], d))
@@ -255,12 +261,15 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
             latency = request_latency - proposed
         if honest <= commits.keys() and not safety_violation:
             finality = max(t for t, _ in commits.values()) - proposed
+        certificate = winners[0][1].proof
+        holders = frozenset(inst.names[ob.node] for ob in observations
+                            if isinstance(ob.value, Committed) and ob.value.digest == decided)
     out = Outcome(
         inst, block, view, max(view, max(views_seen)) + 1, safety_violation, latency, finality,
         request_latency,
         sim.phases, sim.signs, sim.verifies, sim.delivered, prepared_by, committed_by,
         evidence, _proven(evidence, accepted, by_view, decided),
-        answered, gave_up,
+        answered, gave_up, certificate=certificate, holders=holders,
     )
     return out
 
@@ -301,13 +310,15 @@ def penalised_votes(out: Outcome) -> set[tuple[str, str, int]]:
 def build_instance(
     cfg: Config, chain: str, height: int, round_: int, kind: BlockKind, prev_hash: bytes,
     anchor_root: bytes, names: Sequence[str], members: Sequence[str], client: str,
-    keys: KeyRing, certify: bool,
+    keys: KeyRing, certify: bool, lagging: Iterable[str] = (), prev_certificate: object = None,
 ) -> Instance:
+    """``lagging``: nodes without the chain's last block, which ``prev_certificate`` proves."""
     index = {n: i for i, n in enumerate(names)}
     member_idx = tuple(index[m] for m in members)
     observers = tuple(i for i in range(len(names)) if i not in set(member_idx)) if certify else ()
+    behind = frozenset(index[n] for n in lagging) if prev_certificate is not None else frozenset()
     return Instance(
         chain, height, round_, kind, prev_hash, anchor_root, tuple(names), member_idx, observers,
         index[client], ms_to_us(cfg.consensus.view_timeout_ms), cfg.consensus.max_view_changes,
-        keys,
+        keys, behind, prev_certificate,
     )
