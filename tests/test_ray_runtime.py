@@ -134,3 +134,17 @@ def test_a_failure_before_the_first_round_leaves_the_run_failed(tmp_path, monkey
     monkeypatch.undo()  # the cause fixed, the failed run resumes (its lock was released)
     assert run_ray(cfg, tmp_path, resume=run) == run
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_ray_equals_local_with_datagrams_recovery_and_catch_up(tmp_path):
+    """Datagram loss: client resends, observer fetches and next-height catch-up all happen
+    (the test checks they do), and one node per actor still gives the local runtime's tables."""
+    cfg = build_config(BYZANTINE, ["network.transport=datagram", "network.loss=0.15",
+                                   "experiment.rounds=4"])
+    local = run_local(build_config(cfg.model_dump(mode="json"), ["experiment.runtime=local"]),
+                      tmp_path / "local")
+    ray_run = run_ray(build_config(cfg.model_dump(mode="json"), ["experiment.nodes_per_actor=1"]),
+                      tmp_path / "ray")
+    assert_same_tables(local, ray_run)
+    phases = set(tables(local)["messages"].phase)
+    assert {"fetch", "certificate"} <= phases and "retransmit" not in phases
