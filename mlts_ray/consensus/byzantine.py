@@ -16,11 +16,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlts_ray.consensus.instance import Instance
-from mlts_ray.consensus.messages import NewView, PrePrepare, Request, ViewChange, Vote
+from mlts_ray.consensus.messages import (
+    Certificate,
+    Fetch,
+    NewView,
+    PrePrepare,
+    Request,
+    ViewChange,
+    Vote,
+)
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import Block, BlockHeader
 from mlts_ray.ledger.merkle import merkle_root
 from mlts_ray.ledger.crypto import Identity, SigKind
+from mlts_ray.ledger.tx import SignedOrder
 from mlts_ray.net.node import Node, Ready
 
 CONSENSUS_BEHAVIOURS = ("crash", "silent", "equivocate", "forge", "delay")
@@ -65,12 +74,18 @@ def _corrupt(sig: bytes) -> bytes:
 
 
 def forged(msg: object) -> object:
-    """The same message with its own signature broken."""
+    """The same message with its own signature broken. Anything else it could sign is an
+    error, not a silent pass-through: that was how a ``forge`` trader's orders went out
+    intact (a certificate and a fetch carry no signature of the sender's own)."""
     if isinstance(msg, (Vote, Request, ViewChange, NewView)):
         return replace(msg, sig=_corrupt(msg.sig))
     if isinstance(msg, PrePrepare):
         return replace(msg, vote=replace(msg.vote, sig=_corrupt(msg.vote.sig)))
-    return msg  # a certificate carries only others' signatures
+    if isinstance(msg, SignedOrder):
+        return replace(msg, signature=_corrupt(msg.signature))
+    if isinstance(msg, (Certificate, Fetch)):
+        return msg
+    raise TypeError(f"forged(): nothing to forge in a {type(msg).__name__}")
 
 
 class Forge:

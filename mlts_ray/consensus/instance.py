@@ -55,7 +55,7 @@ class Instance:
     # process never carries (or shares) this one's.
     block_checks: dict[tuple[bytes, bytes], tuple] = field(
         default_factory=dict, init=False, compare=False)
-    decoded: dict[bytes, object] = field(  # bytes -> Block or SignedTrade
+    decoded: dict[tuple[str, bytes], object] = field(  # ("block" | "trade", bytes) -> object
         default_factory=dict, init=False, compare=False)
 
     f: int = field(default=0, compare=False)

@@ -132,9 +132,9 @@ def _check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None
 def _decoded_trade(inst: Instance, raw: bytes) -> SignedTrade:
     """The trade in ``raw``, decoded once per process: the primary packs the request's trades
     and every member checks the same bytes again in the block."""
-    trade = inst.decoded.get(raw)
+    trade = inst.decoded.get(("trade", raw))
     if trade is None:
-        trade = inst.decoded[raw] = SignedTrade.decode(raw)
+        trade = inst.decoded[("trade", raw)] = SignedTrade.decode(raw)
     return trade
 
 
@@ -143,10 +143,12 @@ def check_certificate(inst: Instance, cert: Certificate, r: Ready) -> Committed 
     chain at this height: then the block is committed."""
     if not cert.commits:
         return None
-    block = inst.decoded.get(cert.block)
+    # The cache is keyed by what the bytes were decoded as: the same bytes sent as a block by
+    # a faulty node must never come back as the trade they were decoded as elsewhere.
+    block = inst.decoded.get(("block", cert.block))
     if block is None:
         try:
-            block = inst.decoded[cert.block] = Block.decode(cert.block)
+            block = inst.decoded[("block", cert.block)] = Block.decode(cert.block)
         except MltsError:
             return None
     h, digest, view = block.header, block.hash, cert.commits[0].view
