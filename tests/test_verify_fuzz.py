@@ -106,7 +106,7 @@ def test_a_run_directory_holds_only_parquet_and_json(stored):
     read_manifest(run)
     for path in run.rglob("*"):
         if path.name == ".lock":  # the writer lock: the last writer's pid, as text
-            assert path.read_text().isdigit(), path
+            assert path.read_text().strip().isdigit(), path
         elif path.is_file():
             head = path.read_bytes()[:4]
             assert head == b"PAR1" or path.suffix == ".json", path

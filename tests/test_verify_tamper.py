@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,8 @@ import pytest
 from mlts_ray.analysis.verify import VerifyError, verify_run
 from mlts_ray.cli import main
 from mlts_ray.config import build_config
-from mlts_ray.ledger.crypto import Identity
+from mlts_ray.consensus.messages import Vote, decode_commits, encode_commits
+from mlts_ray.ledger.crypto import Identity, SigKind
 from mlts_ray.ledger.tx import SignedTrade, Trade
 from mlts_ray.runtime.digests import DIGESTS, encode_record, file_digest, record_hash, record_name
 from mlts_ray.runtime.local import run_local
@@ -266,3 +268,77 @@ def test_a_rewritten_run_with_no_edit_still_verifies(stored, tmp_path):
 def test_replay_of_an_untouched_run_gives_every_row_again(stored, capsys):
     assert main(["verify", "--replay", str(stored)]) == 0
     assert "re-running the rounds gave all" in capsys.readouterr().out
+
+
+# --- certificates (issue 14, item 1): edits with rewritten digests, refuted by the checks -------
+
+def _certificate_edit(change):
+    """Re-encode the first side block's certificate after ``change(commits, block_row)``."""
+    def edit(run: Path) -> str:
+        rnd, df, i = _first_round(run, "blocks", lambda d: d.kind == "side")
+        commits = list(decode_commits(df.at[i, "certificate"]))
+        df.at[i, "certificate"] = encode_commits(tuple(change(commits, df.loc[i])))
+        _write(run, "blocks", rnd, df)
+        return f"block {df.at[i, 'chain']}@{df.at[i, 'height']}"
+    return edit
+
+
+def _broken_signature(commits, row):
+    commits[0] = replace(commits[0], sig=bytes(64))
+    return commits
+
+
+def _outsider(commits, row):
+    """A valid signature by a node of the chain that did not sit on that round's committee."""
+    from mlts_ray.ledger.crypto import DerivedKeyRing
+
+    keys = DerivedKeyRing(4)
+    signers = {c.sender for c in commits}
+    chain = row["chain"]
+    outsider = next(f"{chain}/n-{i:03d}" for i in range(1, 99) if f"{chain}/n-{i:03d}" not in signers)
+    c = commits[0]
+    commits[0] = Vote(c.kind, c.chain, c.height, c.view, c.digest, outsider).signed(
+        keys.identity(outsider))
+    return commits
+
+
+def _unseat_a_signer(run: Path) -> str:
+    """The credits table says a certificate's signer was not on the committee."""
+    rnd, blocks, i = _first_round(run, "blocks", lambda d: d.kind == "side")
+    signer = decode_commits(blocks.at[i, "certificate"])[0].sender
+    credits = _read(run, "credits", rnd)
+    credits.loc[credits.node == signer, "in_committee"] = False
+    _write(run, "credits", rnd, credits)
+    return f"block {blocks.at[i, 'chain']}@{blocks.at[i, 'height']}"
+
+
+def _no_certificate(run: Path) -> str:
+    rnd, df, i = _first_round(run, "blocks", lambda d: d.kind == "main")
+    df.at[i, "certificate"] = b""
+    _write(run, "blocks", rnd, df)
+    return f"block main@{df.at[i, 'height']}"
+
+
+CERTIFICATE_EDITS = {
+    "a commit signature broken": (_certificate_edit(_broken_signature), "bad commit signature"),
+    "a commit dropped below q": (_certificate_edit(lambda c, row: c[1:]), "commits, the committee"),
+    "a signer twice": (_certificate_edit(lambda c, row: [*c[:-1], c[0]]), "twice"),
+    "a signer from off the committee": (_certificate_edit(_outsider), "was not on round"),
+    "a prepare instead of a commit": (
+        _certificate_edit(lambda c, row: [replace(c[0], kind=SigKind.PREPARE), *c[1:]]),
+        "holds a prepare"),
+    "a committee member changed in credits": (_unseat_a_signer, "was not on round"),
+    "the certificate removed": (_no_certificate, "certificate is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CERTIFICATE_EDITS))
+def test_a_certificate_edit_is_refuted_naming_the_block(case, stored, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(stored, run)
+    edit, why = CERTIFICATE_EDITS[case]
+    named = edit(run)
+    _rechain(run)
+    with pytest.raises(VerifyError) as err:
+        verify_run(run)
+    assert err.value.subject == named and why in err.value.why, str(err.value)

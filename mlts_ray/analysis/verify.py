@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlts_ray.analysis.certificates import check_certificates, committees_of
 from mlts_ray.analysis.derived import check_derived
 from mlts_ray.analysis.run_files import VerifyError, read_run
 from mlts_ray.errors import MltsError
@@ -37,6 +38,7 @@ class Report:
     blocks: int = 0
     trades: int = 0
     signatures: int = 0
+    certificates: int = 0  # commit signatures in the blocks' certificates
     anchors: int = 0
     chains: set[str] = field(default_factory=set)
 
@@ -46,7 +48,8 @@ class Report:
 
     def summary(self) -> str:
         return (f"ok: {self.blocks} blocks on {len(self.chains)} chains, {self.trades} trades, "
-                f"{self.signatures} signatures, {self.anchors} anchor roots verified; "
+                f"{self.signatures} signatures, {self.certificates} certificate commits, "
+                f"{self.anchors} anchor roots verified; "
                 f"{self.tables} tables x {self.rounds} rounds bound by their digests, "
                 "settlement, balances, trade statuses, anchors and consensus facts recomputed"
                 + (f"; re-running the rounds gave all {self.replayed} rows again"
@@ -80,6 +83,8 @@ def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
     keys = DerivedKeyRing(run.cfg.experiment.seed)
     report = Report(rounds=run.rounds, tables=len(run.tables))
     by_height = _verify_chain(run.tables["blocks"], run.tables["trades"], keys, report)
+    report.certificates = check_certificates(
+        run.tables["blocks"], by_height, committees_of(run.tables["credits"]), keys)
     check_derived(run.cfg, run.rounds, by_height, run.tables, keys)
     run.check_bound()
     if replay:
@@ -136,6 +141,7 @@ def _verify_block(row: pd.Series, expected_height: int, prev: bytes, keys: Deriv
         "chain": h.chain, "height": h.height, "kind": h.kind.label, "prev_hash": h.prev_hash.hex(),
         "merkle_root": h.merkle_root.hex(), "anchor_root": h.anchor_root.hex(),
         "index_field": h.index, "type_field": h.type, "n_txs": h.n_txs, "proposer": h.proposer,
+        "last_commit": h.last_commit.hex(),
     })
     if h.height != expected_height:
         raise _fail(subject, f"chain has a gap: height {h.height} where {expected_height} is next")

@@ -3,9 +3,9 @@ before it takes part in the next height (state transfer, Castro-Liskov section 5
 
 A lagging node (``Instance.lagging``: it holds no committed block for the previous height)
 asks the members in primary order, skipping itself and the other lagging ones, for that block.
-Until a certificate arrives that proves it -- the block hashes to this height's ``prev_hash``
-and every commit in it is a valid, distinct chain node's commit for that hash -- the node holds
-back every event; then it replays them, in order, to the consensus node it wraps. With no
+Until a certificate arrives that proves it -- it hashes to this height's ``last_commit`` and
+every commit in it is a valid, distinct chain node's commit for the block it carries -- the
+node holds back every event; then it replays them, in order, to the consensus node it wraps. With no
 answer after ``max_view_changes + 1`` tries it goes on without the block rather than stall the
 chain (and stays lagging, so it asks again next round).
 """
@@ -13,7 +13,7 @@ chain (and stays lagging, so it asks again next round).
 from __future__ import annotations
 
 from mlts_ray.consensus.instance import Instance
-from mlts_ray.consensus.messages import Certificate, Fetch
+from mlts_ray.consensus.messages import Certificate, Fetch, commit_digest
 from mlts_ray.consensus.pbft import ANY_DIGEST, retry_after_us
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import Block
@@ -68,12 +68,17 @@ class CatchUp:
         r.timer(retry_after_us(inst, tries), CatchUpRetry(tries + 1))
 
     def _proves_last_block(self, cert: Certificate, r: Ready) -> bool:
+        """This height's ``last_commit`` is the hash of the certificate that proves the chain's
+        last consensus block (a collaborative block may have followed it): the certificate
+        must hash to it, and its commits must be valid votes for the block it carries."""
         inst = self.inst
+        if not cert.commits or commit_digest(cert.commits) != inst.last_commit:
+            return False
         try:
             block = Block.decode(cert.block)
         except MltsError:
             return False
-        if block.hash != inst.prev_hash or block.header.chain != inst.chain:
+        if block.header.chain != inst.chain or block.header.height >= inst.height:
             return False
         voters: set[str] = set()
         for vote in cert.commits:

@@ -7,6 +7,7 @@ the ``messages`` table's.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, fields, replace
 
 from mlts_ray.errors import EncodingError
@@ -14,7 +15,7 @@ from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind, s
 from mlts_ray.ledger.encoding import Reader, Writer
 
 (TAG_VOTE, TAG_PRE_PREPARE, TAG_REQUEST, TAG_VIEW_CHANGE, TAG_NEW_VIEW, TAG_CERTIFICATE,
- TAG_FETCH) = range(20, 27)
+ TAG_FETCH, TAG_COMMITS) = range(20, 28)
 VERSION = 1
 DIGEST = 32
 
@@ -218,6 +219,25 @@ class Certificate:
     def encode(self) -> bytes:
         w = Writer(TAG_CERTIFICATE, VERSION).blob(self.block)
         return w.items(self.commits, lambda w_, v: w_.blob(v.encode())).value()
+
+
+def encode_commits(commits: tuple[Vote, ...]) -> bytes:
+    """The canonical bytes of a block's commit certificate as the chain stores it: its signed
+    commits, by sender (the block itself is stored beside it)."""
+    ordered = sorted(commits, key=lambda v: v.sender)
+    return Writer(TAG_COMMITS, VERSION).items(ordered, lambda w, v: w.blob(v.encode())).value()
+
+
+def decode_commits(data: bytes) -> tuple[Vote, ...]:
+    r = Reader(data, "commit certificate", TAG_COMMITS, VERSION)
+    out = tuple(Vote.decode(raw) for raw in r.items(Reader.blob))
+    r.done()
+    return out
+
+
+def commit_digest(commits: tuple[Vote, ...]) -> bytes:
+    """What the next block's header commits to (its ``last_commit``)."""
+    return hashlib.sha256(encode_commits(commits)).digest()
 
 
 @dataclass(frozen=True, slots=True)

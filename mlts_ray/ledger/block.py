@@ -59,6 +59,10 @@ class BlockHeader:
     type: int
     n_txs: int
     proposer: str
+    # Hash of the previous block's commit certificate (the q signed commits that prove it), as
+    # Tendermint's LastCommit: the chain commits to the proof of its own history. Zero for the
+    # first block and for collaborative blocks, which no consensus round makes.
+    last_commit: bytes = ZERO_HASH
 
     @property
     def ref(self) -> str:
@@ -68,7 +72,7 @@ class BlockHeader:
     def encode(self) -> bytes:
         w = Writer(TAG_HEADER, VERSION).text(self.chain).u64(self.height).u8(self.kind)
         w.u64(self.round)
-        for h in (self.prev_hash, self.merkle_root, self.anchor_root):
+        for h in (self.prev_hash, self.merkle_root, self.anchor_root, self.last_commit):
             w.fixed(h, HASH_SIZE)
         return w.u64(self.index).u64(self.type).u32(self.n_txs).text(self.proposer).value()
 
@@ -79,8 +83,9 @@ class BlockHeader:
         if kind not in BlockKind._value2member_map_:
             raise LedgerError(f"{chain}@{height}", f"unknown block kind {kind}")
         rnd = r.u64()
-        hashes = [r.fixed(HASH_SIZE) for _ in range(3)]
-        out = cls(chain, height, BlockKind(kind), rnd, *hashes, r.u64(), r.u64(), r.u32(), r.text())
+        prev, root, anchor, last_commit = (r.fixed(HASH_SIZE) for _ in range(4))
+        out = cls(chain, height, BlockKind(kind), rnd, prev, root, anchor, r.u64(), r.u64(),
+                  r.u32(), r.text(), last_commit)
         r.done()
         return out
 
@@ -113,11 +118,12 @@ class Block:
         anchor_root: bytes = ZERO_HASH,
         index: int = 0,
         type: int = 0,
+        last_commit: bytes = ZERO_HASH,
     ) -> Block:
         txs = tuple(txs)
         header = BlockHeader(
             chain, height, kind, round, prev_hash, merkle_root(txs), anchor_root,
-            index, type, len(txs), proposer.name,
+            index, type, len(txs), proposer.name, last_commit,
         )
         header.encode()  # fail here, naming the block, if a field is out of range
         return cls(header, proposer.sign_root(SigKind.BLOCK, chain, header.encode()), txs)
@@ -175,6 +181,8 @@ class Block:
         elif h.anchor_root != ZERO_HASH:
             raise ChainError(h.ref, f"anchor_root set on a {h.kind.label} block")
         if h.kind == BlockKind.COLLABORATIVE:
+            if h.last_commit != ZERO_HASH:
+                raise ChainError(h.ref, "last_commit set on a collaborative block")
             if h.index != side_chain_index(h.chain):
                 raise ChainError(h.ref, f"index {h.index} is not this side chain's number")
             bad = [tx for tx in self.txs if len(tx) != TX_ID_BYTES]

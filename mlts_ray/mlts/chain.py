@@ -18,7 +18,8 @@ from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, choose_targets, credit_effects, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts
-from mlts_ray.errors import RunError
+from mlts_ray.consensus.messages import commit_digest, encode_commits
+from mlts_ray.errors import ChainError, RunError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.chain import ChainStore
 from mlts_ray.ledger.crypto import Identity, KeyRing
@@ -56,13 +57,16 @@ class RoundRows:
             getattr(self, name).extend(getattr(other, name))
 
 
-def block_row(block: Block) -> Row:
+def block_row(block: Block, certificate: bytes = b"") -> Row:
+    """``certificate``: the canonical commit certificate that proves the block (empty for a
+    collaborative block, which no consensus round makes)."""
     h = block.header
     return {
         "chain": h.chain, "height": h.height, "kind": h.kind.label, "hash": block.hash.hex(),
         "prev_hash": h.prev_hash.hex(), "merkle_root": h.merkle_root.hex(),
         "anchor_root": h.anchor_root.hex(), "index_field": h.index, "type_field": h.type,
-        "n_txs": h.n_txs, "proposer": h.proposer, "payload": block.encode(),
+        "n_txs": h.n_txs, "proposer": h.proposer, "last_commit": h.last_commit.hex(),
+        "payload": block.encode(), "certificate": certificate,
     }
 
 
@@ -175,11 +179,15 @@ class Chain:
         if out.block is None:
             rows.trades.extend(trade_row(t, "not-committed", "no block this round", None) for t in trades)
             return
+        prev = self.last_certificate
+        want = commit_digest(prev.commits) if prev is not None else ZERO_HASH
         try:
+            if out.block.header.last_commit != want:
+                raise ChainError(out.block.ref, "last_commit is not the previous certificate's")
             self.store.append(out.block)
-        except Exception as err:  # an honest majority committed it: it must extend the chain
+        except Exception as err:  # a valid certificate proves it: it must extend the chain
             raise RunError(out.block.ref, f"committed block rejected: {err}") from err
-        rows.blocks.append(block_row(out.block))
+        rows.blocks.append(block_row(out.block, encode_commits(out.certificate.commits)))
         height = out.block.header.height
         included = out.block.signed_trades(known=trades)
         in_block = {t.tx_id for t in included}

@@ -21,12 +21,13 @@ from mlts_ray.consensus.instance import (
     Proposed,
     ViewEntered,
 )
-from mlts_ray.consensus.pbft import Observer, Replica, Start
-from mlts_ray.ledger.block import Block, BlockKind
+from mlts_ray.consensus.messages import commit_digest
+from mlts_ray.consensus.pbft import Observer, Replica, Start, check_certificate
+from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.mlts.trading import TradingResult, TradingSpec, trade_round
 from mlts_ray.net.network import LinkModel, Nics, PartitionWindow, ms_to_us
-from mlts_ray.net.node import Node
+from mlts_ray.net.node import Node, Ready
 from mlts_ray.net.sim import ChainSim, PhaseStats
 
 PHASES = ("request", "pre-prepare", "prepare", "commit", "reply", "certificate",
@@ -242,12 +243,14 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
     by_view: dict[int, tuple[set[str], set[str]]] = {}  # view -> (prepare, commit) voters
     latency = finality = request_latency = certificate = None
     holders: frozenset[str] = frozenset()
-    if digests:
-        # The chain keeps the block most honest nodes committed (ties: lowest digest).
-        decided = min(digests, key=lambda d: (-digests[d], d))
+    proven = _first_proven(inst, observations)
+    if proven is not None:
+        # The chain appends the block the first valid commit certificate proves, as any node
+        # holding that certificate would: no tally over nodes known to be honest.
+        decided, certificate = proven.digest, proven.proof
         winners = [(t, c) for t, c in commits.values() if c.digest == decided]
-        block = Block.decode(winners[0][1].block)
-        view = winners[0][1].view
+        block = Block.decode(proven.block)
+        view = proven.view
         for _, c in winners:
             prepared_by |= c.prepared_by
             committed_by |= c.committed_by
@@ -261,7 +264,6 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
             latency = request_latency - proposed
         if honest <= commits.keys() and not safety_violation:
             finality = max(t for t, _ in commits.values()) - proposed
-        certificate = winners[0][1].proof
         holders = frozenset(inst.names[ob.node] for ob in observations
                             if isinstance(ob.value, Committed) and ob.value.digest == decided)
     out = Outcome(
@@ -272,6 +274,17 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         answered, gave_up, certificate=certificate, holders=holders,
     )
     return out
+
+
+def _first_proven(inst: Instance, observations: Sequence) -> Committed | None:
+    """The first commit (in time, then node) whose certificate checks out for this instance."""
+    for ob in observations:
+        v = ob.value
+        if isinstance(v, Committed) and v.proof is not None:
+            done = check_certificate(inst, v.proof, Ready())
+            if done is not None:
+                return done
+    return None
 
 
 def _proven(
@@ -317,8 +330,9 @@ def build_instance(
     member_idx = tuple(index[m] for m in members)
     observers = tuple(i for i in range(len(names)) if i not in set(member_idx)) if certify else ()
     behind = frozenset(index[n] for n in lagging) if prev_certificate is not None else frozenset()
+    last_commit = commit_digest(prev_certificate.commits) if prev_certificate else ZERO_HASH
     return Instance(
         chain, height, round_, kind, prev_hash, anchor_root, tuple(names), member_idx, observers,
         index[client], ms_to_us(cfg.consensus.view_timeout_ms), cfg.consensus.max_view_changes,
-        keys, behind, prev_certificate,
+        keys, behind, prev_certificate, last_commit,
     )

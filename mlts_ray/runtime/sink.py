@@ -154,8 +154,11 @@ class RunSink:
             return
         except OSError:
             pass
-        try:  # make room: the files of the round cut short are not part of the run anyway
+        try:  # make room: the files of the round cut short are not part of the run anyway,
+            # and the lock's reserve is there for exactly this
             self._discard_rounds_from(int(self.manifest["rounds_done"]))
+            if self._lock is not None:
+                self._lock.free_reserve()
             self.finish("failed", error=reason)
         except OSError:
             pass

@@ -105,14 +105,17 @@ def locate(where: str | Path | Location) -> Location:
 
 
 LOCK = ".lock"
+RESERVE = 64 * 1024  # a manifest with its config is a few KiB; room for it and its temporary
 
 
 class RunLock:
     """One writer per run directory: an exclusive ``flock`` on ``<run>/.lock`` held while a
     process writes the run. The kernel drops it when the process dies (even by SIGKILL), so a
     crashed run is never locked out of ``--resume``. The file holds the writer's pid, for the
-    message. Only local filesystems have such locks; on an object store the lock is a no-op and
-    one writer per run is the user's to keep."""
+    message, padded with spaces to ``RESERVE`` bytes while the run is written: the room that
+    ``free_reserve`` gives back so that a run that filled its disk can still say so in its
+    manifest. Only local filesystems have such locks; on an object store the lock is a no-op
+    and one writer per run is the user's to keep."""
 
     def __init__(self, run_dir: Location) -> None:
         self._fd: int | None = None
@@ -130,10 +133,23 @@ class RunLock:
             raise RunError(str(run_dir), f"is being written by process {holder}: one writer "
                                          "per run (wait for it, or stop it first)") from None
         os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        pid = str(os.getpid()).encode()
+        try:
+            os.write(fd, pid.ljust(RESERVE))
+        except OSError:  # no room for the reserve: the pid alone, as before
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, pid)
         self._fd = fd
+        self._pid = pid
+
+    def free_reserve(self) -> None:
+        """Give the reserve back to the filesystem (the pid stays)."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, len(self._pid))
 
     def release(self) -> None:
         if self._fd is not None:
+            self.free_reserve()
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None

@@ -41,7 +41,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("chain", pa.string()), ("height", pa.int64()), ("kind", pa.string()),
         ("hash", pa.string()), ("prev_hash", pa.string()), ("merkle_root", pa.string()),
         ("anchor_root", pa.string()), ("index_field", pa.int64()), ("type_field", pa.int64()),
-        ("n_txs", pa.int64()), ("proposer", pa.string()), ("payload", pa.binary()),
+        ("n_txs", pa.int64()), ("proposer", pa.string()), ("last_commit", pa.string()),
+        ("payload", pa.binary()), ("certificate", pa.binary()),
     ),
     "trades": _schema(
         ("tx_id", pa.string()), ("chain", pa.string()), ("buyer", pa.string()),

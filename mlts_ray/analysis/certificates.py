@@ -1,0 +1,94 @@
+"""``mlts verify``: every consensus block's commit certificate, and the chain's commitment to it.
+
+A side or main block is stored with the q signed commits that prove it (the ``certificate``
+column); the next consensus block of its chain carries their hash as ``last_commit``. For every
+block: the certificate decodes; every commit is a COMMIT for this chain, height and block hash,
+all in one view, from distinct signers who sat on that round's committee (the ``credits``
+table's ``in_committee``), with a valid signature; there are at least q of them for that
+committee; and ``last_commit`` is the hash of the chain's previous certificate (zero for the
+first). A collaborative block has neither. The first failure names ``block chain@height``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from mlts_ray.analysis.run_files import VerifyError
+from mlts_ray.consensus.instance import quorum
+from mlts_ray.consensus.messages import commit_digest, decode_commits
+from mlts_ray.errors import MltsError
+from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
+from mlts_ray.ledger.crypto import KeyRing, SigKind
+
+Committees = Mapping[tuple[str, int], frozenset[str]]
+
+
+def committees_of(credits: pd.DataFrame) -> dict[tuple[str, int], frozenset[str]]:
+    """(chain, round) -> the nodes that sat on that round's committee."""
+    seated = credits[credits["in_committee"].fillna(False).astype(bool)]
+    return {(chain, int(rnd)): frozenset(rows["node"])
+            for (chain, rnd), rows in seated.groupby(["chain", "round"], sort=False)}
+
+
+def check_certificates(blocks: pd.DataFrame, made: Mapping[tuple[str, int], Block],
+                       committees: Committees, keys: KeyRing) -> int:
+    """Check every stored block's certificate; returns the commit signatures checked."""
+    checked = 0
+    rows = blocks.sort_values(["chain", "height"])
+    last: dict[str, bytes] = {}  # chain -> hash of its latest consensus certificate
+    for chain, height, raw in zip(rows["chain"], rows["height"], rows["certificate"],
+                                  strict=True):
+        block = made[(chain, int(height))]
+        subject = f"block {chain}@{height}"
+        raw = b"" if raw is None or (isinstance(raw, float) and pd.isna(raw)) else bytes(raw)
+        if block.header.kind == BlockKind.COLLABORATIVE:
+            if raw:
+                raise VerifyError(subject, "a collaborative block carries a certificate")
+            continue
+        if block.header.last_commit != last.get(chain, ZERO_HASH):
+            raise VerifyError(subject, "last_commit is not the hash of the chain's previous "
+                              "certificate")
+        committee = committees.get((chain, block.header.round), frozenset())
+        commits = _decode(raw, subject)
+        checked += _check(block, commits, committee, keys, subject)
+        last[chain] = commit_digest(commits)
+    return checked
+
+
+def _decode(raw: bytes, subject: str):
+    if not raw:
+        raise VerifyError(subject, "certificate is missing")
+    try:
+        return decode_commits(raw)
+    except MltsError as err:
+        raise VerifyError(subject, f"certificate does not decode: {err.why}") from None
+
+
+def _check(block: Block, commits, committee: frozenset[str], keys: KeyRing, subject: str) -> int:
+    h = block.header
+    if not committee:
+        raise VerifyError(subject, f"no committee is recorded for {h.chain} round {h.round}")
+    views = {v.view for v in commits}
+    if len(views) > 1:
+        raise VerifyError(subject, f"certificate mixes views {sorted(views)}")
+    signers: set[str] = set()
+    for vote in commits:
+        if vote.kind != SigKind.COMMIT:
+            raise VerifyError(subject, f"certificate holds a {vote.phase} by {vote.sender}")
+        if (vote.chain, vote.height, vote.digest) != (h.chain, h.height, block.hash):
+            raise VerifyError(subject, f"{vote.sender}'s commit is for another block")
+        if vote.sender in signers:
+            raise VerifyError(subject, f"{vote.sender} signs the certificate twice")
+        if vote.sender not in committee:
+            raise VerifyError(subject, f"signer {vote.sender} was not on round {h.round}'s "
+                              "committee")
+        if not vote.valid(keys):
+            raise VerifyError(subject, f"bad commit signature by {vote.sender}")
+        signers.add(vote.sender)
+    q = quorum(len(committee))
+    if len(signers) < q:
+        raise VerifyError(subject, f"certificate has {len(signers)} commits, the committee of "
+                          f"{len(committee)} needs {q}")
+    return len(signers)
