@@ -22,7 +22,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from mlts_ray.errors import ConfigError
 
 Algorithm = Literal["pbft", "dce-pbft", "random-committee"]
-Behaviour = Literal["crash", "silent", "equivocate", "forge", "delay", "abandon", "false-audit"]
+Behaviour = Literal["crash", "silent", "equivocate", "forge", "delay", "abandon", "false-audit",
+                    "double-spend", "replay"]
 BEHAVIOURS: tuple[str, ...] = get_args(Behaviour)
 ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 

@@ -52,3 +52,53 @@ def test_forge_traders_lose_credit_in_a_whole_run(tmp_path):
     forge = first[first.behaviour == "forge"]
     assert len(forge) and (forge.delta < 0).all()
     assert first[first.behaviour == "honest"].delta.min() > forge.delta.max()
+
+
+def test_a_double_spender_offers_what_it_does_not_hold():
+    cfg = build_config({"workload": {"orders_per_node": 4}})
+    keys = DerivedKeyRing(cfg.experiment.seed)
+    behaviour = {f"vpp-0/n-{i:03d}": "double-spend" for i in range(1, 9)}
+    spec = TradingSpec("vpp-0", tuple(sorted(behaviour)),
+                       {n: (2_000, 1_000) for n in behaviour}, behaviour)  # little of either
+    out = trade_round(cfg, spec, 0, keys.identity, keys)
+    over = 0
+    for node in behaviour:
+        sold = sum(t.trade.wh for t in out.trades if t.trade.seller == node)
+        paid = sum(t.trade.amount_cents for t in out.trades if t.trade.buyer == node)
+        over += sold > 1_000 or paid > 2_000
+    assert over >= 1 and not out.offences  # well signed: only settlement can refuse them
+
+
+def test_a_replayer_resubmits_an_old_contract_and_is_refused_and_counted():
+    cfg = build_config({"workload": {"orders_per_node": 2}})
+    keys = DerivedKeyRing(cfg.experiment.seed)
+    honest = {f"vpp-0/n-{i:03d}": "honest" for i in range(1, 9)}
+    first = trade_round(cfg, _spec(honest), 0, keys.identity, keys)
+    old = first.trades[0]
+    replayer = old.trade.seller
+    spec = TradingSpec("vpp-0", tuple(sorted(honest)), {n: (100_000, 20_000) for n in honest},
+                       honest | {replayer: "replay"}, tuple(first.trades))
+    out = trade_round(cfg, spec, 1, keys.identity, keys)
+    assert out.offences == {replayer: 1}
+    assert old.tx_id not in {t.tx_id for t in out.trades}
+
+
+def test_double_spenders_are_refused_by_settlement_and_replayers_lose_credit(tmp_path):
+    cfg = build_config({
+        "experiment": {"seed": 3, "rounds": 4, "runtime": "local"},
+        "topology": {"vpps": 2, "nodes_per_vpp": 12},
+        "workload": {"orders_per_node": 4, "initial_energy_wh": 3_000,
+                     "initial_money_cents": 2_000},
+        "faults": {"byzantine_fraction": 0.4, "behaviours": ["double-spend", "replay"]},
+    })
+    run = run_local(cfg, tmp_path)
+    trades, credits = load_table(run, "trades"), load_table(run, "credits")
+    behaviour = dict(zip(credits.node, credits.behaviour, strict=False))
+    overdrafts = trades[trades.reason.str.startswith("overdraft")]
+    assert len(overdrafts)
+    offenders = {r.seller if r.reason == "overdraft-energy" else r.buyer
+                 for r in overdrafts.itertuples()}
+    assert {behaviour[n] for n in offenders} == {"double-spend"}  # never an honest party
+    last = credits[credits["round"] == credits["round"].max()]
+    mean = last.groupby("behaviour").credit.mean()
+    assert mean["replay"] < mean["honest"] and mean["double-spend"] < mean["honest"]

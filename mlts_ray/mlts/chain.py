@@ -115,6 +115,7 @@ class Chain:
         # up on it before they take part in the next height.
         self.last_certificate: object = None
         self.holders: frozenset[str] = frozenset()
+        self.recent_trades: tuple[SignedTrade, ...] = ()  # the latest block's, which all hold
 
     def begin(self, rnd: int) -> None:
         """Choose the round's committee and open its facts."""
@@ -190,6 +191,7 @@ class Chain:
         rows.blocks.append(block_row(out.block, encode_commits(out.certificate.commits)))
         height = out.block.header.height
         included = out.block.signed_trades(known=trades)
+        self.recent_trades = tuple(included)
         in_block = {t.tx_id for t in included}
         for t in trades:
             if t.tx_id not in in_block:

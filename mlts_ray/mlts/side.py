@@ -35,13 +35,11 @@ class SideChain(Chain):
 
     def trading_spec(self, rnd: int, ledger: Settlement) -> TradingSpec:
         """What this VPP's trading needs this round (see ``trading.trade_round``)."""
-        traders = tuple(
-            n for n in self.layout.traders
-            # a crashed or silent node sends nothing, orders included
-            if self.book.usable(n, rnd) and self.behaviour[n] not in ("crash", "silent")
-        )
+        traders = tuple(n for n in self.layout.traders if self.book.usable(n, rnd))
+        # each node's own strategy goes with it (a crashed node's sends nothing); the VMC's
+        # part of trade_round never reads it
         return TradingSpec(self.chain, traders, {n: ledger.balance(n) for n in traders},
-                           {n: self.behaviour[n] for n in self.names})
+                           {n: self.behaviour[n] for n in traders}, self.recent_trades)
 
     def apply_trading(self, result: TradingResult) -> None:
         for node, count in result.offences.items():

@@ -27,7 +27,7 @@ from mlts_ray.mlts.chain import Chain, RoundRows, bump
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
 from mlts_ray.mlts.side import SideChain
-from mlts_ray.mlts.trading import sign_contract
+from mlts_ray.mlts.traders import contract, trader_for
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.mlts.workload import match
 
@@ -109,11 +109,12 @@ class Simulation:
                 continue
             trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
                           f.wh, f.price, f.buy.order_id, f.sell.order_id)
-            signed = sign_contract(
-                trade, self.identities.__getitem__, self._behaviour_of,
-                lambda party: bump(self._side_of(party).facts.abandoned, party),
-            )
-            if signed is not None:
+            parties = [(self.identities[n], trader_for(self._behaviour_of(n)))
+                       for n in (trade.buyer, trade.seller)]  # each signs by its own strategy
+            signed, walked = contract(trade, *parties)
+            if signed is None:
+                bump(self._side_of(walked).facts.abandoned, walked)
+            else:
                 out.append(signed)
         return out
 
