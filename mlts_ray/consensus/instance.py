@@ -95,6 +95,7 @@ class Committed:
     prepared_by: frozenset[str] = frozenset()
     committed_by: frozenset[str] = frozenset()
     proof: object = field(default=None, compare=False)  # the messages.Certificate it holds
+    prepares: tuple = field(default=(), compare=False)  # its q-1 signed prepares (members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +144,6 @@ class Evidence:
     view: int = 0
     digest: bytes = b""  # what the offender signed, where it signed something
     detail: str = ""
+    # the signed statements that make it a proof (consensus.evidence), or, for a conflicting
+    # vote, the one signed vote this node holds (half of a double vote)
+    proof: object = field(default=None, compare=False)

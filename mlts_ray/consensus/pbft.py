@@ -21,6 +21,7 @@ its fetch timer fires asks the members in turn for the block and its certificate
 
 from __future__ import annotations
 
+from mlts_ray.consensus.evidence import DoubleVote, Equivocation, InvalidProposal
 from mlts_ray.consensus.instance import (
     Accepted,
     Answered,
@@ -329,12 +330,14 @@ class Replica:
         held = self.accepted.get(view)
         if held is not None:
             if held.vote.digest != vote.digest:
-                r.output(Evidence("equivocation", vote.sender, "pre-prepare", view, vote.digest))
+                r.output(Evidence("equivocation", vote.sender, "pre-prepare", view, vote.digest,
+                                  proof=Equivocation(held.vote, vote)))
             return
         problem, verifies, _ = check_block(self.inst, pp.block, vote.digest)
         r.verifies += verifies
         if problem:
-            r.output(Evidence("invalid-block", vote.sender, "pre-prepare", view, vote.digest, problem))
+            r.output(Evidence("invalid-block", vote.sender, "pre-prepare", view, vote.digest,
+                              problem, proof=InvalidProposal(vote, pp.block)))
             return
         self.accepted[view] = pp
         r.output(Accepted(vote))
@@ -380,13 +383,15 @@ class Replica:
         earlier = seen.get(sender)
         if earlier is not None:
             if earlier.digest != vote.digest:
-                r.output(Evidence("double-vote", sender, vote.phase, view, vote.digest))
+                r.output(Evidence("double-vote", sender, vote.phase, view, vote.digest,
+                                  proof=DoubleVote(earlier, vote)))
             return
         same = self._record(vote)
         held = self.accepted.get(view)
         if held is not None:
             if held.vote.digest != vote.digest:
-                r.output(Evidence("conflicting-vote", sender, vote.phase, view, vote.digest))
+                r.output(Evidence("conflicting-vote", sender, vote.phase, view, vote.digest,
+                                  proof=vote))
             if view == self.view and not self.changing and self._can_progress(view, held):
                 self._progress(view, r)
         if kind == _COMMIT and self.committed is None and len(same) >= inst.q:
@@ -494,9 +499,11 @@ class Replica:
         )
         prepared_by = {v.sender for v in self._matching(SigKind.PREPARE, view, digest)}
         prepared_by.add(pp.vote.sender)  # the primary's pre-prepare is its prepare-phase vote
+        prepared = self.prepared
+        prepares = prepared.prepares if prepared and prepared.pre_prepare.vote.digest == digest else ()
         r.output(Committed(
             inst.height, view, digest, pp.block, frozenset(prepared_by),
-            frozenset(v.sender for v in commits), self.commit_proof,
+            frozenset(v.sender for v in commits), self.commit_proof, prepares,
         ))
         if self.is_client:
             self._count_reply(self.name, digest, r)

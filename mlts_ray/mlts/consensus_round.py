@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from mlts_ray.config import Config
 from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, wrap
 from mlts_ray.consensus.catchup import CatchUp
+from mlts_ray.consensus.evidence import DoubleVote, Equivocation, offender
 from mlts_ray.consensus.instance import (
     Accepted,
     Answered,
@@ -21,7 +22,7 @@ from mlts_ray.consensus.instance import (
     Proposed,
     ViewEntered,
 )
-from mlts_ray.consensus.messages import commit_digest
+from mlts_ray.consensus.messages import Vote, commit_digest
 from mlts_ray.consensus.pbft import Observer, Replica, Start, check_certificate
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
@@ -32,7 +33,6 @@ from mlts_ray.net.sim import ChainSim, PhaseStats
 
 PHASES = ("request", "pre-prepare", "prepare", "commit", "reply", "certificate",
           "view-change", "new-view", "fetch", "retransmit")
-PROOF_KINDS = ("equivocation", "invalid-block", "double-vote")
 
 
 def consensus_honest(behaviour: str) -> bool:
@@ -216,7 +216,7 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         (ob.time_us for ob in observations if isinstance(ob.value, Proposed)), default=None
     )
     commits: dict[int, tuple[int, Committed]] = {}
-    views_seen, evidence, accepted = [0], [], []
+    views_seen, evidence = [0], []
     answered = gave_up = False
     for ob in observations:
         if ob.node not in honest:
@@ -227,9 +227,7 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         elif isinstance(v, ViewEntered):
             views_seen.append(v.view)
         elif isinstance(v, Evidence):
-            evidence.append(v)
-        elif isinstance(v, Accepted):
-            accepted.append(v.vote)
+            evidence.append(v)  # honest nodes' reports: penalties that need no proof
         elif isinstance(v, Answered):
             answered = True
         elif isinstance(v, GaveUp):
@@ -240,7 +238,6 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
     block, view, decided = None, max(views_seen), None
     prepared_by: set[str] = set()
     committed_by: set[str] = set()
-    by_view: dict[int, tuple[set[str], set[str]]] = {}  # view -> (prepare, commit) voters
     latency = finality = request_latency = certificate = None
     holders: frozenset[str] = frozenset()
     proven = _first_proven(inst, observations)
@@ -254,9 +251,6 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         for _, c in winners:
             prepared_by |= c.prepared_by
             committed_by |= c.committed_by
-            voters = by_view.setdefault(c.view, (set(), set()))
-            voters[0].update(c.prepared_by)
-            voters[1].update(c.committed_by)
         members = set(inst.members)
         member_times = sorted(t for i, (t, _) in commits.items() if i in members)
         if len(member_times) >= inst.q:
@@ -270,7 +264,7 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         inst, block, view, max(view, max(views_seen)) + 1, safety_violation, latency, finality,
         request_latency,
         sim.phases, sim.signs, sim.verifies, sim.delivered, prepared_by, committed_by,
-        evidence, _proven(evidence, accepted, by_view, decided),
+        evidence, _proven(inst, observations, certificate),
         answered, gave_up, certificate=certificate, holders=holders,
     )
     return out
@@ -287,24 +281,34 @@ def _first_proven(inst: Instance, observations: Sequence) -> Committed | None:
     return None
 
 
-def _proven(
-    evidence: list[Evidence], accepted: list, by_view: dict[int, tuple[set[str], set[str]]],
-    decided: bytes | None,
-) -> set[str]:
-    """Offenders with a cryptographic proof against them, pooled over every honest node."""
-    proven = {e.offender for e in evidence if e.kind in PROOF_KINDS}
-    proposals: dict[tuple[str, int], set[bytes]] = {}
-    for vote in accepted:  # two signed pre-prepares for one view, held by different nodes
-        proposals.setdefault((vote.sender, vote.view), set()).add(vote.digest)
-    proven |= {sender for (sender, _), ds in proposals.items() if len(ds) > 1}
-    for e in evidence:
-        # a signed vote for d1 seen here + a signed vote for the decision d2 in the SAME view
-        # and phase seen there = a double vote (votes in different views may differ)
-        if e.kind == "conflicting-vote" and e.digest != decided and e.view in by_view:
-            prepare_voters, commit_voters = by_view[e.view]
-            if e.offender in (prepare_voters if e.phase == "prepare" else commit_voters):
-                proven.add(e.offender)
-    return proven
+def _proven(inst: Instance, observations: Sequence, certificate: object) -> set[str]:
+    """Offenders convicted by a proof (``consensus.evidence.offender``), whoever reported it:
+    the proofs nodes made, two signed pre-prepares for one view that different nodes accepted,
+    and a node's conflicting vote beside the same signer's vote for the decision in the
+    decision's own certificate or prepared proofs. Nothing here trusts a report."""
+    keys, proofs = inst.keys, []
+    first_proposal: dict[tuple[str, int], Vote] = {}
+    halves: list[Vote] = []
+    decision: dict[tuple[str, int, int], Vote] = {}  # (signer, kind, view) -> its vote
+    for vote in getattr(certificate, "commits", ()):
+        decision[(vote.sender, vote.kind, vote.view)] = vote
+    for ob in observations:
+        v = ob.value
+        if isinstance(v, Evidence) and v.proof is not None:
+            (halves if isinstance(v.proof, Vote) else proofs).append(v.proof)
+        elif isinstance(v, Accepted):
+            held = first_proposal.setdefault((v.vote.sender, v.vote.view), v.vote)
+            if held.digest != v.vote.digest:
+                proofs.append(Equivocation(held, v.vote))
+        elif isinstance(v, Committed) and certificate is not None and v.digest == getattr(
+                certificate.commits[0], "digest", None):
+            for vote in v.prepares:
+                decision.setdefault((vote.sender, vote.kind, vote.view), vote)
+    for half in halves:
+        other = decision.get((half.sender, half.kind, half.view))
+        if other is not None:
+            proofs.append(DoubleVote(half, other))
+    return {o for proof in proofs if (o := offender(proof, keys, inst)) is not None}
 
 
 def penalised_votes(out: Outcome) -> set[tuple[str, str, int]]:

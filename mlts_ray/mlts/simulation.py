@@ -17,7 +17,7 @@ from typing import Any
 import tomli_w
 
 from mlts_ray.config import PLACEMENT_KEYS, Config
-from mlts_ray.errors import ConfigError, RunError
+from mlts_ray.errors import RunError
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import Settlement
