@@ -13,6 +13,7 @@ from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.mlts.anchoring import collaborative_block
 from mlts_ray.mlts.chain import Chain, RoundRows, block_row, bump
+from mlts_ray.mlts.relay import broadcast
 from mlts_ray.mlts.topology import VppLayout, assign_behaviours, vpp_layout
 from mlts_ray.mlts.trading import TradingResult, TradingSpec
 
@@ -53,14 +54,14 @@ class SideChain(Chain):
         self, rnd: int, main_height: int, trades: list[SignedTrade], rows: RoundRows
     ) -> Block:
         """The VMC records main block ``main_height``'s trades of this VPP and broadcasts the
-        block to the VPP's other nodes (counted as ``collaborative`` messages)."""
+        block to the VPP's other nodes through the simulated network (``relay``)."""
         block = collaborative_block(
             self.identities[self.layout.vmc], self.store, rnd, main_height, trades
         )
         rows.blocks.append(block_row(block))
-        peers = len(self.names) - 1
+        carried = broadcast(self.cfg, self.chain, self.names, self.layout.vmc, block, rnd)
         rows.messages.append({
-            "chain": self.chain, "phase": "collaborative", "count": peers,
-            "bytes": peers * len(block.encode()), "dropped": 0,
+            "chain": self.chain, "phase": "collaborative", "count": carried.count,
+            "bytes": carried.bytes, "dropped": carried.dropped,
         })
         return block
