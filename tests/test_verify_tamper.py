@@ -239,7 +239,6 @@ REWRITTEN = {
     # not derivable from the chain: bound by the digests only, refuted by a re-run (--replay)
     "audit outcome changed": ("audits round", True),
     "consensus latency changed": ("consensus round", True),
-    "credit raised": ("credits round", True),
     "messages count changed": ("messages round", True),
 }
 
@@ -342,3 +341,28 @@ def test_a_certificate_edit_is_refuted_naming_the_block(case, stored, tmp_path):
     with pytest.raises(VerifyError) as err:
         verify_run(run)
     assert err.value.subject == named and why in err.value.why, str(err.value)
+
+
+def test_a_credit_edit_with_rewritten_digests_is_refuted_by_the_credit_root(stored, tmp_path):
+    """The next block's header commits to the credit table its round began with, so a changed
+    credit value no longer needs a re-run to be caught (issue 14, item 4)."""
+    run = tmp_path / "run"
+    shutil.copytree(stored, run)
+    FILE_EDITS["credit raised"](run)
+    _rechain(run)
+    with pytest.raises(VerifyError) as err:
+        verify_run(run)
+    assert err.value.subject.startswith("credits round ") and " chain " in err.value.subject
+    assert "credit_root" in err.value.why
+
+
+def test_a_credit_status_edit_is_refuted_by_the_credit_root(stored, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(stored, run)
+    rnd, df, i = _first_round(run, "credits", lambda d: d.status == "active")
+    df.at[i, "status"] = "suspended"
+    _write(run, "credits", rnd, df)
+    _rechain(run)
+    with pytest.raises(VerifyError) as err:
+        verify_run(run)
+    assert err.value.subject == f"credits round {rnd} chain {df.at[i, 'chain']}", str(err.value)

@@ -1,4 +1,5 @@
-"""``mlts verify``: every consensus block's commit certificate, and the chain's commitment to it.
+"""``mlts verify``: what every consensus block commits to -- its own commit certificate (stored
+beside it), the previous one (``last_commit``) and the chain's credit table (``credit_root``).
 
 A side or main block is stored with the q signed commits that prove it (the ``certificate``
 column); the next consensus block of its chain carries their hash as ``last_commit``. For every
@@ -7,6 +8,10 @@ all in one view, from distinct signers who sat on that round's committee (the ``
 table's ``in_committee``), with a valid signature; there are at least q of them for that
 committee; and ``last_commit`` is the hash of the chain's previous certificate (zero for the
 first). A collaborative block has neither. The first failure names ``block chain@height``.
+
+``credit_root`` is the Merkle root over the chain's credit table (node, credit, status) as it
+stood when the block's round began: the ``credits`` rows of the round before, or the initial
+book in round 0. A changed row fails naming ``credits round r chain c``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from mlts_ray.analysis.run_files import VerifyError
+from mlts_ray.consensus.credit import CreditBook, book_root, credit_root
 from mlts_ray.consensus.instance import quorum
 from mlts_ray.consensus.messages import commit_digest, decode_commits
 from mlts_ray.errors import MltsError
@@ -92,3 +98,31 @@ def _check(block: Block, commits, committee: frozenset[str], keys: KeyRing, subj
         raise VerifyError(subject, f"certificate has {len(signers)} commits, the committee of "
                           f"{len(committee)} needs {q}")
     return len(signers)
+
+
+def check_credit_roots(cfg, made: Mapping[tuple[str, int], Block], credits: pd.DataFrame) -> int:
+    """Every consensus block's ``credit_root`` against the ``credits`` table: the rows of its
+    chain after the round before its own (the initial book for round 0). A changed credit
+    value, status or node of the table fails, naming that table round."""
+    tables = {key: rows for key, rows in credits.groupby(["chain", "round"], sort=False)}
+    checked = 0
+    for (chain, _), block in sorted(made.items()):
+        h = block.header
+        if h.kind == BlockKind.COLLABORATIVE:
+            continue
+        if h.round == 0:
+            first = tables.get((chain, 0))
+            names = [] if first is None else list(first["node"])
+            want, where = book_root(CreditBook(cfg.credit, names), 0), f"block {h.ref}"
+        else:
+            rows = tables.get((chain, h.round - 1))
+            if rows is None:
+                raise VerifyError(f"credits round {h.round - 1}", f"no rows for {chain}, whose "
+                                  f"block {h.ref} commits to them")
+            want = credit_root(zip(rows["node"], rows["credit"], rows["status"], strict=True))
+            where = f"credits round {h.round - 1} chain {chain}"
+        if h.credit_root != want:
+            raise VerifyError(where, f"the credit table does not hash to block {h.ref}'s "
+                              "credit_root")
+        checked += 1
+    return checked

@@ -21,7 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlts_ray.analysis.certificates import check_certificates, committees_of
+from mlts_ray.analysis.certificates import (
+    check_certificates,
+    check_credit_roots,
+    committees_of,
+)
 from mlts_ray.analysis.derived import check_derived
 from mlts_ray.analysis.run_files import VerifyError, read_run
 from mlts_ray.errors import MltsError
@@ -39,6 +43,7 @@ class Report:
     trades: int = 0
     signatures: int = 0
     certificates: int = 0  # commit signatures in the blocks' certificates
+    credit_roots: int = 0  # blocks whose credit_root the credits table was checked against
     anchors: int = 0
     chains: set[str] = field(default_factory=set)
 
@@ -49,7 +54,7 @@ class Report:
     def summary(self) -> str:
         return (f"ok: {self.blocks} blocks on {len(self.chains)} chains, {self.trades} trades, "
                 f"{self.signatures} signatures, {self.certificates} certificate commits, "
-                f"{self.anchors} anchor roots verified; "
+                f"{self.credit_roots} credit roots, {self.anchors} anchor roots verified; "
                 f"{self.tables} tables x {self.rounds} rounds bound by their digests, "
                 "settlement, balances, trade statuses, anchors and consensus facts recomputed"
                 + (f"; re-running the rounds gave all {self.replayed} rows again"
@@ -85,6 +90,7 @@ def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
     by_height = _verify_chain(run.tables["blocks"], run.tables["trades"], keys, report)
     report.certificates = check_certificates(
         run.tables["blocks"], by_height, committees_of(run.tables["credits"]), keys)
+    report.credit_roots = check_credit_roots(run.cfg, by_height, run.tables["credits"])
     check_derived(run.cfg, run.rounds, by_height, run.tables, keys)
     run.check_bound()
     if replay:
@@ -141,7 +147,7 @@ def _verify_block(row: pd.Series, expected_height: int, prev: bytes, keys: Deriv
         "chain": h.chain, "height": h.height, "kind": h.kind.label, "prev_hash": h.prev_hash.hex(),
         "merkle_root": h.merkle_root.hex(), "anchor_root": h.anchor_root.hex(),
         "index_field": h.index, "type_field": h.type, "n_txs": h.n_txs, "proposer": h.proposer,
-        "last_commit": h.last_commit.hex(),
+        "last_commit": h.last_commit.hex(), "credit_root": h.credit_root.hex(),
     })
     if h.height != expected_height:
         raise _fail(subject, f"chain has a gap: height {h.height} where {expected_height} is next")

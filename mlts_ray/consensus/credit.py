@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mlts_ray.config import Credit
+from mlts_ray.ledger.encoding import Writer
+from mlts_ray.ledger.merkle import merkle_root
 
 
 class Role(StrEnum):
@@ -132,3 +134,25 @@ class CreditBook:
                     a.suspended_until = round_ + 1 + self.cfg.suspend_rounds
             moved[node] = a.credit - before
         return moved
+
+
+# --- the credit table as chain state ------------------------------------------------------------
+
+TAG_CREDIT_LEAF = 30
+
+
+def credit_leaf(node: str, credit: float, status: str) -> bytes:
+    """One node's row of the credit table: name, credit (its shortest exact decimal) and
+    status, canonically encoded."""
+    return Writer(TAG_CREDIT_LEAF, 1).text(node).text(repr(float(credit))).text(status).value()
+
+
+def credit_root(rows: Iterable[tuple[str, float, str]]) -> bytes:
+    """RFC 6962 Merkle root over the table's rows in node order: what a block's header
+    carries as ``credit_root``."""
+    return merkle_root([credit_leaf(*row) for row in sorted(rows)])
+
+
+def book_root(book: CreditBook, round_: int) -> bytes:
+    """The root of ``book`` as the credit table stands for ``round_``."""
+    return credit_root((n, book.credit(n), str(book.status(n, round_))) for n in book.accounts)

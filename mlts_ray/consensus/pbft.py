@@ -107,8 +107,9 @@ def _check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None
     if block.hash != digest:
         return "block does not hash to the proposed digest", 0, block
     expected = (inst.chain, inst.height, inst.kind, inst.round, inst.prev_hash, inst.anchor_root,
-                inst.last_commit)
-    if (h.chain, h.height, h.kind, h.round, h.prev_hash, h.anchor_root, h.last_commit) != expected:
+                inst.last_commit, inst.credit_root)
+    if (h.chain, h.height, h.kind, h.round, h.prev_hash, h.anchor_root, h.last_commit,
+            h.credit_root) != expected:
         return "header does not extend this chain at this height", 0, block
     if h.proposer not in inst.member_names:
         return f"proposer {h.proposer} is not a member", 0, block
@@ -295,7 +296,7 @@ class Replica:
         block = Block.create(
             self.me, chain=inst.chain, height=inst.height, kind=inst.kind, round=inst.round,
             prev_hash=inst.prev_hash, txs=valid, anchor_root=inst.anchor_root,
-            last_commit=inst.last_commit,
+            last_commit=inst.last_commit, credit_root=inst.credit_root,
         )
         return block.encode()
 

@@ -63,6 +63,10 @@ class BlockHeader:
     # Tendermint's LastCommit: the chain commits to the proof of its own history. Zero for the
     # first block and for collaborative blocks, which no consensus round makes.
     last_commit: bytes = ZERO_HASH
+    # Merkle root over the chain's credit table as it stood when the round began (after the
+    # chain's previous round): the chain commits to the credit every node selects committees
+    # from. Zero for collaborative blocks.
+    credit_root: bytes = ZERO_HASH
 
     @property
     def ref(self) -> str:
@@ -72,7 +76,8 @@ class BlockHeader:
     def encode(self) -> bytes:
         w = Writer(TAG_HEADER, VERSION).text(self.chain).u64(self.height).u8(self.kind)
         w.u64(self.round)
-        for h in (self.prev_hash, self.merkle_root, self.anchor_root, self.last_commit):
+        for h in (self.prev_hash, self.merkle_root, self.anchor_root, self.last_commit,
+                  self.credit_root):
             w.fixed(h, HASH_SIZE)
         return w.u64(self.index).u64(self.type).u32(self.n_txs).text(self.proposer).value()
 
@@ -83,9 +88,9 @@ class BlockHeader:
         if kind not in BlockKind._value2member_map_:
             raise LedgerError(f"{chain}@{height}", f"unknown block kind {kind}")
         rnd = r.u64()
-        prev, root, anchor, last_commit = (r.fixed(HASH_SIZE) for _ in range(4))
+        prev, root, anchor, last_commit, credit = (r.fixed(HASH_SIZE) for _ in range(5))
         out = cls(chain, height, BlockKind(kind), rnd, prev, root, anchor, r.u64(), r.u64(),
-                  r.u32(), r.text(), last_commit)
+                  r.u32(), r.text(), last_commit, credit)
         r.done()
         return out
 
@@ -119,11 +124,12 @@ class Block:
         index: int = 0,
         type: int = 0,
         last_commit: bytes = ZERO_HASH,
+        credit_root: bytes = ZERO_HASH,
     ) -> Block:
         txs = tuple(txs)
         header = BlockHeader(
             chain, height, kind, round, prev_hash, merkle_root(txs), anchor_root,
-            index, type, len(txs), proposer.name, last_commit,
+            index, type, len(txs), proposer.name, last_commit, credit_root,
         )
         header.encode()  # fail here, naming the block, if a field is out of range
         return cls(header, proposer.sign_root(SigKind.BLOCK, chain, header.encode()), txs)
@@ -181,8 +187,8 @@ class Block:
         elif h.anchor_root != ZERO_HASH:
             raise ChainError(h.ref, f"anchor_root set on a {h.kind.label} block")
         if h.kind == BlockKind.COLLABORATIVE:
-            if h.last_commit != ZERO_HASH:
-                raise ChainError(h.ref, "last_commit set on a collaborative block")
+            if h.last_commit != ZERO_HASH or h.credit_root != ZERO_HASH:
+                raise ChainError(h.ref, "last_commit or credit_root set on a collaborative block")
             if h.index != side_chain_index(h.chain):
                 raise ChainError(h.ref, f"index {h.index} is not this side chain's number")
             bad = [tx for tx in self.txs if len(tx) != TX_ID_BYTES]

@@ -17,7 +17,7 @@ from typing import Any
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, choose_targets, credit_effects, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
-from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts
+from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts, book_root
 from mlts_ray.consensus.messages import commit_digest, encode_commits
 from mlts_ray.errors import ChainError, RunError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
@@ -66,6 +66,7 @@ def block_row(block: Block, certificate: bytes = b"") -> Row:
         "prev_hash": h.prev_hash.hex(), "merkle_root": h.merkle_root.hex(),
         "anchor_root": h.anchor_root.hex(), "index_field": h.index, "type_field": h.type,
         "n_txs": h.n_txs, "proposer": h.proposer, "last_commit": h.last_commit.hex(),
+        "credit_root": h.credit_root.hex(),
         "payload": block.encode(), "certificate": certificate,
     }
 
@@ -116,6 +117,7 @@ class Chain:
         self.last_certificate: object = None
         self.holders: frozenset[str] = frozenset()
         self.recent_trades: tuple[SignedTrade, ...] = ()  # the latest block's, which all hold
+        self.credit_root = book_root(self.book, 0)  # the credit table the next block commits to
 
     def begin(self, rnd: int) -> None:
         """Choose the round's committee and open its facts."""
@@ -154,7 +156,7 @@ class Chain:
             anchor_root, self.names, self.committee.members, self.client, self.keys,
             certify=cfg.consensus.algorithm != "pbft",
             lagging=[n for n in self.names if n not in self.holders],
-            prev_certificate=self.last_certificate,
+            prev_certificate=self.last_certificate, credit_root=self.credit_root,
         )
         return Job(inst, self.behaviour, tuple(t.encode() for t in trades), self.inter, trading)
 
@@ -252,6 +254,7 @@ class Chain:
                 "credit_moved": audit.credit_moved, "money_moved": audit.money_moved,
             })
         moved = self.book.apply(deltas, facts.banned, rnd)
+        self.credit_root = book_root(self.book, rnd + 1)
         for n in self.names:  # str() of a StrEnum is its value, without Enum.value's descriptor
             rows.credits.append({
                 "chain": self.chain, "node": n, "role": str(facts.roles[n]),

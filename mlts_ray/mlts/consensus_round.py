@@ -328,8 +328,10 @@ def build_instance(
     cfg: Config, chain: str, height: int, round_: int, kind: BlockKind, prev_hash: bytes,
     anchor_root: bytes, names: Sequence[str], members: Sequence[str], client: str,
     keys: KeyRing, certify: bool, lagging: Iterable[str] = (), prev_certificate: object = None,
+    credit_root: bytes = ZERO_HASH,
 ) -> Instance:
-    """``lagging``: nodes without the chain's last block, which ``prev_certificate`` proves."""
+    """``lagging``: nodes without the chain's last block, which ``prev_certificate`` proves;
+    ``credit_root``: the chain's credit table now, which the block commits to."""
     index = {n: i for i, n in enumerate(names)}
     member_idx = tuple(index[m] for m in members)
     observers = tuple(i for i in range(len(names)) if i not in set(member_idx)) if certify else ()
@@ -338,5 +340,5 @@ def build_instance(
     return Instance(
         chain, height, round_, kind, prev_hash, anchor_root, tuple(names), member_idx, observers,
         index[client], ms_to_us(cfg.consensus.view_timeout_ms), cfg.consensus.max_view_changes,
-        keys, behind, prev_certificate, last_commit,
+        keys, behind, prev_certificate, last_commit, credit_root,
     )

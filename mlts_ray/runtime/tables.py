@@ -42,6 +42,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("hash", pa.string()), ("prev_hash", pa.string()), ("merkle_root", pa.string()),
         ("anchor_root", pa.string()), ("index_field", pa.int64()), ("type_field", pa.int64()),
         ("n_txs", pa.int64()), ("proposer", pa.string()), ("last_commit", pa.string()),
+        ("credit_root", pa.string()),
         ("payload", pa.binary()), ("certificate", pa.binary()),
     ),
     "trades": _schema(
