@@ -366,3 +366,19 @@ def test_a_credit_status_edit_is_refuted_by_the_credit_root(stored, tmp_path):
     with pytest.raises(VerifyError) as err:
         verify_run(run)
     assert err.value.subject == f"credits round {rnd} chain {df.at[i, 'chain']}", str(err.value)
+
+
+def test_a_seat_added_to_a_committee_is_refuted_by_the_credit_state(stored, tmp_path):
+    """The committee is recomputed from the credit state the chain commits to (issue 14,
+    item 4): a node seated that selection did not choose is named by chain and round."""
+    run = tmp_path / "run"
+    shutil.copytree(stored, run)
+    rnd, df, i = _first_round(run, "credits", lambda d: ~d.in_committee.astype(bool)
+                              & (d.chain != "main") & ~d.node.str.endswith("vmc"))
+    df.at[i, "in_committee"] = True
+    _write(run, "credits", rnd, df)
+    _rechain(run)
+    with pytest.raises(VerifyError) as err:
+        verify_run(run)
+    assert err.value.subject == f"credits round {rnd} chain {df.at[i, 'chain']}", str(err.value)
+    assert "not the one its credit state prescribes" in err.value.why

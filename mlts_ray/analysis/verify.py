@@ -26,6 +26,7 @@ from mlts_ray.analysis.certificates import (
     check_credit_roots,
     committees_of,
 )
+from mlts_ray.analysis.committees import check_committees
 from mlts_ray.analysis.derived import check_derived
 from mlts_ray.analysis.run_files import VerifyError, read_run
 from mlts_ray.errors import MltsError
@@ -44,6 +45,7 @@ class Report:
     signatures: int = 0
     certificates: int = 0  # commit signatures in the blocks' certificates
     credit_roots: int = 0  # blocks whose credit_root the credits table was checked against
+    committees: int = 0  # (chain, round) committees recomputed from the credit state
     anchors: int = 0
     chains: set[str] = field(default_factory=set)
 
@@ -54,7 +56,8 @@ class Report:
     def summary(self) -> str:
         return (f"ok: {self.blocks} blocks on {len(self.chains)} chains, {self.trades} trades, "
                 f"{self.signatures} signatures, {self.certificates} certificate commits, "
-                f"{self.credit_roots} credit roots, {self.anchors} anchor roots verified; "
+                f"{self.credit_roots} credit roots, {self.committees} committees, "
+                f"{self.anchors} anchor roots verified; "
                 f"{self.tables} tables x {self.rounds} rounds bound by their digests, "
                 "settlement, balances, trade statuses, anchors and consensus facts recomputed"
                 + (f"; re-running the rounds gave all {self.replayed} rows again"
@@ -91,6 +94,10 @@ def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
     report.certificates = check_certificates(
         run.tables["blocks"], by_height, committees_of(run.tables["credits"]), keys)
     report.credit_roots = check_credit_roots(run.cfg, by_height, run.tables["credits"])
+    made = {(b.header.chain, b.header.round): b for b in by_height.values()
+            if b.header.kind != BlockKind.COLLABORATIVE}
+    report.committees = check_committees(run.cfg, run.tables["credits"], run.tables["blocks"],
+                                         made)
     check_derived(run.cfg, run.rounds, by_height, run.tables, keys)
     run.check_bound()
     if replay:

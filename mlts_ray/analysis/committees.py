@@ -1,0 +1,95 @@
+"""``mlts verify``: every round's committee and primary, recomputed from the credit state the
+chain commits to.
+
+The credit table a round begins with is bound to the chain (each block's ``credit_root``,
+checked by ``certificates.check_credit_roots``). From it the committee selection of DCE-PBFT
+(or the seeded draw of the random committee, or PBFT's every node) gives the round's committee
+again, with the selection function the simulation itself uses. It must be exactly the nodes the
+``credits`` table seats, and a block's proposer must be that committee's primary for the view
+its certificate was signed in or an earlier one (a new view re-proposes a prepared block). (PBFT's stable primary depends on every earlier view change,
+failed rounds' included, which no block records: for PBFT only the committee is checked.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import pandas as pd
+
+from mlts_ray.analysis.run_files import VerifyError
+from mlts_ray.config import Config, main_committee_size, side_committee_size
+from mlts_ray.consensus.committee import SELECTORS
+from mlts_ray.consensus.credit import CreditBook, Status
+from mlts_ray.consensus.messages import decode_commits
+from mlts_ray.ledger.block import Block, BlockKind
+from mlts_ray.ledger.tx import MAIN_CHAIN
+from mlts_ray.mlts.main_chain import grid_names
+from mlts_ray.mlts.topology import side_chain, vpp_layout
+
+
+def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...], int]]:
+    """(chain, nodes, committee candidates, k) of every chain, as the simulation lays them out."""
+    pbft = cfg.consensus.algorithm == "pbft"
+    for v in range(cfg.topology.vpps):
+        layout = vpp_layout(cfg, v)
+        yield (layout.chain, layout.nodes, layout.candidates,
+               len(layout.nodes) if pbft else side_committee_size(cfg))
+    vmcs = tuple(f"{side_chain(v)}/vmc" for v in range(cfg.topology.vpps))
+    names = tuple(sorted((*vmcs, *grid_names(cfg))))
+    yield MAIN_CHAIN, names, vmcs, len(names) if pbft else main_committee_size(cfg)
+
+
+def check_committees(cfg: Config, credits: pd.DataFrame, blocks: pd.DataFrame,
+                     made: Mapping[tuple[str, int], Block]) -> int:
+    """Recompute every (chain, round) committee; returns how many were checked."""
+    algorithm = cfg.consensus.algorithm
+    select = SELECTORS[algorithm]
+    tables = {key: rows for key, rows in credits.groupby(["chain", "round"], sort=False)}
+    views = _deciding_views(blocks)
+    checked = 0
+    for chain, names, candidates, k in chains(cfg):
+        initial = CreditBook(cfg.credit, names)
+        credit = initial.credits()
+        status = {n: str(initial.status(n, 0)) for n in names}
+        rnd = 0
+        while (chain, rnd) in tables:
+            committee = select(
+                nodes=names, candidates=candidates, k=k, credit=credit,
+                eligible=lambda n: status[n] == Status.ACTIVE,
+                usable=lambda n: status[n] in (Status.ACTIVE, Status.INELIGIBLE),
+                seed=cfg.experiment.seed, round_=rnd, chain=chain, pbft_primary="rotate",
+            )
+            rows = tables[(chain, rnd)]
+            seated = set(rows.loc[rows["in_committee"].astype(bool), "node"])
+            if seated != set(committee.members):
+                raise VerifyError(f"credits round {rnd} chain {chain}", (
+                    f"the committee is not the one its credit state prescribes: seated "
+                    f"{sorted(seated - set(committee.members))} not chosen, chosen "
+                    f"{sorted(set(committee.members) - seated)} not seated"))
+            block = made.get((chain, rnd))
+            if block is not None and algorithm != "pbft" and (chain, rnd) in views:
+                # a new view may re-propose a block prepared in an earlier view: its proposer
+                # is that view's primary
+                view, members = views[(chain, rnd)], committee.members
+                primaries = {members[v % len(members)] for v in range(view + 1)}
+                if block.header.proposer not in primaries:
+                    raise VerifyError(f"block {block.ref}", (
+                        f"proposed by {block.header.proposer}, who was the primary of no view "
+                        f"up to the deciding view {view}"))
+            credit = dict(zip(rows["node"], rows["credit"], strict=True))
+            status = dict(zip(rows["node"], rows["status"], strict=True))
+            checked += 1
+            rnd += 1
+    return checked
+
+
+def _deciding_views(blocks: pd.DataFrame) -> dict[tuple[str, int], int]:
+    """(chain, round) -> the view the block's certificate was signed in."""
+    out = {}
+    for chain, rnd, kind, raw in zip(blocks["chain"], blocks["round"], blocks["kind"],
+                                     blocks["certificate"], strict=True):
+        if kind != BlockKind.COLLABORATIVE.label and raw:
+            commits = decode_commits(bytes(raw))  # already checked by check_certificates
+            if commits:
+                out[(chain, int(rnd))] = commits[0].view
+    return out
