@@ -4,12 +4,22 @@ different views or kinds, the same digest twice, another's block -- convicts nob
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 
 import pytest
 
 from consensus_harness import identities, make_instance, trades_for
-from mlts_ray.consensus.evidence import DoubleVote, Equivocation, InvalidProposal, offender
+from mlts_ray.analysis.load import load_table
+from mlts_ray.analysis.run_files import VerifyError
+from mlts_ray.analysis.verify import verify_run
+from mlts_ray.consensus.evidence import (
+    DoubleVote,
+    Equivocation,
+    InvalidProposal,
+    decode_proof,
+    offender,
+)
 from mlts_ray.consensus.messages import Vote
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import SigKind
@@ -93,3 +103,62 @@ def test_a_run_bans_only_what_a_proof_convicts():
         for chain in sim.sides.values():
             convicted |= {(n, chain.behaviour[n]) for n in chain.facts.banned}
     assert convicted and {b for _, b in convicted} == {"equivocate"}
+
+
+# --- evidence transactions on the chain --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def equivocating_run(tmp_path_factory):
+    from mlts_ray.config import build_config
+    from mlts_ray.runtime.local import run_local
+
+    cfg = build_config({
+        "experiment": {"seed": 7, "rounds": 8, "runtime": "local"},
+        "topology": {"vpps": 3, "nodes_per_vpp": 10},
+        "consensus": {"algorithm": "pbft", "pbft_primary": "rotate"},
+        "faults": {"byzantine_fraction": 0.3, "where": "both", "behaviours": ["equivocate"]},
+    })
+    return cfg, run_local(cfg, tmp_path_factory.mktemp("ev"))
+
+
+def _blocks(run):
+    return [Block.decode(raw) for raw in load_table(run, "blocks").payload]
+
+
+def test_proofs_go_on_the_chain_once_and_every_one_convicts_a_banned_equivocator(
+        equivocating_run):
+    cfg, run = equivocating_run
+    from mlts_ray.ledger.crypto import DerivedKeyRing
+
+    credits = load_table(run, "credits")
+    keys = DerivedKeyRing(cfg.experiment.seed)
+    convicted = [offender(decode_proof(raw), keys) for b in _blocks(run) for raw in b.evidence]
+    assert convicted and None not in convicted
+    assert len(convicted) == len(set(convicted))  # each offender's proof goes on once
+    behaviour = dict(zip(credits.node, credits.behaviour, strict=False))
+    assert {behaviour[n] for n in convicted} == {"equivocate"}
+    assert verify_run(run).evidence == len(convicted)
+
+
+def test_verify_refutes_a_false_proof_and_an_unbanned_offender(equivocating_run):
+    from mlts_ray.analysis.committees import check_committees
+    from mlts_ray.analysis.evidence_check import check_evidence
+    from mlts_ray.ledger.crypto import DerivedKeyRing
+
+    cfg, run = equivocating_run
+    keys = DerivedKeyRing(cfg.experiment.seed)
+    tables = {t: load_table(run, t) for t in ("blocks", "credits")}
+    made = {(b.header.chain, b.header.round): b for b in _blocks(run)
+            if b.header.kind != BlockKind.COLLABORATIVE}
+    committees = check_committees(cfg, tables["credits"], tables["blocks"], made)
+    key, block = next((k, b) for k, b in sorted(made.items()) if b.evidence)
+    proof = decode_proof(block.evidence[0])
+    same = dataclasses.replace(proof, b=proof.a)  # one statement twice proves nothing
+    forged = {**made, key: dataclasses.replace(block, evidence=(same.encode(),))}
+    with pytest.raises(VerifyError, match="convicts nobody"):
+        check_evidence(cfg, forged, tables["credits"], committees, keys)
+    who = offender(proof, keys)
+    credits = tables["credits"].copy()
+    credits.loc[credits.node == who, "status"] = "active"
+    with pytest.raises(VerifyError, match=f"convicts {who}, who is not banned"):
+        check_evidence(cfg, made, credits, committees, keys)

@@ -40,13 +40,13 @@ def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...],
 
 
 def check_committees(cfg: Config, credits: pd.DataFrame, blocks: pd.DataFrame,
-                     made: Mapping[tuple[str, int], Block]) -> int:
-    """Recompute every (chain, round) committee; returns how many were checked."""
+                     made: Mapping[tuple[str, int], Block]) -> dict[tuple[str, int], tuple]:
+    """Recompute every (chain, round) committee; returns them, in primary order."""
     algorithm = cfg.consensus.algorithm
     select = SELECTORS[algorithm]
     tables = {key: rows for key, rows in credits.groupby(["chain", "round"], sort=False)}
     views = _deciding_views(blocks)
-    checked = 0
+    out: dict[tuple[str, int], tuple] = {}
     for chain, names, candidates, k in chains(cfg):
         initial = CreditBook(cfg.credit, names)
         credit = initial.credits()
@@ -78,9 +78,9 @@ def check_committees(cfg: Config, credits: pd.DataFrame, blocks: pd.DataFrame,
                         f"up to the deciding view {view}"))
             credit = dict(zip(rows["node"], rows["credit"], strict=True))
             status = dict(zip(rows["node"], rows["status"], strict=True))
-            checked += 1
+            out[(chain, rnd)] = committee.members
             rnd += 1
-    return checked
+    return out
 
 
 def _deciding_views(blocks: pd.DataFrame) -> dict[tuple[str, int], int]:

@@ -28,6 +28,7 @@ from mlts_ray.analysis.certificates import (
 )
 from mlts_ray.analysis.committees import check_committees
 from mlts_ray.analysis.derived import check_derived
+from mlts_ray.analysis.evidence_check import check_evidence
 from mlts_ray.analysis.run_files import VerifyError, read_run
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
@@ -46,6 +47,7 @@ class Report:
     certificates: int = 0  # commit signatures in the blocks' certificates
     credit_roots: int = 0  # blocks whose credit_root the credits table was checked against
     committees: int = 0  # (chain, round) committees recomputed from the credit state
+    evidence: int = 0  # evidence transactions re-judged
     anchors: int = 0
     chains: set[str] = field(default_factory=set)
 
@@ -57,6 +59,7 @@ class Report:
         return (f"ok: {self.blocks} blocks on {len(self.chains)} chains, {self.trades} trades, "
                 f"{self.signatures} signatures, {self.certificates} certificate commits, "
                 f"{self.credit_roots} credit roots, {self.committees} committees, "
+                f"{self.evidence} proofs, "
                 f"{self.anchors} anchor roots verified; "
                 f"{self.tables} tables x {self.rounds} rounds bound by their digests, "
                 "settlement, balances, trade statuses, anchors and consensus facts recomputed"
@@ -96,8 +99,9 @@ def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
     report.credit_roots = check_credit_roots(run.cfg, by_height, run.tables["credits"])
     made = {(b.header.chain, b.header.round): b for b in by_height.values()
             if b.header.kind != BlockKind.COLLABORATIVE}
-    report.committees = check_committees(run.cfg, run.tables["credits"], run.tables["blocks"],
-                                         made)
+    committees = check_committees(run.cfg, run.tables["credits"], run.tables["blocks"], made)
+    report.committees = len(committees)
+    report.evidence = check_evidence(run.cfg, made, run.tables["credits"], committees, keys)
     check_derived(run.cfg, run.rounds, by_height, run.tables, keys)
     run.check_bound()
     if replay:

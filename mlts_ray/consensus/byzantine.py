@@ -164,7 +164,7 @@ class Equivocate:
                 self.me, chain=a.header.chain, height=a.header.height, kind=a.header.kind,
                 round=a.header.round, prev_hash=a.header.prev_hash, txs=a.txs[:-1],
                 anchor_root=a.header.anchor_root, last_commit=a.header.last_commit,
-                credit_root=a.header.credit_root,
+                credit_root=a.header.credit_root, evidence=a.evidence,
             )
             r.signs += 2
             self.b_proposal[view] = PrePrepare(replace(pp.vote, digest=b.hash).signed(self.me), b.encode())

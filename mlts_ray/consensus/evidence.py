@@ -21,9 +21,14 @@ from dataclasses import dataclass
 
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.consensus.messages import Vote
-from mlts_ray.errors import MltsError
+from mlts_ray.errors import EncodingError, MltsError
 from mlts_ray.ledger.block import Block
 from mlts_ray.ledger.crypto import KeyRing, SigKind
+from mlts_ray.ledger.encoding import Reader, Writer
+
+
+TAG_EQUIVOCATION, TAG_DOUBLE_VOTE, TAG_INVALID_PROPOSAL = 40, 41, 42
+VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,10 @@ class Equivocation:
     a: Vote
     b: Vote
     kind = "equivocation"
+    tag = TAG_EQUIVOCATION
+
+    def encode(self) -> bytes:
+        return Writer(self.tag, VERSION).blob(self.a.encode()).blob(self.b.encode()).value()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,10 @@ class DoubleVote:
     a: Vote
     b: Vote
     kind = "double-vote"
+    tag = TAG_DOUBLE_VOTE
+
+    def encode(self) -> bytes:
+        return Writer(self.tag, VERSION).blob(self.a.encode()).blob(self.b.encode()).value()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +58,23 @@ class InvalidProposal:
     vote: Vote  # the signed pre-prepare
     block: bytes
     kind = "invalid-block"
+    tag = TAG_INVALID_PROPOSAL
+
+    def encode(self) -> bytes:
+        return Writer(self.tag, VERSION).blob(self.vote.encode()).blob(self.block).value()
+
+
+def decode_proof(data: bytes) -> Equivocation | DoubleVote | InvalidProposal:
+    """The proof in ``data`` (an evidence transaction's body); EncodingError if it is none."""
+    tag = data[0] if data else None
+    cls = {TAG_EQUIVOCATION: Equivocation, TAG_DOUBLE_VOTE: DoubleVote,
+           TAG_INVALID_PROPOSAL: InvalidProposal}.get(tag)
+    if cls is None:
+        raise EncodingError("evidence", f"unknown proof type {tag}")
+    r = Reader(data, "evidence", tag, VERSION)
+    first, second = Vote.decode(r.blob()), r.blob()
+    r.done()
+    return cls(first, second) if cls is InvalidProposal else cls(first, Vote.decode(second))
 
 
 Proof = Equivocation | DoubleVote | InvalidProposal

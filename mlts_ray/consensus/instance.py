@@ -49,6 +49,7 @@ class Instance:
     prev_certificate: object = field(default=None, compare=False)  # messages.Certificate
     last_commit: bytes = bytes(32)  # the hash the next block's header commits to (see Block)
     credit_root: bytes = bytes(32)  # the chain's credit table when the round began (see Block)
+    evidence: tuple[bytes, ...] = ()  # proofs of misbehaviour the block must carry (see Block)
     index_of: dict[str, int] = field(default_factory=dict, compare=False)
     member_names: frozenset[str] = field(default_factory=frozenset, compare=False)
     # Block checks shared by the nodes of one process: a pure function of (block, digest) here,

@@ -111,6 +111,8 @@ def _check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None
     if (h.chain, h.height, h.kind, h.round, h.prev_hash, h.anchor_root, h.last_commit,
             h.credit_root) != expected:
         return "header does not extend this chain at this height", 0, block
+    if block.evidence != inst.evidence:
+        return "block does not carry the chain's pending evidence", 0, block
     if h.proposer not in inst.member_names:
         return f"proposer {h.proposer} is not a member", 0, block
     verifies = 1
@@ -296,7 +298,7 @@ class Replica:
         block = Block.create(
             self.me, chain=inst.chain, height=inst.height, kind=inst.kind, round=inst.round,
             prev_hash=inst.prev_hash, txs=valid, anchor_root=inst.anchor_root,
-            last_commit=inst.last_commit, credit_root=inst.credit_root,
+            last_commit=inst.last_commit, credit_root=inst.credit_root, evidence=inst.evidence,
         )
         return block.encode()
 

@@ -67,6 +67,9 @@ class BlockHeader:
     # chain's previous round): the chain commits to the credit every node selects committees
     # from. Zero for collaborative blocks.
     credit_root: bytes = ZERO_HASH
+    # Merkle root over the block's evidence transactions (proofs of misbehaviour seen in the
+    # chain's previous round); zero when it carries none.
+    evidence_root: bytes = ZERO_HASH
 
     @property
     def ref(self) -> str:
@@ -77,7 +80,7 @@ class BlockHeader:
         w = Writer(TAG_HEADER, VERSION).text(self.chain).u64(self.height).u8(self.kind)
         w.u64(self.round)
         for h in (self.prev_hash, self.merkle_root, self.anchor_root, self.last_commit,
-                  self.credit_root):
+                  self.credit_root, self.evidence_root):
             w.fixed(h, HASH_SIZE)
         return w.u64(self.index).u64(self.type).u32(self.n_txs).text(self.proposer).value()
 
@@ -88,14 +91,19 @@ class BlockHeader:
         if kind not in BlockKind._value2member_map_:
             raise LedgerError(f"{chain}@{height}", f"unknown block kind {kind}")
         rnd = r.u64()
-        prev, root, anchor, last_commit, credit = (r.fixed(HASH_SIZE) for _ in range(5))
+        prev, root, anchor, last_commit, credit, evidence = (r.fixed(HASH_SIZE) for _ in range(6))
         out = cls(chain, height, BlockKind(kind), rnd, prev, root, anchor, r.u64(), r.u64(),
-                  r.u32(), r.text(), last_commit, credit)
+                  r.u32(), r.text(), last_commit, credit, evidence)
         r.done()
         return out
 
     def hash(self) -> bytes:
         return hashlib.sha256(self.encode()).digest()
+
+
+def evidence_root(evidence: Sequence[bytes]) -> bytes:
+    """Merkle root of a block's evidence transactions; zero for none."""
+    return merkle_root(evidence) if evidence else ZERO_HASH
 
 
 def anchor_leaf(index: int, block_hash: bytes, type_: int) -> bytes:
@@ -108,6 +116,7 @@ class Block:
     header: BlockHeader
     signature: bytes
     txs: tuple[bytes, ...]
+    evidence: tuple[bytes, ...] = ()  # canonical proofs of misbehaviour (consensus.evidence)
 
     @classmethod
     def create(
@@ -125,14 +134,17 @@ class Block:
         type: int = 0,
         last_commit: bytes = ZERO_HASH,
         credit_root: bytes = ZERO_HASH,
+        evidence: Sequence[bytes] = (),
     ) -> Block:
-        txs = tuple(txs)
+        txs, evidence = tuple(txs), tuple(evidence)
         header = BlockHeader(
             chain, height, kind, round, prev_hash, merkle_root(txs), anchor_root,
             index, type, len(txs), proposer.name, last_commit, credit_root,
+            evidence_root(evidence),
         )
         header.encode()  # fail here, naming the block, if a field is out of range
-        return cls(header, proposer.sign_root(SigKind.BLOCK, chain, header.encode()), txs)
+        return cls(header, proposer.sign_root(SigKind.BLOCK, chain, header.encode()), txs,
+                   evidence)
 
     @property
     def hash(self) -> bytes:
@@ -147,13 +159,14 @@ class Block:
 
     def encode(self) -> bytes:
         w = Writer(TAG_BLOCK, VERSION).blob(self.header.encode()).fixed(self.signature, SIGNATURE_SIZE)
-        return w.items(self.txs, Writer.blob).value()
+        return w.items(self.txs, Writer.blob).items(self.evidence, Writer.blob).value()
 
     @classmethod
     def decode(cls, data: bytes) -> Block:
         r = Reader(data, "block", TAG_BLOCK, VERSION)
         header = BlockHeader.decode(r.blob())
-        out = cls(header, r.fixed(SIGNATURE_SIZE), tuple(r.items(Reader.blob)))
+        out = cls(header, r.fixed(SIGNATURE_SIZE), tuple(r.items(Reader.blob)),
+                  tuple(r.items(Reader.blob)))
         r.done()
         return out
 
@@ -173,6 +186,8 @@ class Block:
             raise ChainError(h.ref, f"header says {h.n_txs} txs, body has {len(self.txs)}")
         if merkle_root(self.txs) != h.merkle_root:
             raise ChainError(h.ref, "merkle_root does not match the body")
+        if evidence_root(self.evidence) != h.evidence_root:
+            raise ChainError(h.ref, "evidence_root does not match the evidence")
         self._check_kind_fields()
         if keys is not None and not keys.verify(
             h.proposer, SigKind.BLOCK, h.chain, h.encode(), self.signature
@@ -187,8 +202,9 @@ class Block:
         elif h.anchor_root != ZERO_HASH:
             raise ChainError(h.ref, f"anchor_root set on a {h.kind.label} block")
         if h.kind == BlockKind.COLLABORATIVE:
-            if h.last_commit != ZERO_HASH or h.credit_root != ZERO_HASH:
-                raise ChainError(h.ref, "last_commit or credit_root set on a collaborative block")
+            if h.last_commit != ZERO_HASH or h.credit_root != ZERO_HASH or self.evidence:
+                raise ChainError(h.ref, "last_commit, credit_root or evidence on a collaborative "
+                                 "block")
             if h.index != side_chain_index(h.chain):
                 raise ChainError(h.ref, f"index {h.index} is not this side chain's number")
             bad = [tx for tx in self.txs if len(tx) != TX_ID_BYTES]

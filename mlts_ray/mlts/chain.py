@@ -118,6 +118,9 @@ class Chain:
         self.holders: frozenset[str] = frozenset()
         self.recent_trades: tuple[SignedTrade, ...] = ()  # the latest block's, which all hold
         self.credit_root = book_root(self.book, 0)  # the credit table the next block commits to
+        # proofs of misbehaviour not yet on the chain: the next block carries them
+        self.pending_evidence: dict[str, bytes] = {}
+        self.convicted_on_chain: set[str] = set()
 
     def begin(self, rnd: int) -> None:
         """Choose the round's committee and open its facts."""
@@ -157,6 +160,7 @@ class Chain:
             certify=cfg.consensus.algorithm != "pbft",
             lagging=[n for n in self.names if n not in self.holders],
             prev_certificate=self.last_certificate, credit_root=self.credit_root,
+            evidence=[self.pending_evidence[n] for n in sorted(self.pending_evidence)],
         )
         return Job(inst, self.behaviour, tuple(t.encode() for t in trades), self.inter, trading)
 
@@ -170,6 +174,11 @@ class Chain:
         self.view += out.view if out.decided else out.views
         if out.decided:
             self.last_certificate, self.holders = out.certificate, out.holders
+            self.convicted_on_chain |= set(self.pending_evidence)
+            self.pending_evidence = {}
+        for offender_name, proof in zip(sorted(out.proven), out.proofs, strict=True):
+            if offender_name not in self.convicted_on_chain:
+                self.pending_evidence.setdefault(offender_name, proof)
         rows.consensus.append(self._consensus_row(out))
         rows.messages.extend(
             {"chain": self.chain, "phase": p, "count": s.count, "bytes": s.bytes, "dropped": s.dropped}

@@ -65,6 +65,7 @@ class Outcome:
     trading: TradingResult | None = None  # the side chain's trading, when the job had one
     certificate: object = None  # the decided block's commit certificate (messages.Certificate)
     holders: frozenset[str] = frozenset()  # every node that said it holds the decided block
+    proofs: tuple[bytes, ...] = ()  # one canonical proof per convicted offender, for the chain
 
     @property
     def decided(self) -> bool:
@@ -260,12 +261,13 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
             finality = max(t for t, _ in commits.values()) - proposed
         holders = frozenset(inst.names[ob.node] for ob in observations
                             if isinstance(ob.value, Committed) and ob.value.digest == decided)
+    convicted = _proven(inst, observations, certificate)
     out = Outcome(
         inst, block, view, max(view, max(views_seen)) + 1, safety_violation, latency, finality,
         request_latency,
         sim.phases, sim.signs, sim.verifies, sim.delivered, prepared_by, committed_by,
-        evidence, _proven(inst, observations, certificate),
-        answered, gave_up, certificate=certificate, holders=holders,
+        evidence, set(convicted), answered, gave_up, certificate=certificate, holders=holders,
+        proofs=tuple(convicted[n] for n in sorted(convicted)),
     )
     return out
 
@@ -281,8 +283,9 @@ def _first_proven(inst: Instance, observations: Sequence) -> Committed | None:
     return None
 
 
-def _proven(inst: Instance, observations: Sequence, certificate: object) -> set[str]:
-    """Offenders convicted by a proof (``consensus.evidence.offender``), whoever reported it:
+def _proven(inst: Instance, observations: Sequence, certificate: object) -> dict[str, bytes]:
+    """Offenders convicted by a proof (``consensus.evidence.offender``), whoever reported it,
+    each with the canonical proof that convicts it:
     the proofs nodes made, two signed pre-prepares for one view that different nodes accepted,
     and a node's conflicting vote beside the same signer's vote for the decision in the
     decision's own certificate or prepared proofs. Nothing here trusts a report."""
@@ -308,7 +311,12 @@ def _proven(inst: Instance, observations: Sequence, certificate: object) -> set[
         other = decision.get((half.sender, half.kind, half.view))
         if other is not None:
             proofs.append(DoubleVote(half, other))
-    return {o for proof in proofs if (o := offender(proof, keys, inst)) is not None}
+    convicted: dict[str, bytes] = {}
+    for proof in proofs:  # the first proof against each offender goes on the chain
+        who = offender(proof, keys, inst)
+        if who is not None and who not in convicted:
+            convicted[who] = proof.encode()
+    return convicted
 
 
 def penalised_votes(out: Outcome) -> set[tuple[str, str, int]]:
@@ -328,7 +336,7 @@ def build_instance(
     cfg: Config, chain: str, height: int, round_: int, kind: BlockKind, prev_hash: bytes,
     anchor_root: bytes, names: Sequence[str], members: Sequence[str], client: str,
     keys: KeyRing, certify: bool, lagging: Iterable[str] = (), prev_certificate: object = None,
-    credit_root: bytes = ZERO_HASH,
+    credit_root: bytes = ZERO_HASH, evidence: Sequence[bytes] = (),
 ) -> Instance:
     """``lagging``: nodes without the chain's last block, which ``prev_certificate`` proves;
     ``credit_root``: the chain's credit table now, which the block commits to."""
@@ -340,5 +348,5 @@ def build_instance(
     return Instance(
         chain, height, round_, kind, prev_hash, anchor_root, tuple(names), member_idx, observers,
         index[client], ms_to_us(cfg.consensus.view_timeout_ms), cfg.consensus.max_view_changes,
-        keys, behind, prev_certificate, last_commit, credit_root,
+        keys, behind, prev_certificate, last_commit, credit_root, tuple(evidence),
     )
