@@ -5,9 +5,9 @@ it loses ``audit_penalty`` credit and pays ``audit_fine_cents`` to the auditor, 
 back plus half the credit the node lost. If not, the stake goes to the audited node and the
 auditor pays it ``audit_compensation_cents``. Credit only ever moves between the two.
 
-An honest supervisor audits nodes that drew complaints this round (evidence against them); a
-``false-audit`` supervisor accuses honest nodes -- and, since outcomes rest on evidence, keeps
-losing its stake.
+How a supervisor picks its targets is its own strategy (``Auditor`` and its variants): an
+honest one audits nodes with evidence against them this round, a ``false-audit`` one accuses
+nodes with none. Whether an audit is upheld rests on that evidence alone.
 """
 
 from __future__ import annotations
@@ -33,13 +33,53 @@ class Audit:
         return "upheld" if self.upheld else "dismissed"
 
 
-def choose_targets(
-    auditor: str, behaviour: str, pool: Sequence[str], honest: Collection[str],
-    suspects: Collection[str], count: int, rng: random.Random,
-) -> list[str]:
-    wanted = honest if behaviour == "false-audit" else suspects
-    candidates = [n for n in pool if n != auditor and n in wanted]
-    return rng.sample(candidates, min(count, len(candidates)))
+class Auditor:
+    """A supervisor's own way of auditing (its strategy; the judgement, ``settle_audit``, never
+    asks for it). Honest: audit the nodes with evidence against them this round."""
+
+    online = True  # it keeps up its presence for the round (the supervisory role's reward)
+
+    def targets(self, me: str, pool: Sequence[str], suspects: Collection[str], count: int,
+                rng: random.Random) -> list[str]:
+        candidates = [n for n in pool if n != me and n in self.wanted(pool, suspects)]
+        return rng.sample(candidates, min(count, len(candidates)))
+
+    def wanted(self, pool: Sequence[str], suspects: Collection[str]) -> Collection[str]:
+        return suspects
+
+
+class FalseAuditor(Auditor):
+    """``false-audit``: accuses nodes nothing is held against -- and, since outcomes rest on
+    evidence, keeps losing its stake."""
+
+    def wanted(self, pool, suspects):
+        return set(pool) - set(suspects)
+
+
+class AbstainingAuditor(Auditor):
+    """A supervisor whose consensus role is faulty (``equivocate``, ``forge``, ``delay``):
+    present, but it audits nobody."""
+
+    def targets(self, me, pool, suspects, count, rng):
+        return []
+
+
+class MuteAuditor(AbstainingAuditor):
+    """``crash``, ``silent``: neither audits nor keeps up its presence."""
+
+    online = False
+
+
+AUDITORS: dict[str, Auditor] = {
+    "honest": Auditor(), "false-audit": FalseAuditor(), "crash": MuteAuditor(),
+    "silent": MuteAuditor(), "equivocate": AbstainingAuditor(), "forge": AbstainingAuditor(),
+    "delay": AbstainingAuditor(),
+}
+
+
+def auditor_for(behaviour: str) -> Auditor:
+    """The supervisor's own auditing strategy (behaviours that do not audit differently: honest)."""
+    return AUDITORS.get(behaviour, AUDITORS["honest"])
 
 
 def settle_audit(

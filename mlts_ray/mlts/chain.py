@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlts_ray.config import Config
-from mlts_ray.consensus.audit import Audit, choose_targets, credit_effects, settle_audit
+from mlts_ray.consensus.audit import Audit, auditor_for, credit_effects, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts, book_root
 from mlts_ray.consensus.messages import commit_digest, encode_commits
@@ -30,7 +30,6 @@ from mlts_ray.mlts.consensus_round import (
     Job,
     Outcome,
     build_instance,
-    consensus_honest,
     penalised_votes,
 )
 from mlts_ray.mlts.topology import HONEST
@@ -244,7 +243,7 @@ class Chain:
             facts.voted_in_time[n] = out.voted_in_time(n)
         facts.bad_votes = dict(Counter(offender for offender, _, _ in penalised_votes(out)))
         facts.banned = out.proven
-        facts.online = {s for s in self.supervisors if self.behaviour[s] not in ("crash", "silent")}
+        facts.online = {s for s in self.supervisors if auditor_for(self.behaviour[s]).online}
 
     # --- credit ---------------------------------------------------------------------------------
 
@@ -275,13 +274,13 @@ class Chain:
     def _audits(self, rnd: int, misbehaved: set[str], ledger: Settlement) -> Iterator[Audit]:
         cfg = self.cfg.credit
         pool = [n for n in self.names if n not in self.supervisors]
-        honest = {n for n in pool if self.behaviour[n] == HONEST}
         for sup in self.supervisors:
-            if not self.book.usable(sup, rnd) or not consensus_honest(self.behaviour[sup]):
+            if not self.book.usable(sup, rnd):
                 continue
             rng = stream(self.cfg.experiment.seed, "audit", self.chain, rnd, sup)
-            for target in choose_targets(sup, self.behaviour[sup], pool, honest, misbehaved,
-                                         cfg.audits_per_supervisor, rng):
+            strategy = auditor_for(self.behaviour[sup])  # the supervisor's own, acted out
+            for target in strategy.targets(sup, pool, misbehaved, cfg.audits_per_supervisor,
+                                           rng):
                 money = {n: ledger.balance(n)[0] for n in (sup, target)}
                 audit = settle_audit(cfg, sup, target, target in misbehaved,
                                      self.book.credits(), money)

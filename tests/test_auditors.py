@@ -1,0 +1,46 @@
+"""Auditors as strategies (issue 14, item 5): each supervisor picks its targets by its own
+strategy, from what is held against nodes this round -- never from their behaviour labels --
+and the judgement rests on the evidence alone."""
+
+from __future__ import annotations
+
+import random
+
+from mlts_ray.analysis.load import load_table
+from mlts_ray.config import build_config
+from mlts_ray.consensus.audit import auditor_for
+from mlts_ray.runtime.local import run_local
+
+POOL = [f"n-{i:03d}" for i in range(1, 11)]
+SUSPECTS = {"n-002", "n-007"}
+
+
+def test_an_honest_auditor_audits_only_suspects_and_a_false_one_only_the_rest():
+    honest = auditor_for("honest").targets("sup", POOL, SUSPECTS, 5, random.Random(1))
+    false = auditor_for("false-audit").targets("sup", POOL, SUSPECTS, 5, random.Random(1))
+    assert set(honest) == SUSPECTS
+    assert len(false) == 5 and not set(false) & SUSPECTS
+
+
+def test_mute_and_faulty_supervisors_audit_nobody_and_only_mute_ones_are_offline():
+    for behaviour, online in (("crash", False), ("silent", False), ("equivocate", True),
+                              ("delay", True), ("forge", True)):
+        strategy = auditor_for(behaviour)
+        assert strategy.targets("sup", POOL, SUSPECTS, 5, random.Random(1)) == []
+        assert strategy.online is online
+
+
+def test_in_a_run_false_audits_are_always_dismissed(tmp_path):
+    cfg = build_config({
+        "experiment": {"seed": 5, "rounds": 6, "runtime": "local"},
+        "topology": {"vpps": 2, "nodes_per_vpp": 12, "supervisors_per_vpp": 2},
+        "faults": {"byzantine_fraction": 0.4, "behaviours": ["false-audit", "forge", "silent"]},
+    })
+    run = run_local(cfg, tmp_path)
+    audits, credits = load_table(run, "audits"), load_table(run, "credits")
+    behaviour = dict(zip(credits.node, credits.behaviour, strict=False))
+    by = audits.assign(auditor_behaviour=audits.auditor.map(behaviour))
+    false = by[by.auditor_behaviour == "false-audit"]
+    assert len(false) and (false.outcome == "dismissed").all()
+    honest = by[by.auditor_behaviour == "honest"]
+    assert (honest.outcome == "upheld").all()
