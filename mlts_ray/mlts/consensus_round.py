@@ -285,11 +285,12 @@ def _first_proven(inst: Instance, observations: Sequence) -> Committed | None:
 
 def _proven(inst: Instance, observations: Sequence, certificate: object) -> dict[str, bytes]:
     """Offenders convicted by a proof (``consensus.evidence.offender``), whoever reported it,
-    each with the canonical proof that convicts it:
-    the proofs nodes made, two signed pre-prepares for one view that different nodes accepted,
-    and a node's conflicting vote beside the same signer's vote for the decision in the
-    decision's own certificate or prepared proofs. Nothing here trusts a report."""
+    each with the canonical proof that convicts it. The proofs: those nodes made, two signed
+    pre-prepares for one view that different nodes accepted, and a node's conflicting vote
+    beside the same signer's vote for the decision in the decision's own certificate or
+    prepared proofs. Nothing here trusts a report."""
     keys, proofs = inst.keys, []
+    decided = certificate.commits[0].digest if certificate is not None else None
     first_proposal: dict[tuple[str, int], Vote] = {}
     halves: list[Vote] = []
     decision: dict[tuple[str, int, int], Vote] = {}  # (signer, kind, view) -> its vote
@@ -303,8 +304,7 @@ def _proven(inst: Instance, observations: Sequence, certificate: object) -> dict
             held = first_proposal.setdefault((v.vote.sender, v.vote.view), v.vote)
             if held.digest != v.vote.digest:
                 proofs.append(Equivocation(held, v.vote))
-        elif isinstance(v, Committed) and certificate is not None and v.digest == getattr(
-                certificate.commits[0], "digest", None):
+        elif isinstance(v, Committed) and v.digest == decided:
             for vote in v.prepares:
                 decision.setdefault((vote.sender, vote.kind, vote.view), vote)
     for half in halves:
@@ -339,7 +339,8 @@ def build_instance(
     credit_root: bytes = ZERO_HASH, evidence: Sequence[bytes] = (),
 ) -> Instance:
     """``lagging``: nodes without the chain's last block, which ``prev_certificate`` proves;
-    ``credit_root``: the chain's credit table now, which the block commits to."""
+    ``credit_root``: the chain's credit table now, and ``evidence``: the proofs of misbehaviour
+    not yet on the chain -- both of which the block must carry."""
     index = {n: i for i, n in enumerate(names)}
     member_idx = tuple(index[m] for m in members)
     observers = tuple(i for i in range(len(names)) if i not in set(member_idx)) if certify else ()
