@@ -17,7 +17,8 @@ from typing import Any
 
 from mlts_ray.consensus.byzantine import wrap
 from mlts_ray.consensus.instance import Answered, Committed, Instance
-from mlts_ray.consensus.pbft import Observer, Replica, Start
+from mlts_ray.consensus.observer import Observer
+from mlts_ray.consensus.pbft import Replica, Start
 from mlts_ray.ledger import Identity, KeyRing, Trade
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.net.network import LinkModel, Nics

@@ -11,7 +11,7 @@ import pytest
 
 from consensus_harness import make_instance, run_instance, trades_for
 from mlts_ray.consensus.messages import Certificate, Vote
-from mlts_ray.consensus.pbft import _decoded_trade, check_certificate
+from mlts_ray.consensus.checks import _decoded_trade, check_certificate
 from mlts_ray.ledger.crypto import SigKind
 from mlts_ray.net.node import Ready
 

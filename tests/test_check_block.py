@@ -8,7 +8,8 @@ import pickle
 from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Evidence
 from mlts_ray.consensus.messages import Vote
-from mlts_ray.consensus.pbft import Replica, check_block
+from mlts_ray.consensus.checks import check_block
+from mlts_ray.consensus.pbft import Replica
 from mlts_ray.ledger import Block, BlockKind, Identity, KeyRing, SigKind, Trade
 from mlts_ray.ledger.block import ZERO_HASH
 from mlts_ray.mlts.consensus_round import build_instance

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlts_ray.consensus.checks import check_block  # the rules a member applies
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.consensus.messages import Vote
 from mlts_ray.errors import EncodingError, MltsError
@@ -102,8 +103,6 @@ def _pair(a: Vote, b: Vote, kinds: tuple[SigKind, ...], keys: KeyRing) -> str | 
 
 
 def _invalid(proof: InvalidProposal, keys: KeyRing, inst: Instance) -> str | None:
-    from mlts_ray.consensus.pbft import check_block  # the rules a member applies
-
     v = proof.vote
     if not isinstance(v, Vote) or v.kind != SigKind.PRE_PREPARE:
         return None

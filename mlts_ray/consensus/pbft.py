@@ -15,12 +15,15 @@ a higher view joins it. Timeouts double per view.
 Recovery (Castro-Liskov section 4, for datagram networks and crashed leaders): a client with no
 f+1 replies resends its request to every member (doubling its wait), a member that hears a
 request arms its view timer whatever the primary did, and a member that already committed
-answers a resent request with its reply again. A DCE-PBFT observer that has no certificate when
-its fetch timer fires asks the members in turn for the block and its certificate.
+answers a resent request with its reply again. A DCE-PBFT observer (``observer``) that has no
+certificate when its fetch timer fires asks the members in turn for the block and its
+certificate. What a member checks of a proposal or a certificate is in ``checks``; what it
+reports as a proof of misbehaviour, in ``evidence``.
 """
 
 from __future__ import annotations
 
+from mlts_ray.consensus.checks import _decoded_trade, check_block, check_certificate
 from mlts_ray.consensus.evidence import DoubleVote, Equivocation, InvalidProposal
 from mlts_ray.consensus.instance import (
     Accepted,
@@ -45,7 +48,6 @@ from mlts_ray.consensus.messages import (
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import Block
 from mlts_ray.ledger.crypto import Identity, SigKind
-from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.net.node import Ready, Timer
 
 _PREPARE, _COMMIT, _REPLY = SigKind.PREPARE, SigKind.COMMIT, SigKind.REPLY
@@ -83,96 +85,6 @@ def retry_after_us(inst: Instance, tries: int) -> int:
     """A client's or observer's wait before try ``tries + 1``: twice the view timeout, doubling,
     so a view change has its chance before the client resends."""
     return inst.timeout_us(1 + tries)
-
-
-def check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None, int, Block | None]:
-    """Is ``data`` a valid block for this instance with hash ``digest``?
-
-    Returns ``(problem or None, signatures verified, block)``. Every trade's two signatures and
-    the proposer's signature are checked against the key ring.
-    """
-    key = (digest, data)
-    answer = inst.block_checks.get(key)
-    if answer is None:
-        answer = inst.block_checks[key] = _check_block(inst, data, digest)
-    return answer
-
-
-def _check_block(inst: Instance, data: bytes, digest: bytes) -> tuple[str | None, int, Block | None]:
-    try:
-        block = Block.decode(data)
-    except MltsError as err:
-        return f"undecodable block: {err.why}", 0, None
-    h = block.header
-    if block.hash != digest:
-        return "block does not hash to the proposed digest", 0, block
-    expected = (inst.chain, inst.height, inst.kind, inst.round, inst.prev_hash, inst.anchor_root,
-                inst.last_commit, inst.credit_root)
-    if (h.chain, h.height, h.kind, h.round, h.prev_hash, h.anchor_root, h.last_commit,
-            h.credit_root) != expected:
-        return "header does not extend this chain at this height", 0, block
-    if block.evidence != inst.evidence:
-        return "block does not carry the chain's pending evidence", 0, block
-    if h.proposer not in inst.member_names:
-        return f"proposer {h.proposer} is not a member", 0, block
-    verifies = 1
-    try:
-        block.check(inst.keys)
-        seen: set[str] = set()
-        for raw in block.txs:
-            trade = _decoded_trade(inst, raw)
-            verifies += 2
-            if trade.tx_id in seen:
-                return f"trade {trade.tx_id} twice", verifies, block
-            seen.add(trade.tx_id)
-            if trade.trade.chain != inst.chain or trade.trade.round != inst.round:
-                return f"trade {trade.tx_id} belongs to another chain or round", verifies, block
-            if not trade.verify(inst.keys):
-                return f"trade {trade.tx_id} is not a valid contract", verifies, block
-    except MltsError as err:
-        return err.why, verifies, block
-    return None, verifies, block
-
-
-def _decoded_trade(inst: Instance, raw: bytes) -> SignedTrade:
-    """The trade in ``raw``, decoded once per process: the primary packs the request's trades
-    and every member checks the same bytes again in the block."""
-    trade = inst.decoded.get(("trade", raw))
-    if trade is None:
-        trade = inst.decoded[("trade", raw)] = SignedTrade.decode(raw)
-    return trade
-
-
-def check_certificate(inst: Instance, cert: Certificate, r: Ready) -> Committed | None:
-    """A block plus q valid, distinct members' commits for its hash in one view, extending this
-    chain at this height: then the block is committed."""
-    if not cert.commits:
-        return None
-    # The cache is keyed by what the bytes were decoded as: the same bytes sent as a block by
-    # a faulty node must never come back as the trade they were decoded as elsewhere.
-    block = inst.decoded.get(("block", cert.block))
-    if block is None:
-        try:
-            block = inst.decoded[("block", cert.block)] = Block.decode(cert.block)
-        except MltsError:
-            return None
-    h, digest, view = block.header, block.hash, cert.commits[0].view
-    if (h.chain, h.height, h.prev_hash) != (inst.chain, inst.height, inst.prev_hash):
-        return None
-    voters: set[str] = set()
-    for c in cert.commits:
-        if c.kind != SigKind.COMMIT or c.digest != digest or c.view != view:
-            return None
-        if c.sender in voters or c.sender not in inst.member_names:
-            return None
-        r.verifies += 1
-        if not c.valid(inst.keys):
-            r.output(Evidence("bad-signature", c.sender, "certificate", view, c.digest))
-            return None
-        voters.add(c.sender)
-    if len(voters) < inst.q:
-        return None
-    return Committed(inst.height, view, digest, cert.block, proof=cert)
 
 
 class Replica:
@@ -662,50 +574,3 @@ _HANDLERS = {  # one dict lookup per event instead of a chain of isinstance chec
     Fetch: Replica._on_fetch,
     Certificate: Replica._on_certificate,
 }
-
-
-class Observer:
-    """DCE-PBFT: a node outside the committee; learns the block from a certificate, or fetches
-    it from the members in turn when none has come by its fetch timer."""
-
-    __slots__ = ("me", "index", "inst", "committed", "replica_client")
-
-    def __init__(self, me: Identity, index: int, inst: Instance) -> None:
-        self.me, self.index, self.inst = me, index, inst
-        self.committed: bytes | None = None
-        # The client may sit outside the committee: it still sends the request and counts replies.
-        self.replica_client = Replica(me, index, inst) if index == inst.client else None
-
-    def step(self, event: object, now_us: int) -> Ready:
-        if isinstance(event, Certificate):
-            r = Ready()
-            self._on_certificate(event, r)
-            return r
-        token = event.token if isinstance(event, Timer) else None
-        if isinstance(token, FetchRetry):
-            r = Ready()
-            self._fetch(token.tries, r)
-            return r
-        r = Ready()
-        if self.replica_client is not None and isinstance(event, (Start, Vote, Timer)):
-            r = self.replica_client.step(event, now_us)
-        if isinstance(event, Start):
-            r.timer(retry_after_us(self.inst, 0), FetchRetry(0))
-        return r
-
-    def _fetch(self, tries: int, r: Ready) -> None:
-        """No certificate yet: ask the next member (in primary order) for the block."""
-        inst = self.inst
-        if self.committed is not None or tries > inst.max_view_changes:
-            return
-        member = inst.members[tries % inst.k]
-        r.send(member, Fetch(inst.chain, inst.height, ANY_DIGEST, self.me.name))
-        r.timer(retry_after_us(inst, tries + 1), FetchRetry(tries + 1))
-
-    def _on_certificate(self, cert: Certificate, r: Ready) -> None:
-        if self.committed is not None:
-            return
-        done = check_certificate(self.inst, cert, r)
-        if done is not None:
-            self.committed = done.digest
-            r.output(done)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from mlts_ray.config import Config
 from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, wrap
 from mlts_ray.consensus.catchup import CatchUp
+from mlts_ray.consensus.checks import check_certificate
 from mlts_ray.consensus.evidence import DoubleVote, Equivocation, offender
 from mlts_ray.consensus.instance import (
     Accepted,
@@ -23,7 +24,8 @@ from mlts_ray.consensus.instance import (
     ViewEntered,
 )
 from mlts_ray.consensus.messages import Vote, commit_digest
-from mlts_ray.consensus.pbft import Observer, Replica, Start, check_certificate
+from mlts_ray.consensus.observer import Observer
+from mlts_ray.consensus.pbft import Replica, Start
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.mlts.trading import TradingResult, TradingSpec, trade_round
