@@ -300,7 +300,7 @@ def safety_cmd(schedules: int, seed: int, json_file: str | None) -> None:
 @click.option("--json", "json_file", default=None, help="Also write the figures to this file.")
 @click.option("--no-ray", is_flag=True, help="Skip the Ray packed-over-local figure.")
 def bench_cmd(quick: bool, json_file: str | None, no_ray: bool) -> None:
-    """Performance figures (DESIGN section 11), as ratios measured in this one run."""
+    """Performance figures (docs/architecture.md section 11), as ratios measured in this one run."""
     import json
 
     from mlts_ray.runtime.bench import bench

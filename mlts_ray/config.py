@@ -1,6 +1,6 @@
 """Experiment configuration: TOML in, validated and fully resolved ``Config`` out.
 
-Every key and default of DESIGN sections 5, 6 and 10 lives here, once. Errors always name the
+Every key and default of docs/architecture.md sections 5, 6 and 10 lives here, once. Errors always name the
 dotted key (``topology.nodes_per_vpp: must be >= 4, got -3``); unknown keys are errors, with the
 closest known key suggested.
 """
@@ -110,7 +110,7 @@ class Network(_Section):
     inter_latency_ms: float = Field(50.0, ge=0, le=HOUR_MS)
     inter_jitter_ms: float = Field(15.0, ge=0, le=HOUR_MS)
     inter_min_latency_ms: float = Field(20.0, gt=0, le=HOUR_MS)
-    # Per-node NICs (DESIGN section 6): resources on residential links, VMCs and grid nodes in
+    # Per-node NICs (docs/architecture.md section 6): resources on residential links, VMCs and grid nodes in
     # data centres. 1 kbit/s to 1 Tbit/s (a data-centre NIC is 400 Gbit/s).
     uplink_mbps: float = Field(20.0, ge=0.001, le=1e6)
     downlink_mbps: float = Field(100.0, ge=0.001, le=1e6)

@@ -3,7 +3,7 @@
 Shared by the consensus tests: build an :class:`Instance` over ``N`` nodes of chain ``vpp-0``
 (identities derived from seed 1), wrap every node so the harness sees each message it sends,
 run the :class:`ChainSim` to quiescence and hand back what happened. Also the closed-form message
-counts of DESIGN section 5 (the request/reply part as this code defines it: the client sends the
+counts of docs/architecture.md section 5 (the request/reply part as this code defines it: the client sends the
 request to every member but itself, and every member but the client replies).
 """
 
@@ -27,7 +27,7 @@ from mlts_ray.net.sim import ChainSim
 
 CHAIN = "vpp-0"
 KEY_SEED = 1
-# DESIGN section 6 intra-VPP defaults, in microseconds / bits per second.
+# docs/architecture.md section 6 intra-VPP defaults, in microseconds / bits per second.
 DEFAULT_LINK = LinkModel(10_000, 3_000, 2_000)
 NIC_BPS = 100e6  # every node's uplink and downlink
 SIGN_US, VERIFY_US = 50, 150
@@ -147,7 +147,7 @@ def run_instance(
     return out
 
 
-# --- closed forms (DESIGN section 5) -------------------------------------------------------------
+# --- closed forms (docs/architecture.md section 5) -------------------------------------------------------------
 
 
 def expected_pbft(n: int, client_is_member: bool = True) -> dict[str, int]:

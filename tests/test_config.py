@@ -1,4 +1,4 @@
-"""Tests of mlts_ray.config: validation errors name the dotted key, defaults follow DESIGN,
+"""Tests of mlts_ray.config: validation errors name the dotted key, defaults follow docs/architecture.md and the README,
 ``--set`` is typed, ``to_toml`` round-trips, committee sizes are exact."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The differentiated credit model, committees and audits (DESIGN section 5)."""
+"""The differentiated credit model, committees and audits (docs/architecture.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ed25519 identities and domain-separated signing roots (RFC 8032, DESIGN section 6)."""
+"""Ed25519 identities and domain-separated signing roots (RFC 8032, docs/architecture.md section 6)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Multi-chain MLTS: cross-VPP trades on the main chain, collaborative blocks, anchoring,
-``mlts verify`` against tampering, ``mlts query``, conservation (DESIGN sections 4, 8, 9)."""
+``mlts verify`` against tampering, ``mlts query``, conservation (docs/architecture.md sections 4, 8, 9)."""
 
 from __future__ import annotations
 

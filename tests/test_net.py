@@ -1,5 +1,5 @@
 """The simulated network: named random streams, the link model and the discrete-event driver
-(DESIGN section 6), driven by tiny scripted nodes instead of the consensus protocol."""
+(docs/architecture.md section 6), driven by tiny scripted nodes instead of the consensus protocol."""
 
 from __future__ import annotations
 

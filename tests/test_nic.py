@@ -1,4 +1,4 @@
-"""The NIC and transport model (DESIGN section 6, issue 13): closed forms on tiny topologies,
+"""The NIC and transport model (docs/architecture.md section 6, issue 13): closed forms on tiny topologies,
 a property against a naive oracle of the two queues, and reliable transport's resends."""
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def test_a_partition_isolating_the_primary_forces_a_view_change_then_heals():
     assert free["views"] == 1
     assert cut[0]["committed"] and cut[0]["views"] >= 2 and cut[0]["primary"] != primary
     # The cut-off primary never got the request, so the first proposal is the new primary's:
-    # latency_ms (from the proposal, DESIGN section 8) hides the wait, request_latency_ms not.
+    # latency_ms (from the proposal, docs/architecture.md section 8) hides the wait, request_latency_ms not.
     assert cut[0]["request_latency_ms"] > 500 > cut[0]["latency_ms"]
     assert cut[1]["views"] == 1  # round 1 is not in the partition's rounds
 

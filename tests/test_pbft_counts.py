@@ -1,4 +1,4 @@
-"""Message counts of fault-free PBFT and DCE-PBFT instances against the closed forms of DESIGN
+"""Message counts of fault-free PBFT and DCE-PBFT instances against the closed forms of docs/architecture.md
 section 5, the fault bound / quorum table, and the same counts through the config-driven
 simulation (the ``messages`` table rows)."""
 
@@ -271,7 +271,7 @@ def test_simulation_message_rows_match_closed_form(n, algo, seed, vmc_in):
 
 
 def test_simulation_side_committee_sizes_follow_design():
-    """k = max(2, ceil(0.10 * N_v)) (DESIGN section 3)."""
+    """k = max(2, ceil(0.10 * N_v)) (docs/architecture.md section 3)."""
     for n, k in ((4, 2), (10, 2), (20, 2), (21, 3), (40, 4), (100, 10), (101, 11)):
         cfg = build_config({"topology": {"vpps": 1, "nodes_per_vpp": n}})
         assert side_committee_size(cfg) == k == max(2, math.ceil(Fraction(n, 10)))

@@ -1,5 +1,5 @@
 """The Ray runtime: the same tables as the local runtime whatever the packing, and a clean
-failure when a node host dies (DESIGN section 7). One Ray instance for the whole module."""
+failure when a node host dies (docs/architecture.md section 7). One Ray instance for the whole module."""
 
 from __future__ import annotations
 

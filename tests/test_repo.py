@@ -1,4 +1,4 @@
-"""House rules that keep the project what DESIGN.md says it is."""
+"""House rules that keep the project what docs/architecture.md says it is."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Crash-safe results: Ctrl-C stops at a round boundary and says how to resume; after SIGKILL
 at any instant the directory reads; ``--resume`` finishes with the tables an uninterrupted run
-has; resuming with another config is refused by key (DESIGN sections 7 and 9)."""
+has; resuming with another config is refused by key (docs/architecture.md sections 7 and 9)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Every way a run can stop leaves a directory that ``--resume`` and ``verify`` understand:
 a full disk (a quota filesystem, and a real tiny tmpfs where this machine lets us mount one),
 a corrupt manifest, a second writer, concurrent runs into one ``--out``, an output file that
-cannot be written (DESIGN section 9: nothing half-written; issue 12, item 3)."""
+cannot be written (docs/architecture.md section 9: nothing half-written; issue 12, item 3)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Safety over seeded random schedules, and determinism of a whole run.
 
-DESIGN section 9: with at most f Byzantine committee members of any behaviour, no two honest
+docs/architecture.md section 9: with at most f Byzantine committee members of any behaviour, no two honest
 nodes commit different blocks at one height, whatever the network does (loss, jitter, timeouts).
 And the same config and seed give the same tables, Byzantine nodes included.
 """

@@ -1,4 +1,4 @@
-"""Conservative windows (DESIGN section 7): running a chain's nodes window by window -- spread
+"""Conservative windows (docs/architecture.md section 7): running a chain's nodes window by window -- spread
 over several hosts -- gives exactly what running them one event at a time gives."""
 
 from __future__ import annotations

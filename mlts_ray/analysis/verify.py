@@ -11,7 +11,7 @@ link to the previous block; for main blocks, recompute the anchor root from the 
 blocks it anchors. For each trade: decode the payload, recompute the id, compare every column
 that restates it, check both signatures and that a settled trade sits in the block it names
 (and, when cross-VPP, in both parties' collaborative blocks). Keys are re-derived from the run's
-seed and node names (DESIGN section 3).
+seed and node names (docs/architecture.md section 3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Audits with staked credit (DESIGN section 5).
+"""Audits with staked credit (docs/architecture.md section 5).
 
 A supervisor stakes ``audit_stake`` credit to audit a node for the round. If the node misbehaved
 it loses ``audit_penalty`` credit and pays ``audit_fine_cents`` to the auditor, who gets its stake

@@ -1,4 +1,4 @@
-"""Committee and primary selection for each algorithm (DESIGN section 5), as pure functions.
+"""Committee and primary selection for each algorithm (docs/architecture.md section 5), as pure functions.
 
 - ``pbft``: every node is a replica. ``stable`` primary (Castro-Liskov): views continue across
   rounds, so the primary of a round is the one the last view change left, ``nodes[view mod N]``;

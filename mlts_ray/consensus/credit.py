@@ -1,4 +1,4 @@
-"""The differentiated credit model of DCE-PBFT (DESIGN section 5): every number from the config.
+"""The differentiated credit model of DCE-PBFT (docs/architecture.md section 5): every number from the config.
 
 Each round a node's credit moves by what its role earned or lost, clipped to ``[0, maximum]``:
 

@@ -4,7 +4,7 @@
 and is kept beside it (as Ethereum's ``SignedBeaconBlockHeader``). Body leaves are canonical
 bytes: signed trades for side and main blocks, trade ids for collaborative blocks.
 
-Header fields ``index`` and ``type`` carry meaning only on collaborative blocks (DESIGN section 4):
+Header fields ``index`` and ``type`` carry meaning only on collaborative blocks (docs/architecture.md section 4):
 ``index`` is the side chain's number (``vpp-3`` -> 3) and ``type`` the main block's height.
 On other blocks both are 0; ``anchor_root`` is set only on main blocks.
 """

@@ -145,7 +145,7 @@ class VerifyCache:
         self.hits = self.misses = 0
 
 
-#: The process-wide cache DESIGN section 6 allows.
+#: The process-wide cache docs/architecture.md section 6 allows.
 VERIFY_CACHE = VerifyCache()
 
 
@@ -203,7 +203,7 @@ class KeyRing(Mapping[str, bytes]):
 
 class DerivedKeyRing(KeyRing):
     """Every node's public key -- and, for a process that runs nodes, its identity -- derived
-    on first use from ``(seed, name)`` (DESIGN section 3): what a verifier or a remote process
+    on first use from ``(seed, name)`` (docs/architecture.md section 3): what a verifier or a remote process
     can rebuild without being sent any key."""
 
     __slots__ = ("seed", "_identities")

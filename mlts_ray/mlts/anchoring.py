@@ -1,4 +1,4 @@
-"""Collaborative blocks and anchoring (DESIGN section 4).
+"""Collaborative blocks and anchoring (docs/architecture.md section 4).
 
 When main block ``H`` commits, the VMC of every VPP that is party to one of its trades appends
 a *collaborative block* to its side chain (outside consensus, signed by the VMC): header

@@ -41,7 +41,7 @@ Row = dict[str, Any]
 
 @dataclass(slots=True)
 class RoundRows:
-    """One round's rows, table by table (DESIGN section 8), minus ``run_id``/``round``."""
+    """One round's rows, table by table (docs/architecture.md section 8), minus ``run_id``/``round``."""
 
     consensus: list[Row] = field(default_factory=list)
     messages: list[Row] = field(default_factory=list)

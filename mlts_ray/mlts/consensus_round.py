@@ -50,7 +50,7 @@ class Outcome:
     view: int  # view of the decision (or the last view tried)
     views: int
     safety_violation: bool
-    latency_us: int | None  # first proposal -> q-th honest member commits (DESIGN section 8)
+    latency_us: int | None  # first proposal -> q-th honest member commits (docs/architecture.md section 8)
     finality_us: int | None  # first proposal -> every honest node holds the block
     request_latency_us: int | None  # client's request (round start) -> q-th honest commit
     phases: dict[str, PhaseStats]

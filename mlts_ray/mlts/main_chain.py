@@ -1,4 +1,4 @@
-"""The main chain: kept by the V VMCs and the grid nodes (DESIGN section 3).
+"""The main chain: kept by the V VMCs and the grid nodes (docs/architecture.md section 3).
 
 Under DCE-PBFT its committee is ``ceil(main_committee_fraction * V)`` VMCs chosen by their
 main-chain credit, and the grid nodes supervise; under PBFT every member is a replica. Its

@@ -2,7 +2,7 @@
 
 A collaborative block is made outside consensus (the VMC signs it alone), but it still has to
 reach the VPP's nodes: the VMC sends it to each of them over the VPP's links, through its
-uplink and their downlinks, lost and resent like any copy (DESIGN section 6); each receiver
+uplink and their downlinks, lost and resent like any copy (docs/architecture.md section 6); each receiver
 checks the VMC's signature. What the ``messages`` table shows for the ``collaborative`` phase
 is what this network carried -- copies, bytes, drops -- with the resends of lost copies counted
 in the same row (they carry the same block).

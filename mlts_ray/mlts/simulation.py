@@ -1,4 +1,4 @@
-"""The whole MLTS simulation round by round, independent of any runtime (DESIGN section 4).
+"""The whole MLTS simulation round by round, independent of any runtime (docs/architecture.md section 4).
 
 One round: every VPP's traders post signed orders, matched inside the VPP first; the VMCs
 forward open orders to the cross-VPP book; side chains run consensus on their intra-VPP trades

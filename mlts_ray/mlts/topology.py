@@ -1,4 +1,4 @@
-"""Names and roles of every node (DESIGN section 3), and who is Byzantine.
+"""Names and roles of every node (docs/architecture.md section 3), and who is Byzantine.
 
 Side chain ``vpp-v`` has ``N_v`` nodes: its VMC ``vpp-v/vmc`` and resources ``vpp-v/n-001`` ...;
 the last ``supervisors_per_vpp`` resources are the VPP's supervisors. Names are zero-padded so

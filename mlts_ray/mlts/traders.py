@@ -1,4 +1,4 @@
-"""Traders as strategies (DESIGN section 5): what a node does with its own orders and contracts.
+"""Traders as strategies (docs/architecture.md section 5): what a node does with its own orders and contracts.
 
 The honest VMC never asks what a node *is*; it sees what a node *does* -- the orders it signs,
 the contract signatures it returns, the contracts it submits -- and checks them. Each behaviour

@@ -1,4 +1,4 @@
-"""Link and NIC model of one chain's network (DESIGN section 6).
+"""Link and NIC model of one chain's network (docs/architecture.md section 6).
 
 A copy of ``b`` bytes leaves its sender's uplink after every copy sent before it (``8b / up``
 each, in send order), travels ``max(min_latency, base + N(0, jitter))``, and is delivered once its

@@ -21,7 +21,7 @@ def stream(seed: int, purpose: str, *names: object) -> random.Random:
 
 
 def tie_break(seed: int, round_: int, node: str) -> bytes:
-    """``sha256(seed, round, node_id)``: the deterministic tie-break of DESIGN section 5."""
+    """``sha256(seed, round, node_id)``: the deterministic tie-break of docs/architecture.md section 5."""
     return hashlib.sha256(
         seed.to_bytes(8, "big") + round_.to_bytes(8, "big") + node.encode()
     ).digest()

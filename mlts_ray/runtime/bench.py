@@ -1,4 +1,4 @@
-"""``mlts bench``: the performance figures of DESIGN section 11, as ratios measured in one run.
+"""``mlts bench``: the performance figures of docs/architecture.md section 11, as ratios measured in one run.
 
 The *crypto floor* of a round is what its real cryptography costs on this machine, measured now:
 ``signatures made x sign_us + distinct signatures checked x verify_us`` (a check answered by the

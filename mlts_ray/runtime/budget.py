@@ -4,7 +4,7 @@ Pure policy (no Ray, no I/O but reading how much memory this machine has): ``est
 config and a runtime into nodes, host actors, memory and time; ``check`` refuses a config whose
 estimate exceeds the machine, naming the key that makes it too big, unless forced.
 
-The constants are measured on the 2-core, 24 GiB machine of DESIGN section 7 (Ray 2.60,
+The constants are measured on the 2-core, 24 GiB machine of docs/architecture.md section 7 (Ray 2.60,
 Python 3.11); ``docs``-style sources are given beside each. They are deliberately on the high
 side: the estimate is a guard against a run that would swap or never start, not a prediction.
 """
@@ -31,12 +31,12 @@ NODE_BYTES = 20 * 1024
 #: Per node and round: settled-trade ids and ledger history (100 x 100: 300 MB after 3 rounds,
 #: 335 MB after 10, i.e. 0.5 KiB per node-round).
 NODE_ROUND_BYTES = 600
-#: ``ray.init`` with the dashboard off (DESIGN section 7: 0.7 GiB).
+#: ``ray.init`` with the dashboard off (docs/architecture.md section 7: 0.7 GiB).
 RAY_BASE_BYTES = 700 * MIB
-#: One Ray worker process per actor: DESIGN section 7 measured 50 MiB; 146 host actors with
+#: One Ray worker process per actor: docs/architecture.md section 7 measured 50 MiB; 146 host actors with
 #: ``nodes_per_actor = 1`` took 10 GB (issue 12), about 70 MiB each.
 ACTOR_BYTES = 70 * MIB
-#: Actors start at about 3 per second on 2 cores (DESIGN section 7).
+#: Actors start at about 3 per second on 2 cores (docs/architecture.md section 7).
 ACTOR_STARTS_PER_S = 3.0
 #: Host actors per CPU above which a run is refused: 16 per CPU keeps start-up under 11 s and the
 #: per-window call fan-out (0.7-0.9 ms a call) below the work it carries on 2 cores.
@@ -75,7 +75,7 @@ class Estimate:
 
 
 def messages_per_round(cfg: Config) -> int:
-    """Closed-form protocol messages of one fault-free round over every chain (DESIGN 5)."""
+    """Closed-form protocol messages of one fault-free round over every chain (docs/architecture.md section 5)."""
     t = cfg.topology
     pbft = cfg.consensus.algorithm == "pbft"
     side_k = t.nodes_per_vpp if pbft else side_committee_size(cfg)

@@ -1,5 +1,5 @@
 """Safety campaign: many seeded random schedules of one consensus instance, with Byzantine mixes
-at f and at f+1 faulty members, message loss, partitions and delays (DESIGN section 9).
+at f and at f+1 faulty members, message loss, partitions and delays (docs/architecture.md section 9).
 
 Each schedule is checked independently of the simulator's own safety checker: the honest nodes'
 committed digests are read straight from their observations. Reported: schedules run, safety

@@ -1,5 +1,5 @@
 """The round loop every runtime shares: stream each round to the run directory, stop cleanly
-on Ctrl-C at a round boundary, and resume an interrupted run (DESIGN section 7).
+on Ctrl-C at a round boundary, and resume an interrupted run (docs/architecture.md section 7).
 
 Resuming replays the finished rounds without writing them (the simulation is deterministic, so
 this rebuilds exactly the state the interrupted run had -- no pickled state is ever stored) and

@@ -1,4 +1,4 @@
-"""Where nodes run: pure placement policy, apart from any actor handle (DESIGN section 7).
+"""Where nodes run: pure placement policy, apart from any actor handle (docs/architecture.md section 7).
 
 A *host* runs some nodes' state machines. With ``nodes_per_actor = n`` every chain gets
 ``ceil(N / n)`` hosts of its own (``n = 1``: each node is its own actor) and a side chain's hosts

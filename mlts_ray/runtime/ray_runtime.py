@@ -1,4 +1,4 @@
-"""The Ray runtime (DESIGN section 7): node hosts as actors, a coordinator actor that runs the
+"""The Ray runtime (docs/architecture.md section 7): node hosts as actors, a coordinator actor that runs the
 rounds, chain drivers that deliver each chain's messages in conservative windows, results
 streamed back as Arrow record batches. The only module that imports ``ray``.
 

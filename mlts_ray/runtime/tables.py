@@ -1,4 +1,4 @@
-"""Arrow schemas of the result tables (DESIGN section 8). Every table starts with ``run_id`` and
+"""Arrow schemas of the result tables (docs/architecture.md section 8). Every table starts with ``run_id`` and
 ``round``; columns are typed explicitly so an empty round still has the full schema."""
 
 from __future__ import annotations
