@@ -1,2 +1,2 @@
-"""The MLTS domain: topology, workload and matching, side chains (and, next, the main chain,
-collaborative blocks and anchoring), settlement rounds. No ``ray``, no wall clock."""
+"""The MLTS domain: topology, workload, traders and matching, side chains and the main chain,
+collaborative blocks and anchoring, the round and its settlement. No ``ray``, no wall clock."""
