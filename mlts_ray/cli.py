@@ -270,7 +270,7 @@ def _print_summary(run_dir: Path, wall_s: float) -> None:
         table.add_column(col, justify="left" if df[col].dtype == object else "right")
     for row in df.itertuples(index=False):
         table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row))
-    Console(width=max(100, Console().width)).print(table)
+    Console(width=max(150, Console().width)).print(table)  # 14 columns, none cut
 
 
 @cli.command("safety")
