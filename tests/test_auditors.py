@@ -8,7 +8,7 @@ import random
 
 from mlts_ray.analysis.load import load_table
 from mlts_ray.config import build_config
-from mlts_ray.consensus.audit import auditor_for
+from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.runtime.local import run_local
 
 POOL = [f"n-{i:03d}" for i in range(1, 11)]
@@ -16,8 +16,8 @@ SUSPECTS = {"n-002", "n-007"}
 
 
 def test_an_honest_auditor_audits_only_suspects_and_a_false_one_only_the_rest():
-    honest = auditor_for("honest").targets("sup", POOL, SUSPECTS, 5, random.Random(1))
-    false = auditor_for("false-audit").targets("sup", POOL, SUSPECTS, 5, random.Random(1))
+    honest = strategies("honest").auditor.targets("sup", POOL, SUSPECTS, 5, random.Random(1))
+    false = strategies("false-audit").auditor.targets("sup", POOL, SUSPECTS, 5, random.Random(1))
     assert set(honest) == SUSPECTS
     assert len(false) == 5 and not set(false) & SUSPECTS
 
@@ -25,7 +25,7 @@ def test_an_honest_auditor_audits_only_suspects_and_a_false_one_only_the_rest():
 def test_mute_and_faulty_supervisors_audit_nobody_and_only_mute_ones_are_offline():
     for behaviour, online in (("crash", False), ("silent", False), ("equivocate", True),
                               ("delay", True), ("forge", True)):
-        strategy = auditor_for(behaviour)
+        strategy = strategies(behaviour).auditor
         assert strategy.targets("sup", POOL, SUSPECTS, 5, random.Random(1)) == []
         assert strategy.online is online
 

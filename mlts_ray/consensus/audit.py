@@ -77,11 +77,6 @@ AUDITORS: dict[str, Auditor] = {
 }
 
 
-def auditor_for(behaviour: str) -> Auditor:
-    """The supervisor's own auditing strategy (behaviours that do not audit differently: honest)."""
-    return AUDITORS.get(behaviour, AUDITORS["honest"])
-
-
 def settle_audit(
     cfg: Credit, auditor: str, target: str, misbehaved: bool,
     credit: Mapping[str, float], money: Mapping[str, int],

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlts_ray.config import Config
-from mlts_ray.consensus.audit import Audit, auditor_for, credit_effects, settle_audit
+from mlts_ray.consensus.audit import Audit, credit_effects, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts, book_root
 from mlts_ray.consensus.messages import commit_digest, encode_commits
@@ -32,6 +32,7 @@ from mlts_ray.mlts.consensus_round import (
     build_instance,
     penalised_votes,
 )
+from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.topology import HONEST
 from mlts_ray.mlts.trading import TradingSpec
 from mlts_ray.net.rng import stream
@@ -243,7 +244,7 @@ class Chain:
             facts.voted_in_time[n] = out.voted_in_time(n)
         facts.bad_votes = dict(Counter(offender for offender, _, _ in penalised_votes(out)))
         facts.banned = out.proven
-        facts.online = {s for s in self.supervisors if auditor_for(self.behaviour[s]).online}
+        facts.online = {s for s in self.supervisors if strategies(self.behaviour[s]).online}
 
     # --- credit ---------------------------------------------------------------------------------
 
@@ -278,7 +279,7 @@ class Chain:
             if not self.book.usable(sup, rnd):
                 continue
             rng = stream(self.cfg.experiment.seed, "audit", self.chain, rnd, sup)
-            strategy = auditor_for(self.behaviour[sup])  # the supervisor's own, acted out
+            strategy = strategies(self.behaviour[sup]).auditor  # its own, acted out for it
             for target in strategy.targets(sup, pool, misbehaved, cfg.audits_per_supervisor,
                                            rng):
                 money = {n: ledger.balance(n)[0] for n in (sup, target)}

@@ -27,7 +27,8 @@ from mlts_ray.mlts.chain import Chain, RoundRows, bump
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
 from mlts_ray.mlts.side import SideChain
-from mlts_ray.mlts.traders import contract, trader_for
+from mlts_ray.mlts.behaviours import strategies
+from mlts_ray.mlts.traders import contract
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.mlts.workload import match
 
@@ -109,7 +110,7 @@ class Simulation:
                 continue
             trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
                           f.wh, f.price, f.buy.order_id, f.sell.order_id)
-            parties = [(self.identities[n], trader_for(self._behaviour_of(n)))
+            parties = [(self.identities[n], strategies(self._behaviour_of(n)).trader)
                        for n in (trade.buyer, trade.seller)]  # each signs by its own strategy
             signed, walked = contract(trade, *parties)
             if signed is None:

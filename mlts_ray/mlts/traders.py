@@ -12,7 +12,8 @@ that trades differently is a strategy here, chosen by the node for itself:
 - ``replay``: also resubmits a contract of the chain's latest block that it was party to.
 - ``mute`` (``crash``, ``silent``): sends nothing, orders included.
 
-Consensus-only behaviours (``equivocate``, ``delay``) and ``false-audit`` trade honestly.
+Consensus-only behaviours (``equivocate``, ``delay``) and ``false-audit`` trade honestly; the
+one registry of every role's strategy is ``mlts.behaviours``.
 """
 
 from __future__ import annotations
@@ -82,11 +83,6 @@ TRADERS: dict[str, Trader] = {
     "honest": Trader(), "forge": Forge(), "abandon": Abandon(), "double-spend": DoubleSpend(),
     "replay": Replay(), "crash": Mute(), "silent": Mute(),
 }
-
-
-def trader_for(behaviour: str) -> Trader:
-    """The node's own trading strategy (behaviours that do not trade differently: honest)."""
-    return TRADERS.get(behaviour, TRADERS["honest"])
 
 
 def contract(trade: Trade, buyer: tuple[Identity, Trader], seller: tuple[Identity, Trader]

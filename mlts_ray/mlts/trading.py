@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from mlts_ray.config import Config
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.tx import Order, SignedTrade, Trade
-from mlts_ray.mlts.traders import contract, trader_for
+from mlts_ray.mlts.behaviours import strategies
+from mlts_ray.mlts.traders import contract
 from mlts_ray.mlts.workload import match
 from mlts_ray.net.rng import stream
 
@@ -50,7 +51,7 @@ def trade_round(
 ) -> TradingResult:
     seed, chain = cfg.experiment.seed, spec.chain
     out = TradingResult([], [])
-    strategy = {n: trader_for(spec.strategies.get(n, "honest")) for n in spec.traders}
+    strategy = {n: strategies(spec.strategies.get(n, "honest")).trader for n in spec.traders}
     orders = []
     for node in spec.traders:
         money, energy = spec.balances[node]
