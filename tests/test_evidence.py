@@ -150,7 +150,7 @@ def test_verify_refutes_a_false_proof_and_an_unbanned_offender(equivocating_run)
     tables = {t: load_table(run, t) for t in ("blocks", "credits")}
     made = {(b.header.chain, b.header.round): b for b in _blocks(run)
             if b.header.kind != BlockKind.COLLABORATIVE}
-    committees = check_committees(cfg, tables["credits"], tables["blocks"], made)
+    committees = check_committees(cfg, tables["credits"], made, {})
     key, block = next((k, b) for k, b in sorted(made.items()) if b.evidence)
     proof = decode_proof(block.evidence[0])
     same = dataclasses.replace(proof, b=proof.a)  # one statement twice proves nothing

@@ -12,18 +12,9 @@ from hypothesis import strategies as st
 from mlts_ray.net.network import LinkModel, Nics, PartitionWindow, tx_us
 from mlts_ray.net.node import Ready
 from mlts_ray.net.sim import RETRANSMIT, ChainSim, NodeHost
+from test_net import Msg  # the scripted message of the driver's tests
 
 L = 1_000  # latency, us (no jitter)
-
-
-@dataclass(frozen=True)
-class Msg:
-    phase: str
-    tag: object
-    size: int = 0
-
-    def encode(self) -> bytes:
-        return bytes(self.size)
 
 
 @dataclass

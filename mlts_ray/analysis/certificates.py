@@ -39,9 +39,9 @@ def committees_of(credits: pd.DataFrame) -> dict[tuple[str, int], frozenset[str]
 
 
 def check_certificates(blocks: pd.DataFrame, made: Mapping[tuple[str, int], Block],
-                       committees: Committees, keys: KeyRing) -> int:
-    """Check every stored block's certificate; returns the commit signatures checked."""
-    checked = 0
+                       committees: Committees, keys: KeyRing) -> dict[tuple[str, int], tuple]:
+    """Check every stored block's certificate; returns the checked commits by (chain, round)."""
+    checked: dict[tuple[str, int], tuple] = {}
     rows = blocks.sort_values(["chain", "height"])
     last: dict[str, bytes] = {}  # chain -> hash of its latest consensus certificate
     for chain, height, raw in zip(rows["chain"], rows["height"], rows["certificate"],
@@ -58,7 +58,8 @@ def check_certificates(blocks: pd.DataFrame, made: Mapping[tuple[str, int], Bloc
                               "certificate")
         committee = committees.get((chain, block.header.round), frozenset())
         commits = _decode(raw, subject)
-        checked += _check(block, commits, committee, keys, subject)
+        _check(block, commits, committee, keys, subject)
+        checked[(chain, block.header.round)] = commits
         last[chain] = commit_digest(commits)
     return checked
 
@@ -72,7 +73,7 @@ def _decode(raw: bytes, subject: str):
         raise VerifyError(subject, f"certificate does not decode: {err.why}") from None
 
 
-def _check(block: Block, commits, committee: frozenset[str], keys: KeyRing, subject: str) -> int:
+def _check(block: Block, commits, committee: frozenset[str], keys: KeyRing, subject: str) -> None:
     h = block.header
     if not committee:
         raise VerifyError(subject, f"no committee is recorded for {h.chain} round {h.round}")
@@ -97,7 +98,6 @@ def _check(block: Block, commits, committee: frozenset[str], keys: KeyRing, subj
     if len(signers) < q:
         raise VerifyError(subject, f"certificate has {len(signers)} commits, the committee of "
                           f"{len(committee)} needs {q}")
-    return len(signers)
 
 
 def check_credit_roots(cfg, made: Mapping[tuple[str, int], Block], credits: pd.DataFrame) -> int:

@@ -20,8 +20,7 @@ from mlts_ray.analysis.run_files import VerifyError
 from mlts_ray.config import Config, main_committee_size, side_committee_size
 from mlts_ray.consensus.committee import SELECTORS
 from mlts_ray.consensus.credit import CreditBook, Status
-from mlts_ray.consensus.messages import decode_commits
-from mlts_ray.ledger.block import Block, BlockKind
+from mlts_ray.ledger.block import Block
 from mlts_ray.ledger.tx import MAIN_CHAIN
 from mlts_ray.mlts.main_chain import grid_names
 from mlts_ray.mlts.topology import side_chain, vpp_layout
@@ -39,13 +38,14 @@ def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...],
     yield MAIN_CHAIN, names, vmcs, len(names) if pbft else main_committee_size(cfg)
 
 
-def check_committees(cfg: Config, credits: pd.DataFrame, blocks: pd.DataFrame,
-                     made: Mapping[tuple[str, int], Block]) -> dict[tuple[str, int], tuple]:
-    """Recompute every (chain, round) committee; returns them, in primary order."""
+def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str, int], Block],
+                     certificates: Mapping[tuple[str, int], tuple]) -> dict[tuple[str, int], tuple]:
+    """Recompute every (chain, round) committee; returns them, in primary order.
+    ``certificates``: the checked commits of each block (``check_certificates``)."""
     algorithm = cfg.consensus.algorithm
     select = SELECTORS[algorithm]
     tables = {key: rows for key, rows in credits.groupby(["chain", "round"], sort=False)}
-    views = _deciding_views(blocks)
+    views = {key: commits[0].view for key, commits in certificates.items() if commits}
     out: dict[tuple[str, int], tuple] = {}
     for chain, names, candidates, k in chains(cfg):
         initial = CreditBook(cfg.credit, names)
@@ -82,14 +82,3 @@ def check_committees(cfg: Config, credits: pd.DataFrame, blocks: pd.DataFrame,
             rnd += 1
     return out
 
-
-def _deciding_views(blocks: pd.DataFrame) -> dict[tuple[str, int], int]:
-    """(chain, round) -> the view the block's certificate was signed in."""
-    out = {}
-    for chain, rnd, kind, raw in zip(blocks["chain"], blocks["round"], blocks["kind"],
-                                     blocks["certificate"], strict=True):
-        if kind != BlockKind.COLLABORATIVE.label and raw:
-            commits = decode_commits(bytes(raw))  # already checked by check_certificates
-            if commits:
-                out[(chain, int(rnd))] = commits[0].view
-    return out

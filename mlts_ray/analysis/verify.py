@@ -94,12 +94,13 @@ def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
     keys = DerivedKeyRing(run.cfg.experiment.seed)
     report = Report(rounds=run.rounds, tables=len(run.tables))
     by_height = _verify_chain(run.tables["blocks"], run.tables["trades"], keys, report)
-    report.certificates = check_certificates(
+    certificates = check_certificates(
         run.tables["blocks"], by_height, committees_of(run.tables["credits"]), keys)
+    report.certificates = sum(len(commits) for commits in certificates.values())
     report.credit_roots = check_credit_roots(run.cfg, by_height, run.tables["credits"])
     made = {(b.header.chain, b.header.round): b for b in by_height.values()
             if b.header.kind != BlockKind.COLLABORATIVE}
-    committees = check_committees(run.cfg, run.tables["credits"], run.tables["blocks"], made)
+    committees = check_committees(run.cfg, run.tables["credits"], made, certificates)
     report.committees = len(committees)
     report.evidence = check_evidence(run.cfg, made, run.tables["credits"], committees, keys)
     check_derived(run.cfg, run.rounds, by_height, run.tables, keys)

@@ -33,25 +33,27 @@ VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
-class Equivocation:
+class _VotePair:
+    """Two signed statements of one signer; the subclass says what they must share."""
+
     a: Vote
     b: Vote
-    kind = "equivocation"
-    tag = TAG_EQUIVOCATION
+    tag = 0
 
     def encode(self) -> bytes:
         return Writer(self.tag, VERSION).blob(self.a.encode()).blob(self.b.encode()).value()
 
 
 @dataclass(frozen=True, slots=True)
-class DoubleVote:
-    a: Vote
-    b: Vote
+class Equivocation(_VotePair):
+    kind = "equivocation"
+    tag = TAG_EQUIVOCATION
+
+
+@dataclass(frozen=True, slots=True)
+class DoubleVote(_VotePair):
     kind = "double-vote"
     tag = TAG_DOUBLE_VOTE
-
-    def encode(self) -> bytes:
-        return Writer(self.tag, VERSION).blob(self.a.encode()).blob(self.b.encode()).value()
 
 
 @dataclass(frozen=True, slots=True)
