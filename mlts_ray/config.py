@@ -74,6 +74,11 @@ class Consensus(_Section):
     side_committee_min: int = Field(2, ge=1)
     main_committee_fraction: float = Field(0.60, gt=0, le=1)
     view_timeout_ms: float = Field(500.0, gt=0, le=HOUR_MS)
+    # performance accountability (Aardvark): the round's first view timeout is this many times
+    # the median of the chain's last 8 round times, within [min_view_timeout_ms, view_timeout_ms];
+    # 0 keeps the fixed view_timeout_ms
+    accountability_factor: float = Field(4.0, ge=0, le=1000)
+    min_view_timeout_ms: float = Field(50.0, gt=0, le=HOUR_MS)
     max_view_changes: int = Field(6, ge=0, le=30, description="then the round gives up")
     # PBFT's primary: "stable" keeps it across rounds until a view change replaces it
     # (Castro-Liskov); "rotate" moves it round-robin every round (the old baseline).
@@ -91,7 +96,6 @@ class Credit(_Section):
     consensus_phase_reward: float = Field(1, ge=0)
     consensus_phase_penalty: float = Field(4, ge=0)
     conflicting_vote_penalty: float = Field(30, ge=0)
-    supervisory_reward: float = Field(1, ge=0)
     ordinary_trade_reward: float = Field(1, ge=0)
     ordinary_trade_reward_cap: float = Field(3, ge=0)
     abandon_penalty: float = Field(8, ge=0)
@@ -101,6 +105,11 @@ class Credit(_Section):
     audit_fine_cents: int = Field(1_000, ge=0)
     audit_compensation_cents: int = Field(200, ge=0)
     audits_per_supervisor: int = Field(1, ge=0)
+    # participation (docs/architecture.md section 5): silence decays, the way back is slow
+    idle_rounds: int = Field(20, ge=0, description="rounds without a signature before decay")
+    idle_decay: float = Field(1, ge=0)
+    idle_floor: float = Field(50, ge=0, le=100)
+    recovery_rate: float = Field(0.25, ge=0)
 
 
 class Network(_Section):
@@ -148,10 +157,12 @@ class Workload(_Section):
     orders_per_node: int = Field(2, ge=0, le=1000)
     cross_vpp_share: float = Field(0.3, ge=0, le=1)
     price_model: Literal["uniform"] = "uniform"
-    price_low_cents: int = Field(8, ge=0, description="cents per kWh")
-    price_high_cents: int = Field(30, ge=0, description="cents per kWh")
-    order_wh_min: int = Field(100, ge=1)
-    order_wh_max: int = Field(5_000, ge=1)
+    # bounds keep every amount (Wh x cents/kWh) far inside the ledger's 2**62: a price of
+    # 10 M EUR per kWh and an order of 1 TWh are far beyond any market
+    price_low_cents: int = Field(8, ge=0, le=10**9, description="cents per kWh")
+    price_high_cents: int = Field(30, ge=0, le=10**9, description="cents per kWh")
+    order_wh_min: int = Field(100, ge=1, le=10**12)
+    order_wh_max: int = Field(5_000, ge=1, le=10**12)
     initial_money_cents: int = Field(100_000, ge=0)
     initial_energy_wh: int = Field(20_000, ge=0)
 
@@ -203,6 +214,8 @@ def known_keys() -> list[str]:
 
 #: Keys that no longer exist, and what took their place (a config using one is refused by it).
 REPLACED = {
+    "credit.supervisory_reward": "upheld audits (credit.audit_penalty, half of which goes to "
+                                 "the auditor): presence is not something a chain can prove",
     "network.bandwidth_mbps": "per-node NICs: network.uplink_mbps and network.downlink_mbps "
                               "(and the vmc_/grid_ uplink and downlink overrides)",
 }
@@ -422,6 +435,9 @@ def _check_combinations(cfg: Config) -> None:
         raise ConfigError("credit.suspend_threshold", "must be <= credit.eligible_threshold")
     if cfg.credit.initial > cfg.credit.maximum:
         raise ConfigError("credit.initial", "must be <= credit.maximum")
+    if not cfg.credit.suspend_threshold <= cfg.credit.idle_floor:
+        raise ConfigError("credit.idle_floor", "must be >= credit.suspend_threshold: silence "
+                          "makes a node ineligible, not suspended")
     for i, p in enumerate(f.partitions):
         _check_partition(cfg, i, p)
 

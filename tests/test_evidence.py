@@ -125,6 +125,12 @@ def _blocks(run):
     return [Block.decode(raw) for raw in load_table(run, "blocks").payload]
 
 
+def _proofs(block):
+    """The proofs in a block's round records (consensus.conduct.RoundRecord)."""
+    from mlts_ray.analysis.evidence_check import records_of
+    return [p for record in records_of(block) for p in record.proofs]
+
+
 def test_proofs_go_on_the_chain_once_and_every_one_convicts_a_banned_equivocator(
         equivocating_run):
     cfg, run = equivocating_run
@@ -132,7 +138,7 @@ def test_proofs_go_on_the_chain_once_and_every_one_convicts_a_banned_equivocator
 
     credits = load_table(run, "credits")
     keys = DerivedKeyRing(cfg.experiment.seed)
-    convicted = [offender(decode_proof(raw), keys) for b in _blocks(run) for raw in b.evidence]
+    convicted = [offender(decode_proof(raw), keys) for b in _blocks(run) for raw in _proofs(b)]
     assert convicted and None not in convicted
     assert len(convicted) == len(set(convicted))  # each offender's proof goes on once
     behaviour = dict(zip(credits.node, credits.behaviour, strict=False))
@@ -151,10 +157,16 @@ def test_verify_refutes_a_false_proof_and_an_unbanned_offender(equivocating_run)
     made = {(b.header.chain, b.header.round): b for b in _blocks(run)
             if b.header.kind != BlockKind.COLLABORATIVE}
     committees = check_committees(cfg, tables["credits"], made, {})
-    key, block = next((k, b) for k, b in sorted(made.items()) if b.evidence)
-    proof = decode_proof(block.evidence[0])
+    from mlts_ray.consensus.conduct import RoundRecord
+
+    key, block = next((k, b) for k, b in sorted(made.items()) if _proofs(b))
+    i, record = next((i, r) for i, raw in enumerate(block.evidence)
+                     if (r := RoundRecord.decode(raw)).proofs)
+    proof = decode_proof(record.proofs[0])
     same = dataclasses.replace(proof, b=proof.a)  # one statement twice proves nothing
-    forged = {**made, key: dataclasses.replace(block, evidence=(same.encode(),))}
+    bad = dataclasses.replace(record, proofs=(same.encode(),)).encode()
+    forged = {**made, key: dataclasses.replace(
+        block, evidence=block.evidence[:i] + (bad,) + block.evidence[i + 1:])}
     with pytest.raises(VerifyError, match="convicts nobody"):
         check_evidence(cfg, forged, tables["credits"], committees, keys)
     who = offender(proof, keys)

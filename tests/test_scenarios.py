@@ -366,6 +366,14 @@ SIM_CHECKS: dict[str, Callable[[SimRun], Any]] = {
     # latency_ms (q-th honest member's commit) is reported for every committed round
     "latency_all": lambda s: all(r["latency_ms"] is not None for r in _committed(s)),
     "view_changed_rounds": lambda s: sum(r["views"] > 1 for r in s.rows),
+    # credit moves the faulty out: the first round that commits, and every round after it
+    "first_commit_round": lambda s: next(
+        (r["round"] for r in s.rows if r["committed"]), len(s.rows)),
+    "committed_from_first": lambda s: all(
+        r["committed"] for r in s.rows[next(
+            (i for i, r in enumerate(s.rows) if r["committed"]), len(s.rows)):]),
+    # nobody consensus-faulty sits on the committee of the last round
+    "byzantine_in_last_committee": lambda s: s.rows[-1]["byzantine_in_committee"],
     # no honest node is ever banned (a ban needs a cryptographic proof of misbehaviour)
     "honest_never_banned": lambda s: not [
         (c["round"], c["node"]) for c in s.credits

@@ -119,7 +119,8 @@ def check_credit_roots(cfg, made: Mapping[tuple[str, int], Block], credits: pd.D
             if rows is None:
                 raise VerifyError(f"credits round {h.round - 1}", f"no rows for {chain}, whose "
                                   f"block {h.ref} commits to them")
-            want = credit_root(zip(rows["node"], rows["credit"], rows["status"], strict=True))
+            want = credit_root(zip(rows["node"], rows["credit"], rows["trading_credit"],
+                                 rows["status"], strict=True))
             where = f"credits round {h.round - 1} chain {chain}"
         if h.credit_root != want:
             raise VerifyError(where, f"the credit table does not hash to block {h.ref}'s "

@@ -1,12 +1,14 @@
 """``mlts verify``: every evidence transaction on the chain convicts someone, and its offender
 is banned.
 
-A block carries the proofs of misbehaviour its chain saw in earlier rounds. Each must decode,
-be about its own chain, and convict by ``consensus.evidence.offender`` alone -- an invalid
+A block carries a record of each earlier round since its chain's last block that failed,
+changed view or convicted someone (``consensus.conduct.RoundRecord``); a record holds the
+proofs of misbehaviour first seen in its round. Each proof must decode, be about its own
+chain, and convict by ``consensus.evidence.offender`` alone -- an invalid
 proposal judged against the instance it claims (rebuilt from the block committed at that
 height and round, and that round's recomputed committee). Its offender must be banned in the
-``credits`` table by the round before the block's: a ban follows from the proof, and the proof
-is on the chain.
+``credits`` table of the record's round: a ban follows from the proof, and the proof is on the
+chain.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 from mlts_ray.analysis.committees import chains
 from mlts_ray.analysis.run_files import VerifyError
 from mlts_ray.config import Config
+from mlts_ray.consensus.conduct import RoundRecord
 from mlts_ray.consensus.evidence import InvalidProposal, decode_proof, offender
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import Block, BlockKind
@@ -35,23 +38,43 @@ def check_evidence(cfg: Config, made: Mapping[tuple[str, int], Block], credits: 
     by_height = {(b.header.chain, b.header.height): b for b in made.values()}
     checked = 0
     for (chain, rnd), block in sorted(made.items()):
-        for i, raw in enumerate(block.evidence):
-            subject = f"block {block.ref} evidence {i}"
-            try:
-                proof = decode_proof(raw)
-            except MltsError as err:
-                raise VerifyError(subject, f"does not decode: {err.why}") from None
-            inst = None
-            if isinstance(proof, InvalidProposal):
-                inst = _instance_of(cfg, proof, by_height, names, committees, keys)
-            who = offender(proof, keys, inst)
-            if who is None or _chain_of(proof) != chain:
-                raise VerifyError(subject, f"the {proof.kind} proof convicts nobody on {chain}")
-            if status.get((chain, rnd - 1, who)) != "banned":
-                raise VerifyError(subject, f"convicts {who}, who is not banned in credits round "
-                                  f"{rnd - 1}")
-            checked += 1
+        for i, record in enumerate(records_of(block)):
+            for j, raw in enumerate(record.proofs):
+                subject = f"block {block.ref} record {i} proof {j}"
+                try:
+                    proof = decode_proof(raw)
+                except MltsError as err:
+                    raise VerifyError(subject, f"does not decode: {err.why}") from None
+                inst = None
+                if isinstance(proof, InvalidProposal):
+                    inst = _instance_of(cfg, proof, by_height, names, committees, keys)
+                who = offender(proof, keys, inst)
+                if who is None or _chain_of(proof) != chain:
+                    raise VerifyError(subject, f"the {proof.kind} proof convicts nobody on {chain}")
+                if status.get((chain, record.round, who)) != "banned":
+                    raise VerifyError(subject, f"convicts {who}, who is not banned in credits "
+                                      f"round {record.round}")
+                checked += 1
     return checked
+
+
+def records_of(block: Block) -> list[RoundRecord]:
+    """The round records a consensus block carries, each about an earlier round of its own
+    chain, in round order; VerifyError naming the block and record if one is not."""
+    out = []
+    for i, raw in enumerate(block.evidence):
+        subject = f"block {block.ref} record {i}"
+        try:
+            record = RoundRecord.decode(raw)
+        except MltsError as err:
+            raise VerifyError(subject, f"does not decode: {err.why}") from None
+        if record.chain != block.header.chain or record.round >= block.header.round:
+            raise VerifyError(subject, f"is about {record.chain} round {record.round}, not an "
+                              f"earlier round of {block.header.chain}")
+        if out and record.round <= out[-1].round:
+            raise VerifyError(subject, "records are not in round order")
+        out.append(record)
+    return out
 
 
 def _chain_of(proof) -> str:

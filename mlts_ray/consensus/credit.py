@@ -1,17 +1,29 @@
-"""The differentiated credit model of DCE-PBFT (docs/architecture.md section 5): every number from the config.
+"""The differentiated credit model of DCE-PBFT (docs/architecture.md section 5): every number from
+the config, every input a fact the chain proves.
 
-Each round a node's credit moves by what its role earned or lost, clipped to ``[0, maximum]``:
+A node holds two scores. ``credit``, its **consensus score**, decides its status and committee
+seats; ``trading``, its **trading score**, records its conduct as a trader. Trading rewards only
+ever raise the trading score -- a node cannot buy back a consensus penalty by trading -- while
+trading offences count against both. Each round moves them, clipped to ``[0, maximum]``:
 
-| role        | reward                                   | penalty                                    |
-|-------------|------------------------------------------|--------------------------------------------|
-| primary     | block committed in its view              | its view timed out; equivocation or an invalid block proven: 0, banned |
-| consensus   | per phase voted in time for the decision | per phase missed; conflicting vote / bad signature; proven double vote: 0, banned |
-| supervisory | online the whole round                   | audit lost: its stake                      |
-| ordinary    | per trade settled (capped)               | order abandoned; bad signature, overdraft, replay |
+| who                                   | consensus score                                     |
+|---------------------------------------|-----------------------------------------------------|
+| proposer of the committed block       | + ``primary_reward``                                |
+| signer of its commit certificate      | + 2 x ``consensus_phase_reward`` (late votes: 0)    |
+| primary of a view the record blames   | - ``primary_timeout_penalty``                       |
+| member absent from a failed round     | - 2 x ``consensus_phase_penalty``                   |
+| proven equivocation / double vote / invalid block | 0, banned                               |
+| trade offence (complaint, overdraft)  | - ``misbehaviour_penalty`` (trading score too)      |
+| abandoned order (complaint)           | - ``abandon_penalty`` (trading score too)           |
+| no signature on the chain for ``idle_rounds`` rounds | - ``idle_decay`` a round, down to ``idle_floor`` |
+| below eligibility, active, unpenalised, not seated | + ``recovery_rate`` a round, up to eligibility |
 
-Audits move credit between auditor and target (never creating any). Status follows credit:
-below ``eligible_threshold`` a node may not sit on a committee; below ``suspend_threshold`` it
-is suspended for ``suspend_rounds`` rounds; at 0 or banned it is removed.
+The trading score gains ``ordinary_trade_reward`` per settled trade (capped per round). Which
+member did what comes from ``consensus.conduct`` (the certificate and the timeout record), never
+from what a node is. Audits move consensus credit between auditor and target (never creating
+any). Status follows the consensus score: below ``eligible_threshold`` a node may not sit on a
+committee; below ``suspend_threshold`` it is suspended for ``suspend_rounds`` rounds; at 0 or
+banned it is removed for good. The way back from suspension is the slow ``recovery_rate``.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mlts_ray.config import Credit
+from mlts_ray.consensus.conduct import Conduct
 from mlts_ray.ledger.encoding import Writer
 from mlts_ray.ledger.merkle import merkle_root
 
@@ -41,26 +54,24 @@ class Status(StrEnum):
 
 @dataclass(slots=True)
 class RoundFacts:
-    """What happened to a chain's nodes in one round, as the credit model needs it."""
+    """What the chain proves happened to a chain's nodes in one round."""
 
     roles: dict[str, Role]
-    decided: bool = False
-    primary: str | None = None  # primary of the deciding view
-    timed_out_primaries: list[str] = field(default_factory=list)
-    voted_in_time: dict[str, int] = field(default_factory=dict)  # member -> phases (0..2)
-    bad_votes: dict[str, int] = field(default_factory=dict)  # conflicting votes + bad signatures
-    banned: set[str] = field(default_factory=set)  # proven equivocation / invalid block / double vote
-    online: set[str] = field(default_factory=set)
+    conduct: Conduct | None = None  # the committee's (consensus.conduct); None: no round ran
+    banned: set[str] = field(default_factory=set)  # convicted by a proof on the chain
     settled: dict[str, int] = field(default_factory=dict)
     abandoned: dict[str, int] = field(default_factory=dict)
-    trade_offences: dict[str, int] = field(default_factory=dict)  # bad signature, overdraft, replay
+    trade_offences: dict[str, int] = field(default_factory=dict)  # complaints, overdrafts
+    active: set[str] = field(default_factory=set)  # signed a trade, audit or complaint
 
 
 @dataclass(slots=True)
 class Account:
-    credit: float
+    credit: float  # the consensus score
+    trading: float  # the trading score
     banned: bool = False
     suspended_until: int = -1  # suspended while round < suspended_until
+    last_active: int = -1  # the last round the node had a signature on the chain
 
 
 class CreditBook:
@@ -70,7 +81,7 @@ class CreditBook:
 
     def __init__(self, cfg: Credit, nodes: Iterable[str]) -> None:
         self.cfg = cfg
-        self.accounts = {n: Account(cfg.initial) for n in nodes}
+        self.accounts = {n: Account(cfg.initial, cfg.initial) for n in nodes}
 
     def credit(self, node: str) -> float:
         return self.accounts[node].credit
@@ -94,44 +105,67 @@ class CreditBook:
         return self.status(node, round_) in (Status.ACTIVE, Status.INELIGIBLE)
 
     def deltas(self, facts: RoundFacts) -> dict[str, float]:
-        """The round's change per node before audits (bans are applied in :meth:`apply`)."""
+        """The round's change of the consensus score per node, before audits, idle decay and
+        recovery (those, and bans, are applied in :meth:`apply`)."""
         c = self.cfg
         out = dict.fromkeys(self.accounts, 0.0)
-        for node, role in facts.roles.items():
-            if role == Role.PRIMARY and facts.decided and node == facts.primary:
-                out[node] += c.primary_reward
-            elif role in (Role.PRIMARY, Role.CONSENSUS) and facts.decided:
-                phases = facts.voted_in_time.get(node, 0)
-                out[node] += phases * c.consensus_phase_reward
-                out[node] -= (2 - phases) * c.consensus_phase_penalty
-            elif role == Role.SUPERVISORY and node in facts.online:
-                out[node] += c.supervisory_reward
-            elif role == Role.ORDINARY:
-                out[node] += min(facts.settled.get(node, 0) * c.ordinary_trade_reward,
-                                 c.ordinary_trade_reward_cap)
-            out[node] -= facts.abandoned.get(node, 0) * c.abandon_penalty
-            out[node] -= facts.trade_offences.get(node, 0) * c.misbehaviour_penalty
-            out[node] -= facts.bad_votes.get(node, 0) * c.conflicting_vote_penalty
-        for node in facts.timed_out_primaries:
-            out[node] -= c.primary_timeout_penalty
+        conduct = facts.conduct
+        if conduct is not None:
+            if conduct.primary is not None:
+                out[conduct.primary] += c.primary_reward
+            for node in conduct.signers:
+                out[node] += 2 * c.consensus_phase_reward
+            for node in conduct.missing:
+                out[node] -= 2 * c.consensus_phase_penalty
+            for node in conduct.timed_out:
+                out[node] -= c.primary_timeout_penalty
+        for node, n in facts.abandoned.items():
+            out[node] -= n * c.abandon_penalty
+        for node, n in facts.trade_offences.items():
+            out[node] -= n * c.misbehaviour_penalty
         return out
 
-    def apply(
-        self, deltas: Mapping[str, float], banned: Iterable[str], round_: int
-    ) -> dict[str, float]:
-        """Apply deltas and bans; return the credit actually moved per node (after clipping)."""
+    def trading_deltas(self, facts: RoundFacts) -> dict[str, float]:
+        """The round's change of the trading score: settled trades (capped), less offences."""
+        c = self.cfg
+        out = dict.fromkeys(self.accounts, 0.0)
+        for node, n in facts.settled.items():
+            out[node] += min(n * c.ordinary_trade_reward, c.ordinary_trade_reward_cap)
+        for node, n in facts.abandoned.items():
+            out[node] -= n * c.abandon_penalty
+        for node, n in facts.trade_offences.items():
+            out[node] -= n * c.misbehaviour_penalty
+        return out
+
+    def apply(self, deltas: Mapping[str, float], facts: RoundFacts,
+              round_: int) -> dict[str, float]:
+        """Apply the round: consensus ``deltas`` (audits included), the trading score, bans,
+        idle decay and recovery. Returns the consensus credit actually moved per node."""
+        c = self.cfg
+        trading = self.trading_deltas(facts)
+        present = facts.active | (facts.conduct.present if facts.conduct else frozenset())
+        seated = set(facts.conduct.signers | facts.conduct.missing) if facts.conduct else set()
         moved: dict[str, float] = {}
-        banned = set(banned)
         for node, a in self.accounts.items():
             before = a.credit
-            if node in banned or a.banned:
-                a.banned, a.credit = True, 0.0
-            else:
-                a.credit = min(self.cfg.maximum, max(0.0, a.credit + deltas.get(node, 0.0)))
-                if a.credit == 0.0:
-                    a.banned = True
-                elif a.credit < self.cfg.suspend_threshold and round_ + 1 >= a.suspended_until:
-                    a.suspended_until = round_ + 1 + self.cfg.suspend_rounds
+            if node in present:
+                a.last_active = round_
+            if node in facts.banned or a.banned:
+                a.banned, a.credit, a.trading = True, 0.0, 0.0
+                moved[node] = -before
+                continue
+            d = deltas.get(node, 0.0)
+            if d == 0.0 and round_ - a.last_active > c.idle_rounds:
+                d = -min(c.idle_decay, max(0.0, a.credit - c.idle_floor))
+            elif (d == 0.0 and node in present and node not in seated
+                  and round_ >= a.suspended_until and a.credit < c.eligible_threshold):
+                d = min(c.recovery_rate, c.eligible_threshold - a.credit)
+            a.credit = min(c.maximum, max(0.0, a.credit + d))
+            a.trading = min(c.maximum, max(0.0, a.trading + trading.get(node, 0.0)))
+            if a.credit == 0.0:
+                a.banned = True
+            elif a.credit < c.suspend_threshold and round_ + 1 >= a.suspended_until:
+                a.suspended_until = round_ + 1 + c.suspend_rounds
             moved[node] = a.credit - before
         return moved
 
@@ -141,13 +175,14 @@ class CreditBook:
 TAG_CREDIT_LEAF = 30
 
 
-def credit_leaf(node: str, credit: float, status: str) -> bytes:
-    """One node's row of the credit table: name, credit (its shortest exact decimal) and
-    status, canonically encoded."""
-    return Writer(TAG_CREDIT_LEAF, 1).text(node).text(repr(float(credit))).text(status).value()
+def credit_leaf(node: str, credit: float, trading: float, status: str) -> bytes:
+    """One node's row of the credit table: name, consensus and trading score (each its
+    shortest exact decimal) and status, canonically encoded."""
+    w = Writer(TAG_CREDIT_LEAF, 2).text(node).text(repr(float(credit)))
+    return w.text(repr(float(trading))).text(status).value()
 
 
-def credit_root(rows: Iterable[tuple[str, float, str]]) -> bytes:
+def credit_root(rows: Iterable[tuple[str, float, float, str]]) -> bytes:
     """RFC 6962 Merkle root over the table's rows in node order: what a block's header
     carries as ``credit_root``."""
     return merkle_root([credit_leaf(*row) for row in sorted(rows)])
@@ -155,4 +190,5 @@ def credit_root(rows: Iterable[tuple[str, float, str]]) -> bytes:
 
 def book_root(book: CreditBook, round_: int) -> bytes:
     """The root of ``book`` as the credit table stands for ``round_``."""
-    return credit_root((n, book.credit(n), str(book.status(n, round_))) for n in book.accounts)
+    return credit_root((n, a.credit, a.trading, str(book.status(n, round_)))
+                       for n, a in book.accounts.items())

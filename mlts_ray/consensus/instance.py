@@ -119,6 +119,14 @@ class ViewEntered:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeoutSeen:
+    """A valid view change from another member reached this node: its signed statement
+    (``messages.Timeout``), which the chain records for the round (``consensus.conduct``)."""
+
+    statement: object
+
+
+@dataclass(frozen=True, slots=True)
 class Answered:
     """The client holds f+1 matching replies."""
 

@@ -15,9 +15,10 @@ from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind, s
 from mlts_ray.ledger.encoding import Reader, Writer
 
 (TAG_VOTE, TAG_PRE_PREPARE, TAG_REQUEST, TAG_VIEW_CHANGE, TAG_NEW_VIEW, TAG_CERTIFICATE,
- TAG_FETCH, TAG_COMMITS) = range(20, 28)
+ TAG_FETCH, TAG_COMMITS, TAG_TIMEOUT) = range(20, 29)
 VERSION = 1
 DIGEST = 32
+ZERO_DIGEST = bytes(DIGEST)
 
 PHASE_OF_KIND = {
     SigKind.PRE_PREPARE: "pre-prepare",
@@ -171,21 +172,75 @@ class Prepared:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeout:
+    """The signed part of a view change, as a chain stores it: ``sender`` timed out in view
+    ``new_view - 1`` of ``round`` and asks for ``new_view``. ``accepted``: the digest of the
+    pre-prepare it had accepted in the view it leaves (zero for none) -- what tells a primary
+    that proposed nothing in time from one whose proposal the committee failed to finish.
+    ``prepared``: the hash of the prepared proof the view change carries (zero for none). The
+    round is signed so that a view change of one failed round cannot stand for another at the
+    same height."""
+
+    chain: str
+    height: int
+    round: int
+    new_view: int
+    sender: str
+    accepted: bytes = ZERO_DIGEST
+    prepared: bytes = ZERO_DIGEST
+    sig: bytes = b""
+
+    def body(self) -> bytes:
+        w = Writer(TAG_VIEW_CHANGE, VERSION).text(self.chain).u64(self.height).u64(self.round)
+        w.u32(self.new_view).text(self.sender).fixed(self.accepted, DIGEST)
+        return w.fixed(self.prepared, DIGEST).value()
+
+    def valid(self, keys: KeyRing) -> bool:
+        return keys.verify(self.sender, SigKind.VIEW_CHANGE, self.chain, self.body(), self.sig)
+
+    def encode(self) -> bytes:
+        return Writer(TAG_TIMEOUT, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Timeout:
+        r = Reader(data, "timeout", TAG_TIMEOUT, VERSION)
+        b = Reader(r.blob(), "timeout body", TAG_VIEW_CHANGE, VERSION)
+        out = cls(b.text(), b.u64(), b.u64(), b.u32(), b.text(), b.fixed(DIGEST),
+                  b.fixed(DIGEST), r.fixed(SIGNATURE_SIZE))
+        b.done()
+        r.done()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class ViewChange(_SignedBody):
+    """A member's request for a new view: its signed :class:`Timeout` statement plus the
+    prepared proof (if any) whose hash the statement signs."""
+
     chain: str
     height: int
     new_view: int
     sender: str
     prepared: Prepared | None
+    round: int = 0
+    accepted: bytes = ZERO_DIGEST
     sig: bytes = b""
 
     phase = "view-change"
     kind, tag, signer = SigKind.VIEW_CHANGE, TAG_VIEW_CHANGE, "sender"
 
+    def statement(self) -> Timeout:
+        proof = hashlib.sha256(self.prepared.encode()).digest() if self.prepared else ZERO_DIGEST
+        return Timeout(self.chain, self.height, self.round, self.new_view, self.sender,
+                       self.accepted, proof, self.sig)
+
     def body(self) -> bytes:
-        w = Writer(TAG_VIEW_CHANGE, VERSION).text(self.chain).u64(self.height)
-        w.u32(self.new_view).text(self.sender)
-        return w.blob(self.prepared.encode() if self.prepared else b"").value()
+        return self.statement().body()
+
+    def encode(self) -> bytes:
+        w = Writer(self.tag, VERSION).blob(self.body())
+        w.blob(self.prepared.encode() if self.prepared else b"")
+        return w.fixed(self.sig, SIGNATURE_SIZE).value()
 
 
 @dataclass(frozen=True, slots=True)

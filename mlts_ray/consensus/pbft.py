@@ -33,6 +33,7 @@ from mlts_ray.consensus.instance import (
     GaveUp,
     Instance,
     Proposed,
+    TimeoutSeen,
     ViewEntered,
 )
 from mlts_ray.consensus.messages import (
@@ -42,6 +43,7 @@ from mlts_ray.consensus.messages import (
     Prepared,
     PrePrepare,
     Request,
+    ZERO_DIGEST,
     ViewChange,
     Vote,
 )
@@ -449,8 +451,10 @@ class Replica:
                 self.gave_up = True
                 r.output(GaveUp(self.view))
             return
+        left = self.accepted.get(self.view)
         self.view, self.changing = new_view, True
-        vc = ViewChange(inst.chain, inst.height, new_view, self.name, self.prepared).signed(self.me)
+        vc = ViewChange(inst.chain, inst.height, new_view, self.name, self.prepared, inst.round,
+                        left.vote.digest if left else ZERO_DIGEST).signed(self.me)
         r.signs += 1
         r.broadcast(self.others, vc)
         self.vcs.setdefault(new_view, {})[self.name] = vc
@@ -459,7 +463,8 @@ class Replica:
 
     def _valid_view_change(self, vc: ViewChange, r: Ready) -> bool:
         inst = self.inst
-        if vc.sender not in inst.member_names or vc.chain != inst.chain or vc.height != inst.height:
+        if vc.sender not in inst.member_names or (vc.chain, vc.height, vc.round) != (
+                inst.chain, inst.height, inst.round):
             return False
         r.verifies += 1
         if not vc.valid(inst.keys):
@@ -493,6 +498,8 @@ class Replica:
         if self.committed is not None:
             self._help(vc.sender, r)
         nv = vc.new_view
+        # what the chain records of who was there when the view failed (consensus.conduct)
+        r.output(TimeoutSeen(vc.statement()))
         self.vcs.setdefault(nv, {})[vc.sender] = vc
         if nv > self.view and len(self.vcs[nv]) >= self.inst.f + 1:
             self._start_view_change(nv, r)  # f+1 others want a later view: join them

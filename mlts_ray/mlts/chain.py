@@ -9,7 +9,7 @@ makes and whether its links are inter-VPP.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, credit_effects, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
+from mlts_ray.consensus.conduct import conduct, round_record
 from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts, book_root
 from mlts_ray.consensus.messages import commit_digest, encode_commits
 from mlts_ray.errors import ChainError, RunError
@@ -35,6 +36,7 @@ from mlts_ray.mlts.consensus_round import (
 from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.topology import HONEST
 from mlts_ray.mlts.trading import TradingSpec
+from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.rng import stream
 
 Row = dict[str, Any]
@@ -118,9 +120,12 @@ class Chain:
         self.holders: frozenset[str] = frozenset()
         self.recent_trades: tuple[SignedTrade, ...] = ()  # the latest block's, which all hold
         self.credit_root = book_root(self.book, 0)  # the credit table the next block commits to
-        # proofs of misbehaviour not yet on the chain: the next block carries them
-        self.pending_evidence: dict[str, bytes] = {}
-        self.convicted_on_chain: set[str] = set()
+        # records of the rounds since the chain's last block (consensus.conduct.RoundRecord):
+        # their view changes and proofs, which the next block carries
+        self.pending_records: list[bytes] = []
+        self.convicted: set[str] = set()  # offenders whose proof is on (or bound for) the chain
+        # round times of recent blocks, which members bound their primary's time by
+        self.recent_us: deque[int] = deque(maxlen=8)
 
     def begin(self, rnd: int) -> None:
         """Choose the round's committee and open its facts."""
@@ -160,7 +165,8 @@ class Chain:
             certify=cfg.consensus.algorithm != "pbft",
             lagging=[n for n in self.names if n not in self.holders],
             prev_certificate=self.last_certificate, credit_root=self.credit_root,
-            evidence=[self.pending_evidence[n] for n in sorted(self.pending_evidence)],
+            evidence=self.pending_records,
+            view_timeout_us=self.view_timeout_us(),
         )
         return Job(inst, self.behaviour, tuple(t.encode() for t in trades), self.inter, trading)
 
@@ -169,16 +175,16 @@ class Chain:
     ) -> None:
         """Commit, settle and record what the instance produced."""
         self._commit(out, trades, ledger, rows)
-        self._consensus_facts(out)
+        record = self._consensus_facts(out)
         # the views this round changed through: a decided round stays in the deciding view
         self.view += out.view if out.decided else out.views
         if out.decided:
             self.last_certificate, self.holders = out.certificate, out.holders
-            self.convicted_on_chain |= set(self.pending_evidence)
-            self.pending_evidence = {}
-        for offender_name, proof in zip(sorted(out.proven), out.proofs, strict=True):
-            if offender_name not in self.convicted_on_chain:
-                self.pending_evidence.setdefault(offender_name, proof)
+            self.pending_records = []  # this round's block carried them
+            if out.request_latency_us is not None:
+                self.recent_us.append(out.request_latency_us)
+        if record is not None:
+            self.pending_records.append(record)
         rows.consensus.append(self._consensus_row(out))
         rows.messages.extend(
             {"chain": self.chain, "phase": p, "count": s.count, "bytes": s.bytes, "dropped": s.dropped}
@@ -219,6 +225,8 @@ class Chain:
         """Settle a committed block's trades one by one; returns the settled ones."""
         settled = []
         for t, err in zip(included, ledger.settle_each(included, committed=True), strict=True):
+            for party in (t.trade.buyer, t.trade.seller):  # each signed it: it was there
+                self.facts_for(party).active.add(party)
             if err is None:
                 settled.append(t)
                 for party in (t.trade.buyer, t.trade.seller):
@@ -232,19 +240,37 @@ class Chain:
                 rows.trades.append(trade_row(t, "rejected", err.reason, height))
         return settled
 
-    def _consensus_facts(self, out: Outcome) -> None:
+    def _consensus_facts(self, out: Outcome) -> bytes | None:
+        """The committee's conduct, read from what the chain records of the round -- the
+        block's certificate and the round's timeout record -- exactly as ``mlts verify``
+        reads it back. Returns the record the next block must carry (None: no view failed)."""
         inst, facts = out.inst, self.facts
-        facts.decided = out.decided
-        facts.primary = out.primary
+        members = [inst.names[m] for m in inst.members]
+        commits = out.certificate.commits if out.decided else ()
+        fresh = {n: p for n, p in zip(sorted(out.proven), out.proofs, strict=True)
+                 if n not in self.convicted}
+        self.convicted |= set(fresh)
+        record = None
+        if not out.decided or out.view > 0 or fresh:
+            record = round_record(self.chain, inst.round, out.timeouts, fresh.values())
+        facts.conduct = conduct(members, inst.height, commits, record, self.keys)
         if out.decided:
-            facts.roles[out.primary] = Role.PRIMARY
-        failed_views = out.view if out.decided else out.views
-        facts.timed_out_primaries = [inst.names[inst.primary(v)] for v in range(failed_views)]
-        for n in inst.member_names:
-            facts.voted_in_time[n] = out.voted_in_time(n)
-        facts.bad_votes = dict(Counter(offender for offender, _, _ in penalised_votes(out)))
-        facts.banned = out.proven
-        facts.online = {s for s in self.supervisors if strategies(self.behaviour[s]).online}
+            facts.roles[facts.conduct.primary] = Role.PRIMARY
+        facts.banned = set(fresh)  # a ban needs its proof in the round's record
+        return None if record is None else record.encode()
+
+    def view_timeout_us(self) -> int:
+        """Performance accountability (Aardvark): members expect the round within
+        ``accountability_factor`` times the median of the chain's recent round times -- so a
+        primary slower than that is replaced by a view change even below the hard timeout --
+        but never less than ``min_view_timeout_ms`` nor more than ``view_timeout_ms``."""
+        c = self.cfg.consensus
+        hard, floor = ms_to_us(c.view_timeout_ms), ms_to_us(c.min_view_timeout_ms)
+        if c.accountability_factor == 0 or not self.recent_us:
+            return hard
+        recent = sorted(self.recent_us)
+        bound = round(c.accountability_factor * recent[len(recent) // 2])
+        return max(floor, min(hard, bound))
 
     # --- credit ---------------------------------------------------------------------------------
 
@@ -252,9 +278,9 @@ class Chain:
         """Apply the round's credit (roles, evidence, trading) and audits to the book."""
         facts = self.facts
         deltas = self.book.deltas(facts)
-        misbehaved = (set(facts.bad_votes) | facts.banned | set(facts.abandoned)
-                      | set(facts.trade_offences))
-        for audit in self._audits(rnd, misbehaved, ledger):
+        misbehaved = facts.banned | set(facts.abandoned) | set(facts.trade_offences)
+        audits = list(self._audits(rnd, misbehaved, ledger))
+        for audit in audits:
             for node, d in credit_effects(audit).items():
                 deltas[node] += d
             rows.audits.append({
@@ -262,12 +288,14 @@ class Chain:
                 "stake": audit.stake, "outcome": audit.outcome,
                 "credit_moved": audit.credit_moved, "money_moved": audit.money_moved,
             })
-        moved = self.book.apply(deltas, facts.banned, rnd)
+        facts.active |= {a.auditor for a in audits}
+        moved = self.book.apply(deltas, facts, rnd)
         self.credit_root = book_root(self.book, rnd + 1)
         for n in self.names:  # str() of a StrEnum is its value, without Enum.value's descriptor
             rows.credits.append({
                 "chain": self.chain, "node": n, "role": str(facts.roles[n]),
                 "behaviour": self.behaviour[n], "credit": self.book.credit(n), "delta": moved[n],
+                "trading_credit": self.book.accounts[n].trading,
                 "in_committee": n in self.committee.members,
                 "status": str(self.book.status(n, rnd + 1)),
             })

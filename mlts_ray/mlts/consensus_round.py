@@ -21,6 +21,7 @@ from mlts_ray.consensus.instance import (
     GaveUp,
     Instance,
     Proposed,
+    TimeoutSeen,
     ViewEntered,
 )
 from mlts_ray.consensus.messages import Vote, commit_digest
@@ -68,6 +69,7 @@ class Outcome:
     certificate: object = None  # the decided block's commit certificate (messages.Certificate)
     holders: frozenset[str] = frozenset()  # every node that said it holds the decided block
     proofs: tuple[bytes, ...] = ()  # one canonical proof per convicted offender, for the chain
+    timeouts: tuple = ()  # every signed view-change statement some node received (Timeout)
 
     @property
     def decided(self) -> bool:
@@ -219,7 +221,7 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         (ob.time_us for ob in observations if isinstance(ob.value, Proposed)), default=None
     )
     commits: dict[int, tuple[int, Committed]] = {}
-    views_seen, evidence = [0], []
+    views_seen, evidence, statements = [0], [], []
     answered = gave_up = False
     for ob in observations:
         if ob.node not in honest:
@@ -233,6 +235,8 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
             evidence.append(v)  # honest nodes' reports: penalties that need no proof
         elif isinstance(v, Answered):
             answered = True
+        elif isinstance(v, TimeoutSeen):
+            statements.append(v.statement)
         elif isinstance(v, GaveUp):
             gave_up = True
             views_seen.append(v.view)
@@ -269,20 +273,27 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         request_latency,
         sim.phases, sim.signs, sim.verifies, sim.delivered, prepared_by, committed_by,
         evidence, set(convicted), answered, gave_up, certificate=certificate, holders=holders,
-        proofs=tuple(convicted[n] for n in sorted(convicted)),
+        proofs=tuple(convicted[n] for n in sorted(convicted)), timeouts=tuple(statements),
     )
     return out
 
 
 def _first_proven(inst: Instance, observations: Sequence) -> Committed | None:
-    """The first commit (in time, then node) whose certificate checks out for this instance."""
+    """The commit certificate the chain stores: the deciding view's primary's, which it sends
+    to the nodes outside the committee (so, as Tendermint's LastCommit, its commits are the
+    votes that reached the proposer in time); if that primary holds none, the first valid one
+    any node holds (in time, then node)."""
+    first = None
     for ob in observations:
         v = ob.value
         if isinstance(v, Committed) and v.proof is not None:
             done = check_certificate(inst, v.proof, Ready())
-            if done is not None:
+            if done is None:
+                continue
+            if ob.node == inst.primary(done.view):
                 return done
-    return None
+            first = first or done
+    return first
 
 
 def _proven(inst: Instance, observations: Sequence, certificate: object) -> dict[str, bytes]:
@@ -339,10 +350,12 @@ def build_instance(
     anchor_root: bytes, names: Sequence[str], members: Sequence[str], client: str,
     keys: KeyRing, certify: bool, lagging: Iterable[str] = (), prev_certificate: object = None,
     credit_root: bytes = ZERO_HASH, evidence: Sequence[bytes] = (),
+    view_timeout_us: int | None = None,
 ) -> Instance:
     """``lagging``: nodes without the chain's last block, which ``prev_certificate`` proves;
     ``credit_root``: the chain's credit table now, and ``evidence``: the proofs of misbehaviour
-    not yet on the chain -- both of which the block must carry."""
+    not yet on the chain -- both of which the block must carry; ``view_timeout_us``: the round's
+    first view timeout (default ``consensus.view_timeout_ms``)."""
     index = {n: i for i, n in enumerate(names)}
     member_idx = tuple(index[m] for m in members)
     observers = tuple(i for i in range(len(names)) if i not in set(member_idx)) if certify else ()
@@ -350,6 +363,8 @@ def build_instance(
     last_commit = commit_digest(prev_certificate.commits) if prev_certificate else ZERO_HASH
     return Instance(
         chain, height, round_, kind, prev_hash, anchor_root, tuple(names), member_idx, observers,
-        index[client], ms_to_us(cfg.consensus.view_timeout_ms), cfg.consensus.max_view_changes,
+        index[client],
+        ms_to_us(cfg.consensus.view_timeout_ms) if view_timeout_us is None else view_timeout_us,
+        cfg.consensus.max_view_changes,
         keys, behind, prev_certificate, last_commit, credit_root, tuple(evidence),
     )

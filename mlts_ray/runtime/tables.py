@@ -35,7 +35,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "credits": _schema(
         ("chain", pa.string()), ("node", pa.string()), ("role", pa.string()),
         ("behaviour", pa.string()), ("credit", pa.float64()), ("delta", pa.float64()),
-        ("in_committee", pa.bool_()), ("status", pa.string()),
+        ("trading_credit", pa.float64()), ("in_committee", pa.bool_()), ("status", pa.string()),
     ),
     "blocks": _schema(
         ("chain", pa.string()), ("height", pa.int64()), ("kind", pa.string()),

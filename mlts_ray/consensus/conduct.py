@@ -1,0 +1,148 @@
+"""What a chain proves about its committee's conduct in one round (pure; docs/architecture.md
+section 5).
+
+Credit may only follow from what every node can check on the chain, so a round's consensus
+conduct is read from two signed records, never from what the simulator knows about a node:
+
+- the block's **commit certificate** (stored beside it): its q signers voted in time, and the
+  view it was signed in says which views before it failed;
+- the round's **record** (:class:`RoundRecord`), which the chain's next block carries as an
+  evidence transaction whenever the round changed view, ended without a block or convicted
+  someone: every signed view-change statement (``messages.Timeout``) its members made, and the
+  round's proofs of misbehaviour. A statement says who was still there when a view failed, and
+  whether it had accepted that view's proposal.
+
+From them, :func:`conduct` names exactly:
+
+- the **primary** whose block was committed, and the **signers** of its certificate (late votes,
+  after the quorum closed, are in no certificate and earn nothing, as Aardvark has it);
+- the **timed-out primaries**: the primary of a failed view that the record covers, when no other
+  member says it had accepted a proposal in that view -- a primary whose proposal arrived but
+  whose committee could not finish is not blamed for the committee;
+- the **missing** members of a round without a block: those with no signed statement in the
+  record at all, i.e. provably absent where a vote was due (Cosmos' downtime rule: absence from
+  the signed record).
+
+A faulty member can shield a faulty primary by claiming it accepted (at most f such claims) but
+cannot frame an honest node: every penalty needs the absence of a statement from the accused, or
+the named view's record, and statements are signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from mlts_ray.consensus.messages import ZERO_DIGEST, Timeout, Vote
+from mlts_ray.errors import MltsError
+from mlts_ray.ledger.crypto import KeyRing
+from mlts_ray.ledger.encoding import Reader, Writer
+
+TAG_ROUND_RECORD = 43
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    """What the chain's next block carries about one round of one chain: the signed
+    view-change statements its members made (one per sender and view, in that order) and the
+    proofs of misbehaviour (``consensus.evidence``, canonical bytes) first seen in it. A block
+    carries one record for every round since the chain's previous block that failed, changed
+    view or convicted someone -- so every credit change has its round on the chain."""
+
+    chain: str
+    round: int
+    statements: tuple[Timeout, ...] = ()
+    proofs: tuple[bytes, ...] = ()
+    kind = "round-record"
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_ROUND_RECORD, VERSION).text(self.chain).u64(self.round)
+        w.items(self.statements, lambda w_, t: w_.blob(t.encode()))
+        return w.items(self.proofs, Writer.blob).value()
+
+    @classmethod
+    def decode(cls, data: bytes) -> RoundRecord:
+        r = Reader(data, "round record", TAG_ROUND_RECORD, VERSION)
+        chain, rnd = r.text(), r.u64()
+        statements = tuple(Timeout.decode(b) for b in r.items(Reader.blob))
+        out = cls(chain, rnd, statements, tuple(r.items(Reader.blob)))
+        r.done()
+        return out
+
+
+def round_record(chain: str, round_: int, statements: Iterable[Timeout],
+                 proofs: Iterable[bytes] = ()) -> RoundRecord:
+    """The canonical record (statements deduplicated, ordered by sender, view; proofs as
+    given, which the chain orders by offender)."""
+    unique = {(t.sender, t.new_view): t for t in statements
+              if (t.chain, t.round) == (chain, round_)}
+    return RoundRecord(chain, round_, tuple(unique[key] for key in sorted(unique)), tuple(proofs))
+
+
+@dataclass(frozen=True, slots=True)
+class Conduct:
+    """A round's consensus conduct as the chain proves it."""
+
+    decided: bool
+    primary: str | None  # proposer of the committed block
+    signers: frozenset[str]  # the certificate's signers: voted in time
+    timed_out: tuple[str, ...]  # primaries of failed views the record blames, one per view
+    missing: frozenset[str]  # no block and no signed statement: absent where a vote was due
+    present: frozenset[str]  # members with a signature for the round on the chain
+    views: int  # views the round went through (the deciding one included)
+
+
+def valid_statements(record: RoundRecord | None, members: Sequence[str], height: int,
+                     keys: KeyRing) -> list[Timeout]:
+    """The record's statements that are for this round and height, by members, validly signed
+    (others prove nothing and are ignored)."""
+    if record is None:
+        return []
+    seated = set(members)
+    return [t for t in record.statements
+            if t.sender in seated and t.height == height and t.round == record.round
+            and t.chain == record.chain and t.new_view >= 1 and _valid(t, keys)]
+
+
+def _valid(t: Timeout, keys: KeyRing) -> bool:
+    try:
+        return t.valid(keys)
+    except MltsError:
+        return False
+
+
+def conduct(members: Sequence[str], height: int, commits: Sequence[Vote],
+            record: RoundRecord | None, keys: KeyRing) -> Conduct:
+    """``members``: the round's committee in primary order (view v's primary is
+    ``members[v % k]``); ``commits``: the checked certificate of the round's block (empty when
+    the round made none); ``record``: the round's record (None when the chain carries none:
+    then no view failed)."""
+    k = len(members)
+    statements = valid_statements(record, members, height, keys)
+    decided = bool(commits)
+    if decided:
+        view = commits[0].view
+        views = view + 1
+        signers = frozenset(v.sender for v in commits)
+        primary = members[view % k]
+    else:
+        # the last view of a failed round times out into no statement (the round gives up)
+        views = max((t.new_view for t in statements), default=0) + 1
+        signers, primary = frozenset(), None
+    accepted_in: dict[int, set[str]] = {}
+    asked: set[int] = set()
+    for t in statements:
+        asked.add(t.new_view - 1)
+        if t.accepted != ZERO_DIGEST:
+            accepted_in.setdefault(t.new_view - 1, set()).add(t.sender)
+    timed_out = []
+    for w in sorted(asked):
+        if decided and w >= views - 1:
+            continue  # a statement for the deciding view or later is no failure
+        blamed = members[w % k]
+        if not (accepted_in.get(w, set()) - {blamed}):
+            timed_out.append(blamed)
+    spoke = frozenset(t.sender for t in statements)
+    missing = frozenset() if decided else frozenset(members) - spoke
+    return Conduct(decided, primary, signers, tuple(timed_out), missing, signers | spoke, views)
