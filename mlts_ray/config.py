@@ -105,6 +105,7 @@ class Credit(_Section):
     audit_fine_cents: int = Field(1_000, ge=0)
     audit_compensation_cents: int = Field(200, ge=0)
     audits_per_supervisor: int = Field(1, ge=0)
+    complaint_stake: float = Field(5, ge=0)
     # participation (docs/architecture.md section 5): silence decays, the way back is slow
     idle_rounds: int = Field(20, ge=0, description="rounds without a signature before decay")
     idle_decay: float = Field(1, ge=0)

@@ -8,6 +8,7 @@ import pytest
 from mlts_ray.analysis.load import load_table
 from mlts_ray.config import build_config
 from mlts_ray.consensus.byzantine import forged
+from mlts_ray.consensus.complaints import upheld
 from mlts_ray.consensus.messages import Certificate
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.mlts.trading import TradingSpec, trade_round
@@ -17,7 +18,8 @@ from mlts_ray.runtime.local import run_local
 
 def _spec(behaviour: dict[str, str]) -> TradingSpec:
     traders = tuple(sorted(behaviour))
-    return TradingSpec("vpp-0", traders, {n: (100_000, 20_000) for n in traders}, behaviour)
+    return TradingSpec("vpp-0", traders, {n: (100_000, 20_000) for n in traders}, behaviour,
+                       vmc="vpp-0/vmc")
 
 
 def test_a_forge_traders_orders_are_refused_and_counted():
@@ -26,6 +28,7 @@ def test_a_forge_traders_orders_are_refused_and_counted():
     behaviour = {f"vpp-0/n-{i:03d}": "honest" for i in range(1, 9)} | {"vpp-0/n-009": "forge"}
     out = trade_round(cfg, _spec(behaviour), 0, keys.identity, keys)
     assert out.offences == {"vpp-0/n-009": 3}  # every order it signed, and nobody else's
+    assert all(upheld(c, keys) and c.complainant == "vpp-0/vmc" for c in out.complaints)
     assert all("vpp-0/n-009" not in (t.trade.buyer, t.trade.seller) for t in out.trades)
 
 
@@ -77,9 +80,11 @@ def test_a_replayer_resubmits_an_old_contract_and_is_refused_and_counted():
     old = first.trades[0]
     replayer = old.trade.seller
     spec = TradingSpec("vpp-0", tuple(sorted(honest)), {n: (100_000, 20_000) for n in honest},
-                       honest | {replayer: "replay"}, tuple(first.trades))
+                       honest | {replayer: "replay"}, tuple(first.trades), vmc="vpp-0/vmc")
     out = trade_round(cfg, spec, 1, keys.identity, keys)
     assert out.offences == {replayer: 1}
+    (complaint,) = out.complaints
+    assert complaint.reason == "replay" and upheld(complaint, keys)
     assert old.tx_id not in {t.tx_id for t in out.trades}
 
 

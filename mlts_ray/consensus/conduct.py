@@ -46,38 +46,42 @@ VERSION = 1
 class RoundRecord:
     """What the chain's next block carries about one round of one chain: the signed
     view-change statements its members made (one per sender and view, in that order) and the
-    proofs of misbehaviour (``consensus.evidence``, canonical bytes) first seen in it. A block
-    carries one record for every round since the chain's previous block that failed, changed
-    view or convicted someone -- so every credit change has its round on the chain."""
+    proofs of misbehaviour (``consensus.evidence``, canonical bytes) first seen in it, and the
+    complaints filed in it (``consensus.complaints``). A block carries one record for every
+    round since the chain's previous block that failed, changed view, convicted someone or
+    had a complaint -- so every credit change has its round on the chain."""
 
     chain: str
     round: int
     statements: tuple[Timeout, ...] = ()
     proofs: tuple[bytes, ...] = ()
+    complaints: tuple[bytes, ...] = ()  # consensus.complaints, in filing order
     kind = "round-record"
 
     def encode(self) -> bytes:
         w = Writer(TAG_ROUND_RECORD, VERSION).text(self.chain).u64(self.round)
         w.items(self.statements, lambda w_, t: w_.blob(t.encode()))
-        return w.items(self.proofs, Writer.blob).value()
+        return w.items(self.proofs, Writer.blob).items(self.complaints, Writer.blob).value()
 
     @classmethod
     def decode(cls, data: bytes) -> RoundRecord:
         r = Reader(data, "round record", TAG_ROUND_RECORD, VERSION)
         chain, rnd = r.text(), r.u64()
         statements = tuple(Timeout.decode(b) for b in r.items(Reader.blob))
-        out = cls(chain, rnd, statements, tuple(r.items(Reader.blob)))
+        out = cls(chain, rnd, statements, tuple(r.items(Reader.blob)),
+                  tuple(r.items(Reader.blob)))
         r.done()
         return out
 
 
 def round_record(chain: str, round_: int, statements: Iterable[Timeout],
-                 proofs: Iterable[bytes] = ()) -> RoundRecord:
+                 proofs: Iterable[bytes] = (), complaints: Iterable[bytes] = ()) -> RoundRecord:
     """The canonical record (statements deduplicated, ordered by sender, view; proofs as
     given, which the chain orders by offender)."""
     unique = {(t.sender, t.new_view): t for t in statements
               if (t.chain, t.round) == (chain, round_)}
-    return RoundRecord(chain, round_, tuple(unique[key] for key in sorted(unique)), tuple(proofs))
+    return RoundRecord(chain, round_, tuple(unique[key] for key in sorted(unique)), tuple(proofs),
+                       tuple(complaints))
 
 
 @dataclass(frozen=True, slots=True)

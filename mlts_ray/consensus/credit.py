@@ -63,6 +63,7 @@ class RoundFacts:
     abandoned: dict[str, int] = field(default_factory=dict)
     trade_offences: dict[str, int] = field(default_factory=dict)  # complaints, overdrafts
     active: set[str] = field(default_factory=set)  # signed a trade, audit or complaint
+    complaints: list = field(default_factory=list)  # filed this round (consensus.complaints)
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ makes and whether its links are inter-VPP.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from typing import Any
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, credit_effects, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
-from mlts_ray.consensus.conduct import conduct, round_record
+from mlts_ray.consensus.complaints import file, upheld
+from mlts_ray.consensus.conduct import RoundRecord, conduct, round_record
 from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts, book_root
 from mlts_ray.consensus.messages import commit_digest, encode_commits
 from mlts_ray.errors import ChainError, RunError
@@ -124,6 +126,7 @@ class Chain:
         # their view changes and proofs, which the next block carries
         self.pending_records: list[bytes] = []
         self.convicted: set[str] = set()  # offenders whose proof is on (or bound for) the chain
+        self.record_due = RoundRecord(self.chain, -1)  # this round's, set by record()
         # round times of recent blocks, which members bound their primary's time by
         self.recent_us: deque[int] = deque(maxlen=8)
 
@@ -146,9 +149,19 @@ class Chain:
                 roles[n] = Role.ORDINARY
         self.facts = RoundFacts(roles=roles)
 
+    def chain_for(self, node: str) -> Chain:
+        """The chain whose credit a trader's settled trades and offences count in (its own)."""
+        return self
+
     def facts_for(self, node: str) -> RoundFacts:
-        """Whose round facts a trader's settled trades and offences count in (its own chain's)."""
-        return self.facts
+        return self.chain_for(node).facts
+
+    def complain(self, accused: str, reason: str, exhibit: bytes, rnd: int) -> None:
+        """The accused's VMC files a signed complaint (``consensus.complaints``) on the chain
+        whose credit it is about."""
+        owner = self.chain_for(accused)
+        owner.facts.complaints.append(
+            file(owner.identities[owner.client], owner.chain, rnd, accused, reason, exhibit))
 
     # --- consensus and commit -------------------------------------------------------------------
 
@@ -175,7 +188,7 @@ class Chain:
     ) -> None:
         """Commit, settle and record what the instance produced."""
         self._commit(out, trades, ledger, rows)
-        record = self._consensus_facts(out)
+        self._consensus_facts(out)
         # the views this round changed through: a decided round stays in the deciding view
         self.view += out.view if out.decided else out.views
         if out.decided:
@@ -183,8 +196,6 @@ class Chain:
             self.pending_records = []  # this round's block carried them
             if out.request_latency_us is not None:
                 self.recent_us.append(out.request_latency_us)
-        if record is not None:
-            self.pending_records.append(record)
         rows.consensus.append(self._consensus_row(out))
         rows.messages.extend(
             {"chain": self.chain, "phase": p, "count": s.count, "bytes": s.bytes, "dropped": s.dropped}
@@ -214,7 +225,7 @@ class Chain:
             if t.tx_id not in in_block:
                 bad = t.bad_signer(self.keys)
                 if bad:
-                    bump(self.facts_for(bad).trade_offences, bad)
+                    self.complain(bad, "bad-signature", t.encode(), out.inst.round)
                 rows.trades.append(trade_row(
                     t, "rejected", "bad-signature" if bad else "excluded by primary", None))
         self.settle(included, height, ledger, rows)
@@ -240,24 +251,25 @@ class Chain:
                 rows.trades.append(trade_row(t, "rejected", err.reason, height))
         return settled
 
-    def _consensus_facts(self, out: Outcome) -> bytes | None:
+    def _consensus_facts(self, out: Outcome) -> None:
         """The committee's conduct, read from what the chain records of the round -- the
-        block's certificate and the round's timeout record -- exactly as ``mlts verify``
-        reads it back. Returns the record the next block must carry (None: no view failed)."""
+        block's certificate and the round's record -- exactly as ``mlts verify`` reads it
+        back. The record itself is completed, with the round's complaints, in :meth:`credit`."""
         inst, facts = out.inst, self.facts
         members = [inst.names[m] for m in inst.members]
         commits = out.certificate.commits if out.decided else ()
         fresh = {n: p for n, p in zip(sorted(out.proven), out.proofs, strict=True)
                  if n not in self.convicted}
         self.convicted |= set(fresh)
-        record = None
-        if not out.decided or out.view > 0 or fresh:
-            record = round_record(self.chain, inst.round, out.timeouts, fresh.values())
+        record = round_record(self.chain, inst.round, out.timeouts, fresh.values())
         facts.conduct = conduct(members, inst.height, commits, record, self.keys)
         if out.decided:
             facts.roles[facts.conduct.primary] = Role.PRIMARY
         facts.banned = set(fresh)  # a ban needs its proof in the round's record
-        return None if record is None else record.encode()
+        # a round that failed or changed view, or convicted someone, is on the chain's record;
+        # a round decided in its first view keeps no statements (a late timer's are moot)
+        due = not out.decided or out.view > 0 or bool(fresh)
+        self.record_due = record if due else RoundRecord(self.chain, inst.round)
 
     def view_timeout_us(self) -> int:
         """Performance accountability (Aardvark): members expect the round within
@@ -275,9 +287,17 @@ class Chain:
     # --- credit ---------------------------------------------------------------------------------
 
     def credit(self, rnd: int, ledger: Settlement, rows: RoundRows) -> None:
-        """Apply the round's credit (roles, evidence, trading) and audits to the book."""
+        """Judge the round's complaints, apply its credit (conduct, evidence, trading) and
+        audits to the book, and put the round's record up for the next block."""
         facts = self.facts
+        stakes = self._judge_complaints()
+        record = dataclasses.replace(self.record_due,
+                                     complaints=tuple(c.encode() for c in facts.complaints))
+        if record != RoundRecord(self.chain, rnd) or not facts.conduct.decided:
+            self.pending_records.append(record.encode())
         deltas = self.book.deltas(facts)
+        for node, lost in stakes.items():
+            deltas[node] -= lost
         misbehaved = facts.banned | set(facts.abandoned) | set(facts.trade_offences)
         audits = list(self._audits(rnd, misbehaved, ledger))
         for audit in audits:
@@ -299,6 +319,20 @@ class Chain:
                 "in_committee": n in self.committee.members,
                 "status": str(self.book.status(n, rnd + 1)),
             })
+
+    def _judge_complaints(self) -> dict[str, float]:
+        """Each complaint of the round, by ``consensus.complaints.upheld`` alone: an upheld one
+        counts against the accused, a false one costs its complainant the stake."""
+        facts, stakes = self.facts, {}
+        for c in facts.complaints:
+            facts.active.add(c.complainant)
+            if upheld(c, self.keys):
+                bump(facts.abandoned if c.reason == "abandoned" else facts.trade_offences,
+                     c.accused)
+            else:
+                stakes[c.complainant] = stakes.get(c.complainant, 0.0) + \
+                    self.cfg.credit.complaint_stake
+        return stakes
 
     def _audits(self, rnd: int, misbehaved: set[str], ledger: Settlement) -> Iterator[Audit]:
         cfg = self.cfg.credit

@@ -63,7 +63,7 @@ class MainChain(Chain):
         self.k = len(self.names) if algorithm == "pbft" else main_committee_size(cfg)
         super().__init__(cfg, identities, keys, main_behaviours(cfg, vmcs, grid))
 
-    def facts_for(self, node: str):
+    def chain_for(self, node: str) -> Chain:
         """A cross trade's party earns (or loses) credit on its own side chain."""
         side = self.sides.get(node.partition("/")[0])
-        return side.facts if side is not None and node not in self.names else self.facts
+        return side if side is not None and node not in self.names else self

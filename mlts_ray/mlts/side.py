@@ -40,13 +40,11 @@ class SideChain(Chain):
         # each node's own strategy goes with it (a crashed node's sends nothing); the VMC's
         # part of trade_round never reads it
         return TradingSpec(self.chain, traders, {n: ledger.balance(n) for n in traders},
-                           {n: self.behaviour[n] for n in traders}, self.recent_trades)
+                           {n: self.behaviour[n] for n in traders}, self.recent_trades,
+                           self.layout.vmc)
 
     def apply_trading(self, result: TradingResult) -> None:
-        for node, count in result.offences.items():
-            bump(self.facts.trade_offences, node, count)
-        for node, count in result.abandoned.items():
-            bump(self.facts.abandoned, node, count)
+        self.facts.complaints.extend(result.complaints)  # judged in credit()
 
     # --- collaborative blocks -------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ class Simulation:
                        for n in (trade.buyer, trade.seller)]  # each signs by its own strategy
             signed, walked = contract(trade, *parties)
             if signed is None:
-                bump(self._side_of(walked).facts.abandoned, walked)
+                self._side_of(walked).complain(walked, "abandoned", trade.encode(), rnd)
             else:
                 out.append(signed)
         return out

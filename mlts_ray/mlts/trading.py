@@ -2,10 +2,10 @@
 
 Each trader acts by its own strategy (``mlts.traders``): it posts signed orders and signs the
 contracts it is party to. The VMC, honest code that never asks what a node is, checks what they
-do: it drops orders whose signature fails (counted against the order's node), matches the rest
-by price-time priority, collects both parties' contract signatures (a party that returns none
-walked away), refuses a resubmitted contract of another round or chain (a replay, counted
-against its submitter), and forwards each open order to the cross-VPP book with probability
+do: it drops orders whose signature fails, matches the rest by price-time priority, collects both
+parties' contract signatures (a party that returns none walked away), refuses a resubmitted
+contract of another round or chain (a replay) -- filing a signed complaint against the node
+for each (``consensus.complaints``) -- and forwards each open order to the cross-VPP book with probability
 ``workload.cross_vpp_share``. Every draw comes from streams named by node and round, so where
 this runs never changes what it gives.
 """
@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from mlts_ray.config import Config
+from mlts_ray.consensus.complaints import Complaint, file
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.tx import Order, SignedTrade, Trade
 from mlts_ray.mlts.behaviours import strategies
@@ -35,14 +36,23 @@ class TradingSpec:
     balances: Mapping[str, tuple[int, int]]
     strategies: Mapping[str, str]
     recent: tuple[SignedTrade, ...] = ()
+    vmc: str = ""  # who runs the book, and files the complaints (consensus.complaints)
 
 
 @dataclass(slots=True)
 class TradingResult:
     trades: list[SignedTrade]
     forwarded: list[Order]
-    offences: dict[str, int] = field(default_factory=dict)  # badly signed orders, replays
-    abandoned: dict[str, int] = field(default_factory=dict)
+    complaints: list[Complaint] = field(default_factory=list)  # the VMC's, signed
+
+    @property
+    def offences(self) -> dict[str, int]:
+        """Complaints of badly signed orders and replays, per accused."""
+        return _count(c.accused for c in self.complaints if c.reason != "abandoned")
+
+    @property
+    def abandoned(self) -> dict[str, int]:
+        return _count(c.accused for c in self.complaints if c.reason == "abandoned")
 
 
 def trade_round(
@@ -51,6 +61,12 @@ def trade_round(
 ) -> TradingResult:
     seed, chain = cfg.experiment.seed, spec.chain
     out = TradingResult([], [])
+    vmc = identity_of(spec.vmc) if spec.vmc else None
+
+    def complain(accused: str, reason: str, exhibit: bytes) -> None:
+        if vmc is not None:
+            out.complaints.append(file(vmc, chain, rnd, accused, reason, exhibit))
+
     strategy = {n: strategies(spec.strategies.get(n, "honest")).trader for n in spec.traders}
     orders = []
     for node in spec.traders:
@@ -60,7 +76,7 @@ def trade_round(
             if signed.order.node == node and signed.verify(keys):
                 orders.append(signed)
             else:
-                _bump(out.offences, node)
+                complain(node, "bad-signature", signed.encode())
     fills, still_open = match(orders)
     for f in fills:
         trade = Trade(chain, rnd, f.buy.node, f.sell.node, chain, chain, f.wh, f.price,
@@ -68,14 +84,14 @@ def trade_round(
         signed, walked = contract(trade, (identity_of(trade.buyer), strategy[trade.buyer]),
                                   (identity_of(trade.seller), strategy[trade.seller]))
         if signed is None:
-            _bump(out.abandoned, walked)
+            complain(walked, "abandoned", trade.encode())
         else:
             out.trades.append(signed)
     for node in spec.traders:
         for again in strategy[node].resubmitted(identity_of(node), spec.recent):
             # a contract is valid in its own round and chain only: anything else is a replay
             if (again.trade.round, again.trade.chain) != (rnd, chain):
-                _bump(out.offences, node)
+                complain(node, "replay", again.encode())
             else:
                 out.trades.append(again)
     rng = stream(seed, "forward", chain, rnd)
@@ -84,5 +100,8 @@ def trade_round(
     return out
 
 
-def _bump(counts: dict[str, int], node: str) -> None:
-    counts[node] = counts.get(node, 0) + 1
+def _count(names) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n in names:
+        out[n] = out.get(n, 0) + 1
+    return out
