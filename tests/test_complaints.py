@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from mlts_ray.analysis.evidence_check import records_of
+from mlts_ray.analysis.certificates import records_of
 from mlts_ray.analysis.load import load_table
 from mlts_ray.config import build_config
 from mlts_ray.consensus.byzantine import forged
@@ -109,5 +109,7 @@ def test_a_false_complaint_costs_its_complainant_the_stake():
     side.begin(0)
     trader = side.layout.traders[0]
     side.complain(trader, "bad-signature", _trade(0).encode(), 0)  # a contract nobody forged
-    assert side._judge_complaints() == {side.layout.vmc: cfg.credit.complaint_stake}
+    from mlts_ray.consensus.credit import judge_complaints
+    lost = judge_complaints(side.facts, sim.keys, cfg.credit.complaint_stake)
+    assert lost == {side.layout.vmc: cfg.credit.complaint_stake}
     assert not side.facts.trade_offences

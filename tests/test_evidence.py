@@ -127,7 +127,7 @@ def _blocks(run):
 
 def _proofs(block):
     """The proofs in a block's round records (consensus.conduct.RoundRecord)."""
-    from mlts_ray.analysis.evidence_check import records_of
+    from mlts_ray.analysis.certificates import records_of
     return [p for record in records_of(block) for p in record.proofs]
 
 

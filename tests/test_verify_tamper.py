@@ -236,8 +236,9 @@ REWRITTEN = {
     "anchors collab_hash zeroed": ("anchors round", False),
     "consensus committed flipped": ("consensus round", False),
     "forged trade row, not committed": ("trades round", False),
+    # re-judged from the chain's facts by the credit replay
+    "audit outcome changed": ("audits round", False),
     # not derivable from the chain: bound by the digests only, refuted by a re-run (--replay)
-    "audit outcome changed": ("audits round", True),
     "consensus latency changed": ("consensus round", True),
     "messages count changed": ("messages round", True),
 }
@@ -382,3 +383,30 @@ def test_a_seat_added_to_a_committee_is_refuted_by_the_credit_state(stored, tmp_
         verify_run(run)
     assert err.value.subject == f"credits round {rnd} chain {df.at[i, 'chain']}", str(err.value)
     assert "not the one its credit state prescribes" in err.value.why
+
+
+@pytest.mark.parametrize("column, change", [
+    ("delta", lambda v: v + 1.0), ("role", lambda v: "primary" if v != "primary" else "ordinary"),
+    ("trading_credit", lambda v: v - 1.0),
+])
+def test_a_credit_row_edit_is_refuted_by_replaying_credit_from_the_blocks(
+        column, change, stored, tmp_path):
+    """No credit_root covers a row's change or role, nor the last round's rows: the replay of
+    every chain's credit from its certificates and round records does (issue 14, item 4)."""
+    run = tmp_path / "run"
+    shutil.copytree(stored, run)
+    rnd, df, i = _first_round(run, "credits", lambda d: d.chain != "main")
+    df.at[i, column] = change(df.at[i, column])
+    _write(run, "credits", rnd, df)
+    _rechain(run)
+    with pytest.raises(VerifyError) as err:
+        verify_run(run)
+    assert err.value.subject == f"credits round {rnd} chain {df.at[i, 'chain']}", str(err.value)
+    assert df.at[i, "node"] in err.value.why or "credit_root" in err.value.why
+
+
+def test_the_stored_runs_credit_is_replayed_from_its_blocks(stored):
+    report = verify_run(stored)
+    chains = 3 + 1
+    assert report.credit_unchecked == chains  # each chain's last round: its record is pending
+    assert report.credit_rows > 0

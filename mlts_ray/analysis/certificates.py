@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from mlts_ray.analysis.run_files import VerifyError
+from mlts_ray.consensus.conduct import RoundRecord
 from mlts_ray.consensus.credit import CreditBook, book_root, credit_root
 from mlts_ray.consensus.instance import quorum
 from mlts_ray.consensus.messages import commit_digest, decode_commits
@@ -127,3 +128,22 @@ def check_credit_roots(cfg, made: Mapping[tuple[str, int], Block], credits: pd.D
                               "credit_root")
         checked += 1
     return checked
+
+
+def records_of(block: Block) -> list[RoundRecord]:
+    """The round records a consensus block carries, each about an earlier round of its own
+    chain, in round order; VerifyError naming the block and record if one is not."""
+    out = []
+    for i, raw in enumerate(block.evidence):
+        subject = f"block {block.ref} record {i}"
+        try:
+            record = RoundRecord.decode(raw)
+        except MltsError as err:
+            raise VerifyError(subject, f"does not decode: {err.why}") from None
+        if record.chain != block.header.chain or record.round >= block.header.round:
+            raise VerifyError(subject, f"is about {record.chain} round {record.round}, not an "
+                              f"earlier round of {block.header.chain}")
+        if out and record.round <= out[-1].round:
+            raise VerifyError(subject, "records are not in round order")
+        out.append(record)
+    return out

@@ -6,8 +6,9 @@ checked by ``certificates.check_credit_roots``). From it the committee selection
 (or the seeded draw of the random committee, or PBFT's every node) gives the round's committee
 again, with the selection function the simulation itself uses. It must be exactly the nodes the
 ``credits`` table seats, and a block's proposer must be that committee's primary for the view
-its certificate was signed in or an earlier one (a new view re-proposes a prepared block). (PBFT's stable primary depends on every earlier view change,
-failed rounds' included, which no block records: for PBFT only the committee is checked.)
+its certificate was signed in or an earlier one (a new view re-proposes a prepared block). PBFT's stable primary moves with every earlier view change, failed
+rounds' included: the views each round took are the chain's own (its certificate's view, or its
+round record's statements; ``consensus.conduct``), so the primary is checked for PBFT too.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from collections.abc import Iterator, Mapping
 
 import pandas as pd
 
+from mlts_ray.analysis.certificates import records_of
 from mlts_ray.analysis.run_files import VerifyError
 from mlts_ray.config import Config, main_committee_size, side_committee_size
 from mlts_ray.consensus.committee import SELECTORS
+from mlts_ray.consensus.conduct import conduct
 from mlts_ray.consensus.credit import CreditBook, Status
 from mlts_ray.ledger.block import Block
+from mlts_ray.ledger.crypto import KeyRing
 from mlts_ray.ledger.tx import MAIN_CHAIN
 from mlts_ray.mlts.main_chain import grid_names
 from mlts_ray.mlts.topology import side_chain, vpp_layout
@@ -39,15 +43,21 @@ def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...],
 
 
 def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str, int], Block],
-                     certificates: Mapping[tuple[str, int], tuple]) -> dict[tuple[str, int], tuple]:
+                     certificates: Mapping[tuple[str, int], tuple],
+                     keys: KeyRing | None = None) -> dict[tuple[str, int], tuple]:
     """Recompute every (chain, round) committee; returns them, in primary order.
-    ``certificates``: the checked commits of each block (``check_certificates``)."""
+    ``certificates``: the checked commits of each block (``check_certificates``); ``keys``:
+    to follow PBFT's stable primary through the views the chain shows each round took."""
     algorithm = cfg.consensus.algorithm
     select = SELECTORS[algorithm]
     tables = {key: rows for key, rows in credits.groupby(["chain", "round"], sort=False)}
     views = {key: commits[0].view for key, commits in certificates.items() if commits}
     out: dict[tuple[str, int], tuple] = {}
+    stable = algorithm == "pbft" and cfg.consensus.pbft_primary == "stable" and keys is not None
     for chain, names, candidates, k in chains(cfg):
+        records = {r.round: r for (c, _), b in made.items() if c == chain and stable
+                   for r in records_of(b)}
+        chain_view = 0
         initial = CreditBook(cfg.credit, names)
         credit = initial.credits()
         status = {n: str(initial.status(n, 0)) for n in names}
@@ -57,7 +67,8 @@ def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str
                 nodes=names, candidates=candidates, k=k, credit=credit,
                 eligible=lambda n: status[n] == Status.ACTIVE,
                 usable=lambda n: status[n] in (Status.ACTIVE, Status.INELIGIBLE),
-                seed=cfg.experiment.seed, round_=rnd, chain=chain, pbft_primary="rotate",
+                seed=cfg.experiment.seed, round_=rnd, chain=chain, view=chain_view,
+                pbft_primary="stable" if stable else "rotate",
             )
             rows = tables[(chain, rnd)]
             seated = set(rows.loc[rows["in_committee"].astype(bool), "node"])
@@ -67,7 +78,11 @@ def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str
                     f"{sorted(seated - set(committee.members))} not chosen, chosen "
                     f"{sorted(set(committee.members) - seated)} not seated"))
             block = made.get((chain, rnd))
-            if block is not None and algorithm != "pbft" and (chain, rnd) in views:
+            if stable:
+                did = conduct(committee.members, certificates.get((chain, rnd), ()),
+                              records.get(rnd), keys)
+                chain_view += did.views - 1 if did.decided else did.views
+            if block is not None and (algorithm != "pbft" or stable) and (chain, rnd) in views:
                 # a new view may re-propose a block prepared in an earlier view: its proposer
                 # is that view's primary
                 view, members = views[(chain, rnd)], committee.members

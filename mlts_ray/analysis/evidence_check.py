@@ -21,7 +21,7 @@ import pandas as pd
 from mlts_ray.analysis.committees import chains
 from mlts_ray.analysis.run_files import VerifyError
 from mlts_ray.config import Config
-from mlts_ray.consensus.conduct import RoundRecord
+from mlts_ray.analysis.certificates import records_of
 from mlts_ray.consensus.evidence import InvalidProposal, decode_proof, offender
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import Block, BlockKind
@@ -56,25 +56,6 @@ def check_evidence(cfg: Config, made: Mapping[tuple[str, int], Block], credits: 
                                       f"round {record.round}")
                 checked += 1
     return checked
-
-
-def records_of(block: Block) -> list[RoundRecord]:
-    """The round records a consensus block carries, each about an earlier round of its own
-    chain, in round order; VerifyError naming the block and record if one is not."""
-    out = []
-    for i, raw in enumerate(block.evidence):
-        subject = f"block {block.ref} record {i}"
-        try:
-            record = RoundRecord.decode(raw)
-        except MltsError as err:
-            raise VerifyError(subject, f"does not decode: {err.why}") from None
-        if record.chain != block.header.chain or record.round >= block.header.round:
-            raise VerifyError(subject, f"is about {record.chain} round {record.round}, not an "
-                              f"earlier round of {block.header.chain}")
-        if out and record.round <= out[-1].round:
-            raise VerifyError(subject, "records are not in round order")
-        out.append(record)
-    return out
 
 
 def _chain_of(proof) -> str:

@@ -27,6 +27,7 @@ from mlts_ray.analysis.certificates import (
     committees_of,
 )
 from mlts_ray.analysis.committees import check_committees
+from mlts_ray.analysis.credit_replay import check_credit_replay
 from mlts_ray.analysis.derived import check_derived
 from mlts_ray.analysis.evidence_check import check_evidence
 from mlts_ray.analysis.run_files import VerifyError, read_run
@@ -47,7 +48,9 @@ class Report:
     certificates: int = 0  # commit signatures in the blocks' certificates
     credit_roots: int = 0  # blocks whose credit_root the credits table was checked against
     committees: int = 0  # (chain, round) committees recomputed from the credit state
-    evidence: int = 0  # evidence transactions re-judged
+    evidence: int = 0  # proofs on the chain re-judged
+    credit_rows: int = 0  # credits rows replayed from the blocks
+    credit_unchecked: int = 0  # (chain, round)s at the end whose record is not on the chain yet
     anchors: int = 0
     chains: set[str] = field(default_factory=set)
 
@@ -60,6 +63,8 @@ class Report:
                 f"{self.signatures} signatures, {self.certificates} certificate commits, "
                 f"{self.credit_roots} credit roots, {self.committees} committees, "
                 f"{self.evidence} proofs, "
+                f"{self.credit_rows} credit rows replayed from the blocks "
+                f"({self.credit_unchecked} chain-rounds at the end not yet on the chain), "
                 f"{self.anchors} anchor roots verified; "
                 f"{self.tables} tables x {self.rounds} rounds bound by their digests, "
                 "settlement, balances, trade statuses, anchors and consensus facts recomputed"
@@ -100,10 +105,13 @@ def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
     report.credit_roots = check_credit_roots(run.cfg, by_height, run.tables["credits"])
     made = {(b.header.chain, b.header.round): b for b in by_height.values()
             if b.header.kind != BlockKind.COLLABORATIVE}
-    committees = check_committees(run.cfg, run.tables["credits"], made, certificates)
+    committees = check_committees(run.cfg, run.tables["credits"], made, certificates, keys)
     report.committees = len(committees)
     report.evidence = check_evidence(run.cfg, made, run.tables["credits"], committees, keys)
     check_derived(run.cfg, run.rounds, by_height, run.tables, keys)
+    replayed = check_credit_replay(run.cfg, by_height, certificates, committees, run.tables,
+                                   keys)
+    report.credit_rows, report.credit_unchecked = replayed.rows, replayed.unchecked_rounds
     run.check_bound()
     if replay:
         from mlts_ray.analysis.replay import replay as rerun

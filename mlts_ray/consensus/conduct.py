@@ -16,16 +16,18 @@ From them, :func:`conduct` names exactly:
 
 - the **primary** whose block was committed, and the **signers** of its certificate (late votes,
   after the quorum closed, are in no certificate and earn nothing, as Aardvark has it);
-- the **timed-out primaries**: the primary of a failed view that the record covers, when no other
-  member says it had accepted a proposal in that view -- a primary whose proposal arrived but
-  whose committee could not finish is not blamed for the committee;
+- the **timed-out primaries**: the primary of a failed view when at least f+1 other members
+  (so at least one honest one) signed that they timed out in it without having accepted a
+  proposal, and none says it had accepted one -- a primary whose proposal arrived but whose
+  committee could not finish is not blamed for the committee, and f liars cannot frame it;
 - the **missing** members of a round without a block: those with no signed statement in the
   record at all, i.e. provably absent where a vote was due (Cosmos' downtime rule: absence from
   the signed record).
 
-A faulty member can shield a faulty primary by claiming it accepted (at most f such claims) but
-cannot frame an honest node: every penalty needs the absence of a statement from the accused, or
-the named view's record, and statements are signed.
+A faulty member can shield a faulty primary by claiming it accepted, but f faulty members cannot
+frame an honest one: a primary's blame needs f+1 signed statements, a member's absence needs the
+absence of its own signed statement. (An honest primary whose proposal no honest member received
+in time is blamed: to the chain a proposal too slow for the network is no proposal.)
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mlts_ray.consensus.messages import ZERO_DIGEST, Timeout, Vote
+from mlts_ray.consensus.instance import TimeoutSeen, fault_bound
+from mlts_ray.consensus.messages import ZERO_DIGEST, Timeout, ViewChange, Vote
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.crypto import KeyRing
 from mlts_ray.ledger.encoding import Reader, Writer
@@ -84,6 +87,26 @@ def round_record(chain: str, round_: int, statements: Iterable[Timeout],
                        tuple(complaints))
 
 
+class Sent:
+    """Outside any faulty wrapper, a member's view changes as they leave it: each one it
+    actually sends is reported once (``instance.TimeoutSeen``), so the round's record holds what
+    went onto the network -- a silent or crashed member's never does, a forger's fails its
+    signature, a late one is late but there."""
+
+    __slots__ = ("inner", "said")
+
+    def __init__(self, inner) -> None:
+        self.inner, self.said = inner, set()
+
+    def step(self, event: object, now_us: int):
+        r = self.inner.step(event, now_us)
+        for _, msg in r.sends:
+            if isinstance(msg, ViewChange) and msg.new_view not in self.said:
+                self.said.add(msg.new_view)
+                r.output(TimeoutSeen(msg.statement()))
+        return r
+
+
 @dataclass(frozen=True, slots=True)
 class Conduct:
     """A round's consensus conduct as the chain proves it."""
@@ -97,15 +120,15 @@ class Conduct:
     views: int  # views the round went through (the deciding one included)
 
 
-def valid_statements(record: RoundRecord | None, members: Sequence[str], height: int,
+def valid_statements(record: RoundRecord | None, members: Sequence[str],
                      keys: KeyRing) -> list[Timeout]:
-    """The record's statements that are for this round and height, by members, validly signed
-    (others prove nothing and are ignored)."""
+    """The record's statements that are for its chain and round (which fix the height), by
+    members, validly signed (others prove nothing and are ignored)."""
     if record is None:
         return []
     seated = set(members)
     return [t for t in record.statements
-            if t.sender in seated and t.height == height and t.round == record.round
+            if t.sender in seated and t.round == record.round
             and t.chain == record.chain and t.new_view >= 1 and _valid(t, keys)]
 
 
@@ -116,14 +139,14 @@ def _valid(t: Timeout, keys: KeyRing) -> bool:
         return False
 
 
-def conduct(members: Sequence[str], height: int, commits: Sequence[Vote],
+def conduct(members: Sequence[str], commits: Sequence[Vote],
             record: RoundRecord | None, keys: KeyRing) -> Conduct:
     """``members``: the round's committee in primary order (view v's primary is
     ``members[v % k]``); ``commits``: the checked certificate of the round's block (empty when
     the round made none); ``record``: the round's record (None when the chain carries none:
     then no view failed)."""
     k = len(members)
-    statements = valid_statements(record, members, height, keys)
+    statements = valid_statements(record, members, keys)
     decided = bool(commits)
     if decided:
         view = commits[0].view
@@ -134,18 +157,18 @@ def conduct(members: Sequence[str], height: int, commits: Sequence[Vote],
         # the last view of a failed round times out into no statement (the round gives up)
         views = max((t.new_view for t in statements), default=0) + 1
         signers, primary = frozenset(), None
-    accepted_in: dict[int, set[str]] = {}
-    asked: set[int] = set()
+    f = fault_bound(k)
+    said: dict[int, dict[str, bool]] = {}  # failed view -> member -> accepted a proposal
     for t in statements:
-        asked.add(t.new_view - 1)
-        if t.accepted != ZERO_DIGEST:
-            accepted_in.setdefault(t.new_view - 1, set()).add(t.sender)
+        said.setdefault(t.new_view - 1, {})[t.sender] = t.accepted != ZERO_DIGEST
     timed_out = []
-    for w in sorted(asked):
+    for w in sorted(said):
         if decided and w >= views - 1:
             continue  # a statement for the deciding view or later is no failure
         blamed = members[w % k]
-        if not (accepted_in.get(w, set()) - {blamed}):
+        others = {m: got for m, got in said[w].items() if m != blamed}
+        # f+1 others (so one honest) saw nothing in time, and nobody saw a proposal
+        if len(others) >= f + 1 and not any(others.values()):
             timed_out.append(blamed)
     spoke = frozenset(t.sender for t in statements)
     missing = frozenset() if decided else frozenset(members) - spoke

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mlts_ray.config import Credit
+from mlts_ray.consensus.audit import credit_effects
+from mlts_ray.consensus.complaints import upheld
 from mlts_ray.consensus.conduct import Conduct
 from mlts_ray.ledger.encoding import Writer
 from mlts_ray.ledger.merkle import merkle_root
@@ -169,6 +171,41 @@ class CreditBook:
                 a.suspended_until = round_ + 1 + c.suspend_rounds
             moved[node] = a.credit - before
         return moved
+
+
+def judge_complaints(facts: RoundFacts, keys, stake: float) -> dict[str, float]:
+    """Each of the round's complaints by ``consensus.complaints.upheld`` alone: an upheld one
+    counts against the accused, a false one costs its complainant ``stake``. Returns the
+    stakes lost per complainant."""
+    lost: dict[str, float] = {}
+    for c in facts.complaints:
+        facts.active.add(c.complainant)
+        if upheld(c, keys):
+            counts = facts.abandoned if c.reason == "abandoned" else facts.trade_offences
+            counts[c.accused] = counts.get(c.accused, 0) + 1
+        else:
+            lost[c.complainant] = lost.get(c.complainant, 0.0) + stake
+    return lost
+
+
+def misbehaved(facts: RoundFacts) -> set[str]:
+    """Whom the chain holds something against this round: what an audit is upheld on."""
+    return facts.banned | set(facts.abandoned) | set(facts.trade_offences)
+
+
+def close_round(book: CreditBook, facts: RoundFacts, stakes: Mapping[str, float],
+                audits: Iterable, round_: int) -> dict[str, float]:
+    """The round's whole credit update, as the chain makes it and ``mlts verify`` replays it:
+    conduct and trading deltas, lost complaint stakes, audits (``consensus.audit``), then
+    :meth:`CreditBook.apply`. Returns the consensus credit moved per node."""
+    deltas = book.deltas(facts)
+    for node, d in stakes.items():
+        deltas[node] -= d
+    for audit in audits:
+        for node, d in credit_effects(audit).items():
+            deltas[node] += d
+        facts.active.add(audit.auditor)
+    return book.apply(deltas, facts, round_)
 
 
 # --- the credit table as chain state ------------------------------------------------------------

@@ -120,8 +120,8 @@ class ViewEntered:
 
 @dataclass(frozen=True, slots=True)
 class TimeoutSeen:
-    """A valid view change from another member reached this node: its signed statement
-    (``messages.Timeout``), which the chain records for the round (``consensus.conduct``)."""
+    """A member put a view change on the wire: its signed statement (``messages.Timeout``),
+    which the chain records for the round (``consensus.conduct.Sent``)."""
 
     statement: object
 

@@ -33,7 +33,6 @@ from mlts_ray.consensus.instance import (
     GaveUp,
     Instance,
     Proposed,
-    TimeoutSeen,
     ViewEntered,
 )
 from mlts_ray.consensus.messages import (
@@ -498,8 +497,6 @@ class Replica:
         if self.committed is not None:
             self._help(vc.sender, r)
         nv = vc.new_view
-        # what the chain records of who was there when the view failed (consensus.conduct)
-        r.output(TimeoutSeen(vc.statement()))
         self.vcs.setdefault(nv, {})[vc.sender] = vc
         if nv > self.view and len(self.vcs[nv]) >= self.inst.f + 1:
             self._start_view_change(nv, r)  # f+1 others want a later view: join them

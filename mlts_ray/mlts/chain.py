@@ -16,11 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlts_ray.config import Config
-from mlts_ray.consensus.audit import Audit, credit_effects, settle_audit
+from mlts_ray.consensus.audit import Audit, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
-from mlts_ray.consensus.complaints import file, upheld
+from mlts_ray.consensus.complaints import file
 from mlts_ray.consensus.conduct import RoundRecord, conduct, round_record
-from mlts_ray.consensus.credit import CreditBook, Role, RoundFacts, book_root
+from mlts_ray.consensus.credit import (
+    CreditBook,
+    Role,
+    RoundFacts,
+    book_root,
+    close_round,
+    judge_complaints,
+    misbehaved,
+)
 from mlts_ray.consensus.messages import commit_digest, encode_commits
 from mlts_ray.errors import ChainError, RunError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
@@ -189,8 +197,10 @@ class Chain:
         """Commit, settle and record what the instance produced."""
         self._commit(out, trades, ledger, rows)
         self._consensus_facts(out)
-        # the views this round changed through: a decided round stays in the deciding view
-        self.view += out.view if out.decided else out.views
+        # the views this round changed through, as the chain shows them (so ``mlts verify``
+        # follows PBFT's stable primary): a decided round stays in the deciding view
+        views = self.facts.conduct.views
+        self.view += views - 1 if out.decided else views
         if out.decided:
             self.last_certificate, self.holders = out.certificate, out.holders
             self.pending_records = []  # this round's block carried them
@@ -262,7 +272,7 @@ class Chain:
                  if n not in self.convicted}
         self.convicted |= set(fresh)
         record = round_record(self.chain, inst.round, out.timeouts, fresh.values())
-        facts.conduct = conduct(members, inst.height, commits, record, self.keys)
+        facts.conduct = conduct(members, commits, record, self.keys)
         if out.decided:
             facts.roles[facts.conduct.primary] = Role.PRIMARY
         facts.banned = set(fresh)  # a ban needs its proof in the round's record
@@ -290,26 +300,17 @@ class Chain:
         """Judge the round's complaints, apply its credit (conduct, evidence, trading) and
         audits to the book, and put the round's record up for the next block."""
         facts = self.facts
-        stakes = self._judge_complaints()
+        stakes = judge_complaints(facts, self.keys, self.cfg.credit.complaint_stake)
         record = dataclasses.replace(self.record_due,
                                      complaints=tuple(c.encode() for c in facts.complaints))
         if record != RoundRecord(self.chain, rnd) or not facts.conduct.decided:
             self.pending_records.append(record.encode())
-        deltas = self.book.deltas(facts)
-        for node, lost in stakes.items():
-            deltas[node] -= lost
-        misbehaved = facts.banned | set(facts.abandoned) | set(facts.trade_offences)
-        audits = list(self._audits(rnd, misbehaved, ledger))
-        for audit in audits:
-            for node, d in credit_effects(audit).items():
-                deltas[node] += d
-            rows.audits.append({
-                "chain": self.chain, "auditor": audit.auditor, "target": audit.target,
-                "stake": audit.stake, "outcome": audit.outcome,
-                "credit_moved": audit.credit_moved, "money_moved": audit.money_moved,
-            })
-        facts.active |= {a.auditor for a in audits}
-        moved = self.book.apply(deltas, facts, rnd)
+        audits = list(self._audits(rnd, misbehaved(facts), ledger))
+        rows.audits.extend({
+            "chain": self.chain, "auditor": a.auditor, "target": a.target, "stake": a.stake,
+            "outcome": a.outcome, "credit_moved": a.credit_moved, "money_moved": a.money_moved,
+        } for a in audits)
+        moved = close_round(self.book, facts, stakes, audits, rnd)
         self.credit_root = book_root(self.book, rnd + 1)
         for n in self.names:  # str() of a StrEnum is its value, without Enum.value's descriptor
             rows.credits.append({
@@ -319,20 +320,6 @@ class Chain:
                 "in_committee": n in self.committee.members,
                 "status": str(self.book.status(n, rnd + 1)),
             })
-
-    def _judge_complaints(self) -> dict[str, float]:
-        """Each complaint of the round, by ``consensus.complaints.upheld`` alone: an upheld one
-        counts against the accused, a false one costs its complainant the stake."""
-        facts, stakes = self.facts, {}
-        for c in facts.complaints:
-            facts.active.add(c.complainant)
-            if upheld(c, self.keys):
-                bump(facts.abandoned if c.reason == "abandoned" else facts.trade_offences,
-                     c.accused)
-            else:
-                stakes[c.complainant] = stakes.get(c.complainant, 0.0) + \
-                    self.cfg.credit.complaint_stake
-        return stakes
 
     def _audits(self, rnd: int, misbehaved: set[str], ledger: Settlement) -> Iterator[Audit]:
         cfg = self.cfg.credit

@@ -12,6 +12,7 @@ from mlts_ray.config import Config
 from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, wrap
 from mlts_ray.consensus.catchup import CatchUp
 from mlts_ray.consensus.checks import check_certificate
+from mlts_ray.consensus.conduct import Sent
 from mlts_ray.consensus.evidence import DoubleVote, Equivocation, offender
 from mlts_ray.consensus.instance import (
     Accepted,
@@ -154,8 +155,9 @@ def build_nodes(
         honest = Replica(me, i, inst) if i in member else Observer(me, i, inst)
         if i in inst.lagging:
             honest = CatchUp(honest, me, i, inst)
-        nodes[i] = wrap(behaviours.get(name, "honest"), honest, me=me, inst=inst,
-                        colluders=equivocators, delay_us=delay_us)
+        node = wrap(behaviours.get(name, "honest"), honest, me=me, inst=inst,
+                    colluders=equivocators, delay_us=delay_us)
+        nodes[i] = Sent(node) if i in member else node  # only members change views
     return nodes
 
 
@@ -221,8 +223,11 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         (ob.time_us for ob in observations if isinstance(ob.value, Proposed)), default=None
     )
     commits: dict[int, tuple[int, Committed]] = {}
-    views_seen, evidence, statements = [0], [], []
+    views_seen, evidence = [0], []
     answered = gave_up = False
+    # every view change any member put on the wire (consensus.conduct.Sent): what the round's
+    # record holds (each statement is signed and checked again where it is used)
+    statements = [ob.value.statement for ob in observations if isinstance(ob.value, TimeoutSeen)]
     for ob in observations:
         if ob.node not in honest:
             continue
@@ -235,8 +240,6 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
             evidence.append(v)  # honest nodes' reports: penalties that need no proof
         elif isinstance(v, Answered):
             answered = True
-        elif isinstance(v, TimeoutSeen):
-            statements.append(v.statement)
         elif isinstance(v, GaveUp):
             gave_up = True
             views_seen.append(v.view)
