@@ -339,8 +339,10 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> str:
             lines.append(f"| {r['where']} | {r['behaviour']} | {100 * r['fraction']:.0f} % | "
                          f"{r['algorithm']} | {r['seed']} | {r['status']} | {err} |")
         lines.append("")
+    changed = meta["source_digest_after"] != meta["source_digest"]
     lines += [f"Provenance: git {meta['git_head']}, mlts_ray sources sha256 "
-              f"{meta['source_digest']}{' (uncommitted changes)' if meta['git_dirty'] else ''}.",
+              f"{meta['source_digest']}{' (uncommitted changes)' if meta['git_dirty'] else ''}"
+              f"{' -- the sources changed while the study ran (the runs used the version above)' if changed else ''}.",
               ""]
     return "\n".join(lines)
 
@@ -457,6 +459,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     started = time.perf_counter()
+    # provenance now, before any run: the core may change (and be committed) while we run;
+    # the workers fork from this process, so they run the code imported here
+    provenance = {"git_head": _git("rev-parse", "--short", "HEAD"),
+                  "git_dirty": bool(_git("status", "--porcelain", "--", "mlts_ray")),
+                  "source_digest": source_digest()}
     out = Path(args.out)
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -511,9 +518,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"{main_committee_size(main_cfg)}"),
         "side_k": side_committee_size(side_cfg),
         "eligible": cfg.credit.eligible_threshold, "suspend": cfg.credit.suspend_threshold,
-        "git_head": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--", "mlts_ray")),
-        "source_digest": source_digest(),
+        **provenance,
+        "source_digest_after": source_digest(),
     }
     runs.drop(columns=["traceback"], errors="ignore").to_csv(out / "credit_study_runs.csv",
                                                                index=False)

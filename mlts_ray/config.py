@@ -77,12 +77,16 @@ class Consensus(_Section):
     # performance accountability (Aardvark): the round's first view timeout is this many times
     # the median of the chain's last 8 round times, within [min_view_timeout_ms, view_timeout_ms];
     # 0 keeps the fixed view_timeout_ms
-    accountability_factor: float = Field(4.0, ge=0, le=1000)
+    accountability_factor: float = Field(2.0, ge=0, le=1000)
     min_view_timeout_ms: float = Field(50.0, gt=0, le=HOUR_MS)
     max_view_changes: int = Field(6, ge=0, le=30, description="then the round gives up")
     # PBFT's primary: "stable" keeps it across rounds until a view change replaces it
     # (Castro-Liskov); "rotate" moves it round-robin every round (the old baseline).
     pbft_primary: Literal["stable", "rotate"] = "stable"
+    # who leads a DCE-PBFT round first: every member in turn, in credit order (Aardvark's
+    # regular primary changes: a slow primary is measured against the others' round times), or
+    # always the highest credit (a stable slow primary sets the very baseline it is judged by)
+    dce_primary: Literal["rotate", "credit"] = "rotate"
 
 
 class Credit(_Section):
@@ -111,6 +115,7 @@ class Credit(_Section):
     idle_decay: float = Field(1, ge=0)
     idle_floor: float = Field(50, ge=0, le=100)
     recovery_rate: float = Field(0.25, ge=0)
+    offence_rounds: int = Field(20, ge=0, description="no seat after a proven trade offence")
 
 
 class Network(_Section):

@@ -69,6 +69,7 @@ def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str
                 usable=lambda n: status[n] in (Status.ACTIVE, Status.INELIGIBLE),
                 seed=cfg.experiment.seed, round_=rnd, chain=chain, view=chain_view,
                 pbft_primary="stable" if stable else "rotate",
+                dce_primary=cfg.consensus.dce_primary,
             )
             rows = tables[(chain, rnd)]
             seated = set(rows.loc[rows["in_committee"].astype(bool), "node"])

@@ -4,7 +4,9 @@
   rounds, so the primary of a round is the one the last view change left, ``nodes[view mod N]``;
   ``rotate``: the primary moves round-robin with the round, faulty or not.
 - ``dce-pbft``: the top-k eligible nodes by credit, ties broken by ``sha256(seed, round, node)``;
-  the primary of view v is the committee sorted the same way at position ``v mod k``. Too few
+  the primary of view v is the committee sorted the same way at position ``v mod k`` --
+  shifted by the round (``dce_primary = "rotate"``, the default) so that every member leads in
+  turn, or not (``"credit"``: the highest credit always leads first). Too few
   eligible nodes: fill with the best remaining and mark the round ``committee_degraded``; with
   no usable node at all (every one suspended or banned), seat the best by credit regardless.
 - ``random-committee``: the same k, drawn uniformly at random each round, no credit.
@@ -40,7 +42,7 @@ def pbft_committee(
 def dce_committee(
     candidates: Sequence[str], k: int, credit: Mapping[str, float],
     eligible: Callable[[str], bool], usable: Callable[[str], bool], seed: int, round_: int,
-    **_: object,
+    dce_primary: str = "credit", **_: object,
 ) -> Committee:
     ranked = rank([n for n in candidates if usable(n)], credit, seed, round_)
     chosen = [n for n in ranked if eligible(n)][:k]
@@ -53,7 +55,11 @@ def dce_committee(
         # regardless, marked degraded, rather than stop the chain -- the credit model's job
         # is to keep this from happening, not the selection's to make it final.
         chosen = rank(candidates, credit, seed, round_)[:k]
-    return Committee(tuple(rank(chosen, credit, seed, round_)), degraded)
+    ordered = tuple(rank(chosen, credit, seed, round_))
+    if dce_primary == "rotate":  # round-robin over the committee, in credit order
+        shift = round_ % len(ordered)
+        ordered = ordered[shift:] + ordered[:shift]
+    return Committee(ordered, degraded)
 
 
 def random_committee(

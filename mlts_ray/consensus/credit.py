@@ -18,6 +18,10 @@ trading offences count against both. Each round moves them, clipped to ``[0, max
 | no signature on the chain for ``idle_rounds`` rounds | - ``idle_decay`` a round, down to ``idle_floor`` |
 | below eligibility, active, unpenalised, not seated | + ``recovery_rate`` a round, up to eligibility |
 
+A proven trade offence or abandoned order also bars the node from committee seats (status
+``ineligible``) for ``offence_rounds`` rounds, doubling with each further one: a fraudster that
+votes well would otherwise earn its consensus score straight back.
+
 The trading score gains ``ordinary_trade_reward`` per settled trade (capped per round). Which
 member did what comes from ``consensus.conduct`` (the certificate and the timeout record), never
 from what a node is. Audits move consensus credit between auditor and target (never creating
@@ -75,6 +79,8 @@ class Account:
     banned: bool = False
     suspended_until: int = -1  # suspended while round < suspended_until
     last_active: int = -1  # the last round the node had a signature on the chain
+    offences: int = 0  # proven trade offences and abandoned orders so far
+    barred_until: int = -1  # no committee seat while round < barred_until (an offence's cool-off)
 
 
 class CreditBook:
@@ -98,6 +104,8 @@ class CreditBook:
             return Status.BANNED
         if round_ < a.suspended_until:
             return Status.SUSPENDED
+        if round_ < a.barred_until:
+            return Status.INELIGIBLE
         return Status.ACTIVE if a.credit >= self.cfg.eligible_threshold else Status.INELIGIBLE
 
     def eligible(self, node: str, round_: int) -> bool:
@@ -165,6 +173,10 @@ class CreditBook:
                 d = min(c.recovery_rate, c.eligible_threshold - a.credit)
             a.credit = min(c.maximum, max(0.0, a.credit + d))
             a.trading = min(c.maximum, max(0.0, a.trading + trading.get(node, 0.0)))
+            proven = facts.trade_offences.get(node, 0) + facts.abandoned.get(node, 0)
+            if proven:  # consensus work cannot buy a fraud back: no seat for a while
+                a.offences += proven
+                a.barred_until = round_ + 1 + c.offence_rounds * 2 ** min(a.offences - 1, 10)
             if a.credit == 0.0:
                 a.banned = True
             elif a.credit < c.suspend_threshold and round_ + 1 >= a.suspended_until:

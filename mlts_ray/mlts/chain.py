@@ -146,6 +146,7 @@ class Chain:
             usable=lambda n: self.book.usable(n, rnd), seed=self.cfg.experiment.seed,
             round_=rnd, chain=self.chain, view=self.view,
             pbft_primary=self.cfg.consensus.pbft_primary,
+            dce_primary=self.cfg.consensus.dce_primary,
         )
         roles = {}
         for n in self.names:
