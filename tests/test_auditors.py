@@ -44,3 +44,29 @@ def test_in_a_run_false_audits_are_always_dismissed(tmp_path):
     assert len(false) and (false.outcome == "dismissed").all()
     honest = by[by.auditor_behaviour == "honest"]
     assert (honest.outcome == "upheld").all()
+
+
+def test_an_audit_is_a_signed_claim_the_round_record_carries(tmp_path):
+    import dataclasses
+
+    from mlts_ray.analysis.certificates import records_of
+    from mlts_ray.analysis.load import load_table
+    from mlts_ray.config import build_config
+    from mlts_ray.consensus.audit import AuditClaim
+    from mlts_ray.ledger.block import Block
+    from mlts_ray.ledger.crypto import DerivedKeyRing
+    from mlts_ray.runtime.local import run_local
+
+    cfg = build_config({"experiment": {"seed": 2, "rounds": 4, "runtime": "local"},
+                        "topology": {"vpps": 1, "nodes_per_vpp": 12},
+                        "faults": {"byzantine_fraction": 0.3,
+                                   "behaviours": ["false-audit", "forge"]}})
+    run = run_local(cfg, tmp_path)
+    keys = DerivedKeyRing(cfg.experiment.seed)
+    claims = [AuditClaim.decode(raw) for payload in load_table(run, "blocks").payload
+              for record in records_of(Block.decode(payload)) for raw in record.audits]
+    audits = load_table(run, "audits")
+    stored = audits[audits["round"] < audits["round"].max()]  # the last round's are pending
+    assert claims and len(claims) >= len(stored)
+    assert all(c.valid(keys) and AuditClaim.decode(c.encode()) == c for c in claims)
+    assert not dataclasses.replace(claims[0], target="vpp-0/n-999").valid(keys)

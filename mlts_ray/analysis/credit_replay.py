@@ -9,8 +9,9 @@ Credit is chain state: for each round, with the same code the simulation runs
 - bans from the record's proofs (``consensus.evidence.offender``), trade offences and abandoned
   orders from its upheld complaints, settled trades and overdrafts from the blocks (their
   settlement is recomputed by ``derived``), and who had a signature on the chain that round;
-- the ``audits`` table's audits, each re-judged: upheld exactly when the chain holds something
-  against its target that round, moving exactly the credit ``consensus.audit`` says.
+- the record's audits (signed claims by the chain's supervisors, staking ``audit_stake``), each
+  judged: upheld exactly when the chain holds something against its target that round, moving
+  exactly the credit ``consensus.audit`` says; the ``audits`` table must restate them.
 
 The replayed table must equal the ``credits`` table -- consensus and trading score, change,
 status and role of every node -- or verify fails naming ``credits round r chain c`` and the
@@ -31,7 +32,7 @@ from mlts_ray.analysis.committees import chains
 from mlts_ray.analysis.certificates import records_of
 from mlts_ray.analysis.run_files import VerifyError
 from mlts_ray.config import Config
-from mlts_ray.consensus.audit import settle_audit
+from mlts_ray.consensus.audit import AuditClaim, settle_audit
 from mlts_ray.consensus.complaints import Complaint
 from mlts_ray.consensus.conduct import RoundRecord, conduct
 from mlts_ray.consensus.credit import (
@@ -90,7 +91,8 @@ def check_credit_replay(cfg: Config, blocks: Mapping[tuple[str, int], Block],
             facts = _facts(cfg, chain, names, supervisors, members,
                            certificates.get((chain, rnd), ()), record, trading, rnd, keys)
             stakes = judge_complaints(facts, keys, cfg.credit.complaint_stake)
-            held = _audits(cfg, chain, rnd, audits.get((chain, rnd)), book, misbehaved(facts))
+            held = _audits(cfg, chain, rnd, record, audits.get((chain, rnd)), book,
+                           misbehaved(facts), supervisors, keys)
             moved = close_round(book, facts, stakes, held, rnd)
             _compare(chain, rnd, credits[(chain, rnd)], book, facts, moved)
             out.rows += len(names)
@@ -140,20 +142,33 @@ def _trading_facts(cfg: Config, trades: pd.DataFrame) -> dict:
     return out
 
 
-def _audits(cfg, chain, rnd, rows, book: CreditBook, guilty: set[str]) -> list:
-    """The round's audits, each re-judged from the chain's facts."""
-    if rows is None:
-        return []
-    out = []
-    credit = book.credits()
-    for i, (auditor, target, outcome, moved) in enumerate(zip(
-            rows["auditor"], rows["target"], rows["outcome"], rows["credit_moved"], strict=True)):
-        audit = settle_audit(cfg.credit, auditor, target, target in guilty, credit,
-                             {auditor: PLENTY, target: PLENTY})
-        if (audit.outcome, audit.credit_moved) != (outcome, moved):
+def _audits(cfg, chain, rnd, record: RoundRecord | None, rows, book: CreditBook,
+            guilty: set[str], supervisors: frozenset[str], keys: KeyRing) -> list:
+    """The round's audits as the chain records them (signed claims), each judged from the
+    chain's facts; the ``audits`` table must restate them row for row."""
+    claims = [AuditClaim.decode(raw) for raw in (record.audits if record else ())]
+    stored = [] if rows is None else list(zip(rows["auditor"], rows["target"], rows["outcome"],
+                                              rows["credit_moved"], strict=True))
+    if len(stored) != len(claims):
+        raise VerifyError(f"audits round {rnd} chain {chain}", (
+            f"{len(stored)} rows, but the chain records {len(claims)} audits for the round"))
+    out, credit = [], book.credits()
+    for i, (claim, row) in enumerate(zip(claims, stored, strict=True)):
+        where = f"record of {chain} round {rnd} audit {i}"
+        if (claim.chain, claim.round) != (chain, rnd) or claim.auditor not in supervisors:
+            raise VerifyError(where, f"is not an audit by a supervisor of {chain} in round {rnd}")
+        if not claim.valid(keys):
+            raise VerifyError(where, f"bad signature by {claim.auditor}")
+        if claim.stake != cfg.credit.audit_stake or not book.usable(claim.auditor, rnd):
+            raise VerifyError(where, f"{claim.auditor} may not stake {claim.stake} this round")
+        audit = settle_audit(cfg.credit, claim.auditor, claim.target, claim.target in guilty,
+                             credit, {claim.auditor: PLENTY, claim.target: PLENTY})
+        want = (audit.auditor, audit.target, audit.outcome, audit.credit_moved)
+        if tuple(row) != want:
             raise VerifyError(f"audits round {rnd} chain {chain} row {i}", (
-                f"{auditor} auditing {target}: stored {outcome} moving {moved} credit, but the "
-                f"chain's facts give {audit.outcome} moving {audit.credit_moved}"))
+                f"stored {row[0]} auditing {row[1]}: {row[2]} moving {row[3]} credit, but the "
+                f"chain records {want[0]} auditing {want[1]}, which its facts make {want[2]} "
+                f"moving {want[3]}"))
         out.append(audit)
     return out
 

@@ -1,6 +1,7 @@
 """Audits with staked credit (docs/architecture.md section 5).
 
-A supervisor stakes ``audit_stake`` credit to audit a node for the round. If the node misbehaved
+A supervisor stakes ``audit_stake`` credit to audit a node for the round, as a signed
+:class:`AuditClaim` that the round's record carries. If the node misbehaved
 it loses ``audit_penalty`` credit and pays ``audit_fine_cents`` to the auditor, who gets its stake
 back plus half the credit the node lost. If not, the stake goes to the audited node and the
 auditor pays it ``audit_compensation_cents``. Credit only ever moves between the two.
@@ -14,9 +15,56 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlts_ray.config import Credit
+from mlts_ray.errors import MltsError
+from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
+from mlts_ray.ledger.encoding import Reader, Writer
+
+
+TAG_AUDIT = 45
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AuditClaim:
+    """A supervisor's signed audit (``AUDIT`` signing domain): it stakes ``stake`` credit that
+    ``target`` misbehaved in ``round`` of ``chain``. The round's record carries it; its outcome
+    follows from the chain's facts of that round (:func:`settle_audit`), never from the claim."""
+
+    chain: str
+    round: int
+    auditor: str
+    target: str
+    stake: float
+    sig: bytes = b""
+
+    def body(self) -> bytes:
+        w = Writer(TAG_AUDIT, VERSION).text(self.chain).u64(self.round).text(self.auditor)
+        return w.text(self.target).text(repr(float(self.stake))).value()
+
+    def signed(self, me: Identity) -> AuditClaim:
+        return replace(self, sig=me.sign_root(SigKind.AUDIT, self.chain, self.body()))
+
+    def valid(self, keys: KeyRing) -> bool:
+        try:
+            return keys.verify(self.auditor, SigKind.AUDIT, self.chain, self.body(), self.sig)
+        except MltsError:
+            return False
+
+    def encode(self) -> bytes:
+        return Writer(TAG_AUDIT, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
+
+    @classmethod
+    def decode(cls, data: bytes) -> AuditClaim:
+        r = Reader(data, "audit", TAG_AUDIT, VERSION)
+        b = Reader(r.blob(), "audit body", TAG_AUDIT, VERSION)
+        chain, rnd, auditor, target, stake = b.text(), b.u64(), b.text(), b.text(), b.text()
+        b.done()
+        out = cls(chain, rnd, auditor, target, float(stake), r.fixed(SIGNATURE_SIZE))
+        r.done()
+        return out
 
 
 @dataclass(frozen=True, slots=True)

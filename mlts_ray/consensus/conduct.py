@@ -50,29 +50,32 @@ class RoundRecord:
     """What the chain's next block carries about one round of one chain: the signed
     view-change statements its members made (one per sender and view, in that order) and the
     proofs of misbehaviour (``consensus.evidence``, canonical bytes) first seen in it, and the
-    complaints filed in it (``consensus.complaints``). A block carries one record for every
-    round since the chain's previous block that failed, changed view, convicted someone or
-    had a complaint -- so every credit change has its round on the chain."""
+    complaints filed and the audits staked in it (``consensus.complaints``,
+    ``consensus.audit``). A block carries one record for every round since the chain's previous
+    block that failed, changed view, convicted someone, or had a complaint or an audit -- so
+    every credit change has its round on the chain."""
 
     chain: str
     round: int
     statements: tuple[Timeout, ...] = ()
     proofs: tuple[bytes, ...] = ()
     complaints: tuple[bytes, ...] = ()  # consensus.complaints, in filing order
+    audits: tuple[bytes, ...] = ()  # consensus.audit.AuditClaim, in supervisor order
     kind = "round-record"
 
     def encode(self) -> bytes:
         w = Writer(TAG_ROUND_RECORD, VERSION).text(self.chain).u64(self.round)
         w.items(self.statements, lambda w_, t: w_.blob(t.encode()))
-        return w.items(self.proofs, Writer.blob).items(self.complaints, Writer.blob).value()
+        w.items(self.proofs, Writer.blob).items(self.complaints, Writer.blob)
+        return w.items(self.audits, Writer.blob).value()
 
     @classmethod
     def decode(cls, data: bytes) -> RoundRecord:
         r = Reader(data, "round record", TAG_ROUND_RECORD, VERSION)
         chain, rnd = r.text(), r.u64()
         statements = tuple(Timeout.decode(b) for b in r.items(Reader.blob))
-        out = cls(chain, rnd, statements, tuple(r.items(Reader.blob)),
-                  tuple(r.items(Reader.blob)))
+        proofs, complaints = tuple(r.items(Reader.blob)), tuple(r.items(Reader.blob))
+        out = cls(chain, rnd, statements, proofs, complaints, tuple(r.items(Reader.blob)))
         r.done()
         return out
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlts_ray.config import Config
-from mlts_ray.consensus.audit import Audit, settle_audit
+from mlts_ray.consensus.audit import Audit, AuditClaim, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.complaints import file
 from mlts_ray.consensus.conduct import RoundRecord, conduct, round_record
@@ -302,11 +302,13 @@ class Chain:
         audits to the book, and put the round's record up for the next block."""
         facts = self.facts
         stakes = judge_complaints(facts, self.keys, self.cfg.credit.complaint_stake)
-        record = dataclasses.replace(self.record_due,
-                                     complaints=tuple(c.encode() for c in facts.complaints))
+        audits = list(self._audits(rnd, misbehaved(facts), ledger))
+        record = dataclasses.replace(
+            self.record_due, complaints=tuple(c.encode() for c in facts.complaints),
+            audits=tuple(AuditClaim(self.chain, rnd, a.auditor, a.target, a.stake)
+                         .signed(self.identities[a.auditor]).encode() for a in audits))
         if record != RoundRecord(self.chain, rnd) or not facts.conduct.decided:
             self.pending_records.append(record.encode())
-        audits = list(self._audits(rnd, misbehaved(facts), ledger))
         rows.audits.extend({
             "chain": self.chain, "auditor": a.auditor, "target": a.target, "stake": a.stake,
             "outcome": a.outcome, "credit_moved": a.credit_moved, "money_moved": a.money_moved,
