@@ -89,7 +89,7 @@ def study_points(cfg: Config, wheres: list[str], quick: bool, behaviours: list[s
     """``(tasks, refused)``: one task per run, each with its validated config; points the
     config validation refuses are returned with the error."""
     points = sweep_points(cfg)
-    if quick:
+    if quick and not seeds:
         first_seed = cfg.sweep.get("experiment.seed", [cfg.experiment.seed])[0]
         points = [p for p in points if p.get("experiment.seed", first_seed) == first_seed]
     tasks, refused = [], []
@@ -138,10 +138,14 @@ def measure(cfg: Config, where: str, behaviour: str, credits: pd.DataFrame,
     index = pd.RangeIndex(rounds, name="round")
     c = credits[_faulty_chains(credits["chain"], where)]
     k = consensus[_faulty_chains(consensus["chain"], where)]
+    # supervisors (side: the last resources; main: the grid nodes) can never hold a seat
+    ident = c["chain"] + "|" + c["node"]
+    sup = ident.isin(set(ident[c["role"] == "supervisory"]))
+    c = c.assign(supervisor=sup)
     is_faulty = c["behaviour"] == behaviour
-    is_honest = c["behaviour"] == "honest"
+    is_honest = (c["behaviour"] == "honest") & ~c["supervisor"]  # honest committee candidates
     faulty_nodes = c.loc[is_faulty, ["chain", "node"]].drop_duplicates()
-    supervisors = set(map(tuple, c.loc[is_faulty & (c["role"] == "supervisory"),
+    supervisors = set(map(tuple, c.loc[is_faulty & c["supervisor"],
                                        ["chain", "node"]].drop_duplicates().to_numpy()))
     seats = (c[is_faulty & c["in_committee"]].groupby("round").size()
              .reindex(index, fill_value=0))
@@ -156,13 +160,17 @@ def measure(cfg: Config, where: str, behaviour: str, credits: pd.DataFrame,
         exit_round = int(seated.index.max()) + 1
     byz = k.groupby("round")["byzantine_in_committee"].sum().reindex(index, fill_value=0)
     last = c[c["round"] == rounds - 1]
-    lf, lh = last[last["behaviour"] == behaviour], last[last["behaviour"] == "honest"]
+    lf = last[last["behaviour"] == behaviour]
+    honest_all = last[last["behaviour"] == "honest"]
+    lh = honest_all[~honest_all["supervisor"]]  # honest committee candidates
+    ls = honest_all[honest_all["supervisor"]]  # honest supervisors
     k_late = k[k["round"] >= late]
     metrics = {
         "n_faulty": len(faulty_nodes),
         "n_faulty_seatable": len(faulty_nodes) - len(supervisors),
         "committee_k": int(k["committee_size"].max()) if len(k) else np.nan,
         "exit_round": exit_round,
+        "still_seated": exit_round is None,  # a faulty seat in the last round
         "seats_mean": float(seats.mean()),
         "seats_late": float(seats[seats.index >= late].mean()),
         "byz_in_committee": float(byz.mean()),
@@ -175,9 +183,14 @@ def measure(cfg: Config, where: str, behaviour: str, credits: pd.DataFrame,
         "faulty_not_active": float((lf["status"] != "active").mean()) if len(lf) else np.nan,
         "faulty_banned": float((lf["status"] == "banned").mean()) if len(lf) else np.nan,
         "honest_not_active": float((lh["status"] != "active").mean()) if len(lh) else np.nan,
+        "honest_all_credit": float(honest_all["credit"].mean()),
+        "honest_all_not_active": (float((honest_all["status"] != "active").mean())
+                                  if len(honest_all) else np.nan),
+        "honest_sup_credit": float(ls["credit"].mean()) if len(ls) else np.nan,
+        "honest_sup_not_active": float((ls["status"] != "active").mean()) if len(ls) else np.nan,
         "faulty_status": _counts(lf["status"]),
         "honest_status": _counts(lh["status"]),
-        "honest_not_active_roles": _counts(lh.loc[lh["status"] != "active", "role"]),
+        "honest_sup_status": _counts(ls["status"]),
         "safety_violations": int(k["safety_violation"].sum()),
         "degraded_rounds": int(k["committee_degraded"].sum()),
         "degraded_share": float(k["committee_degraded"].mean()),
@@ -226,10 +239,11 @@ def _existing(runs: Path, cfg: Config) -> str | None:
 
 
 def _exit_text(values: list) -> str:
+    """Each seed's exit round: "never" (None) or "-" (no faulty node at all, NaN)."""
     def one(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
+        if v is None:
             return "never"
-        return str(int(v))
+        return "-" if isinstance(v, float) and np.isnan(v) else str(int(v))
     return ", ".join(one(v) for v in values)
 
 
@@ -238,25 +252,27 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     numeric = ["n_faulty", "n_faulty_seatable", "committee_k", "seats_mean", "seats_late",
                "byz_in_committee", "commit_rate", "commit_rate_late", "views_mean",
                "latency_ms", "credit_honest", "credit_faulty", "faulty_not_active",
-               "faulty_banned", "honest_not_active", "safety_violations", "degraded_rounds",
-               "degraded_share"]
+               "faulty_banned", "honest_not_active", "honest_all_credit",
+               "honest_all_not_active", "honest_sup_credit", "honest_sup_not_active",
+               "safety_violations", "degraded_rounds", "degraded_share"]
     rows = []
     for key, g in ok.groupby(KEY, sort=False):
         g = g.sort_values("seed")
         row = dict(zip(KEY, key))
         row["seeds"] = len(g)
-        exits = [None if v is None or (isinstance(v, float) and np.isnan(v)) else v
-                 for v in g["exit_round"]]
+        exits = [None if still else v for v, still in zip(g["exit_round"], g["still_seated"])]
         never = sum(v is None for v in exits)
         row["exit_rounds"] = _exit_text(exits)
         row["exit_never"] = never
         # the worst seed: "never" if any seed still had a faulty seat in the last round
-        row["exit_round_max"] = None if never else max(int(v) for v in exits)
+        known = [v for v in exits if v is not None and not np.isnan(v)]
+        row["exit_round_max"] = None if never else (max(int(v) for v in known) if known
+                                                    else np.nan)
         for col in numeric:
             row[col] = g[col].astype(float).mean()
         row["faulty_status"] = " | ".join(g["faulty_status"])
         row["honest_status"] = " | ".join(g["honest_status"])
-        row["honest_not_active_roles"] = " | ".join(g["honest_not_active_roles"])
+        row["honest_sup_status"] = " | ".join(g["honest_sup_status"])
         rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:
@@ -293,6 +309,7 @@ def _pct(v: Any) -> str:
 def markdown(table: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> str:
     late = meta["late_from"]
     last = meta["rounds"] - 1
+    show_byz = not np.allclose(table["seats_mean"], table["byz_in_committee"])
     lines = [
         "# Credit study: each Byzantine behaviour alone, DCE-PBFT vs random committee", "",
         f"{meta['rounds']} rounds, seeds {meta['seeds']} (numbers are means over seeds; "
@@ -304,15 +321,22 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> str:
         "- **left committee**: first round r with no faulty seat in any round >= r "
         "(0: never seated; never: seated in the last round).",
         f"- **seats/rnd**: faulty committee seats per round (credits table), all rounds and "
-        f"rounds {late}-{last}; **byz/rnd**: the consensus table's `byzantine_in_committee`.",
+        f"rounds {late}-{last}" + (
+            "; **byz/rnd**: the consensus table's `byzantine_in_committee`." if show_byz else
+            " (the consensus table's `byzantine_in_committee` gives the same mean in every "
+            "row)."),
         "- **commit rate**, **views**: per round of the faulty chain(s); **degraded**: share of "
         "those rounds whose committee had to be filled with non-eligible nodes.",
-        f"- last round ({last}): mean consensus **credit** of honest / faulty nodes, share of "
-        "faulty and of honest nodes **not active** (ineligible, suspended or banned).", "",
+        f"- last round ({last}): mean consensus **credit** of honest committee candidates "
+        "(every honest node but the supervisors) and of the faulty nodes (all of them); share of "
+        "faulty nodes, of honest candidates and of honest supervisors (side: the VPP's "
+        "supervisors; main: the grid nodes) **not active** (ineligible, suspended or banned).",
+        "",
     ]
     header = ("| behaviour | faulty | algorithm | k | faulty (seatable) | left committee | "
-              f"seats/rnd | seats/rnd {late}-{last} | byz/rnd | commit rate | views | "
-              "degraded | credit honest | credit faulty | faulty not active | honest not active |")
+              f"seats/rnd | seats/rnd {late}-{last} |{' byz/rnd |' if show_byz else ''} "
+              "commit rate | views | degraded | credit honest | credit faulty | "
+              "faulty not active | honest not active | honest sup. not active |")
     rule = "|" + "---|" * (header.count("|") - 1)
     for where, g in table.groupby("where", sort=False):
         lines += [f"## Faults on the {where} chain{'s' if where == 'side' else ''}", "",
@@ -323,10 +347,12 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> str:
                 _f(r["committee_k"], 0),
                 f"{_f(r['n_faulty'], 0)} ({_f(r['n_faulty_seatable'], 0)})",
                 r["exit_rounds"], _f(r["seats_mean"]), _f(r["seats_late"]),
-                _f(r["byz_in_committee"]), _pct(r["commit_rate"]), _f(r["views_mean"]),
+                *([_f(r["byz_in_committee"])] if show_byz else []),
+                _pct(r["commit_rate"]), _f(r["views_mean"]),
                 _pct(r["degraded_share"]),
                 _f(r["credit_honest"], 1), _f(r["credit_faulty"], 1),
                 _pct(r["faulty_not_active"]), _pct(r["honest_not_active"]),
+                _pct(r["honest_sup_not_active"]),
             ]) + " |")
         lines.append("")
     bad = runs[runs["status"] != "ok"]
@@ -363,7 +389,7 @@ def figure_credit(series: pd.DataFrame, path: Path, meta: dict, fraction: float 
                              sharey=True, squeeze=False)
     for ax, b in zip(axes.flat, behaviours):
         d = s[s["behaviour"] == b]
-        ax.plot(d["round"], d["credit_honest"], color="tab:blue", label="honest")
+        ax.plot(d["round"], d["credit_honest"], color="tab:blue", label="honest candidates")
         ax.plot(d["round"], d["credit_faulty"], color="tab:red", label="faulty")
         ax.axhline(meta["eligible"], color="grey", ls=":", lw=1, label="eligibility")
         ax.axhline(meta["suspend"], color="grey", ls="--", lw=0.8, label="suspension")
@@ -448,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/credit_study", help="output directory")
     p.add_argument("--config", default=str(CONFIG), help="the side-chain sweep (TOML)")
     p.add_argument("--quick", action="store_true",
-                   help=f"{QUICK_ROUNDS} rounds and the first seed only")
+                   help=f"{QUICK_ROUNDS} rounds and the first seed only (unless --seeds)")
     p.add_argument("--where", nargs="+", choices=list(WHERES), default=list(WHERES))
     p.add_argument("--behaviours", nargs="+", choices=list(BEHAVIOURS), default=None)
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="a subset of the sweep's")

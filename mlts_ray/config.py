@@ -99,7 +99,6 @@ class Credit(_Section):
     primary_timeout_penalty: float = Field(10, ge=0)
     consensus_phase_reward: float = Field(1, ge=0)
     consensus_phase_penalty: float = Field(4, ge=0)
-    conflicting_vote_penalty: float = Field(30, ge=0)
     ordinary_trade_reward: float = Field(1, ge=0)
     ordinary_trade_reward_cap: float = Field(3, ge=0)
     abandon_penalty: float = Field(8, ge=0)
@@ -220,6 +219,9 @@ def known_keys() -> list[str]:
 
 #: Keys that no longer exist, and what took their place (a config using one is refused by it).
 REPLACED = {
+    "credit.conflicting_vote_penalty": "a ban, once a double vote is proven (consensus.evidence): "
+                                       "one conflicting vote alone proves nothing against its "
+                                       "signer",
     "credit.supervisory_reward": "upheld audits (credit.audit_penalty, half of which goes to "
                                  "the auditor): presence is not something a chain can prove",
     "network.bandwidth_mbps": "per-node NICs: network.uplink_mbps and network.downlink_mbps "

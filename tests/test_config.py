@@ -333,7 +333,9 @@ def test_empty_config_gives_design_defaults():
     assert (cr.eligible_threshold, cr.suspend_threshold, cr.suspend_rounds) == (60, 20, 5)
     assert (cr.primary_reward, cr.primary_timeout_penalty) == (3, 10)
     assert (cr.consensus_phase_reward, cr.consensus_phase_penalty) == (1, 4)
-    assert cr.conflicting_vote_penalty == 30
+    assert (cr.idle_rounds, cr.idle_decay, cr.idle_floor, cr.recovery_rate) == (20, 1, 50, 0.25)
+    assert (cr.offence_rounds, cr.complaint_stake) == (20, 5)
+    assert (c.accountability_factor, c.min_view_timeout_ms, c.dce_primary) == (2, 50, "rotate")
     assert (cr.ordinary_trade_reward, cr.ordinary_trade_reward_cap) == (1, 3)
     assert (cr.abandon_penalty, cr.misbehaviour_penalty) == (8, 25)
     assert (cr.audit_stake, cr.audit_penalty) == (5, 20)
