@@ -130,8 +130,8 @@ class Chain:
         self.holders: frozenset[str] = frozenset()
         self.recent_trades: tuple[SignedTrade, ...] = ()  # the latest block's, which all hold
         self.credit_root = book_root(self.book, 0)  # the credit table the next block commits to
-        # records of the rounds since the chain's last block (consensus.conduct.RoundRecord):
-        # their view changes and proofs, which the next block carries
+        # records of the rounds since the chain's last block (consensus.conduct.RoundRecord:
+        # view changes, proofs, complaints, audits), which the next block carries
         self.pending_records: list[bytes] = []
         self.convicted: set[str] = set()  # offenders whose proof is on (or bound for) the chain
         self.record_due = RoundRecord(self.chain, -1)  # this round's, set by record()

@@ -59,8 +59,6 @@ class Outcome:
     signs: int
     verifies: int
     delivered: int
-    prepared_by: set[str] = field(default_factory=set)
-    committed_by: set[str] = field(default_factory=set)
     evidence: list[Evidence] = field(default_factory=list)
     proven: set[str] = field(default_factory=set)
     answered: bool = False
@@ -79,9 +77,6 @@ class Outcome:
     @property
     def primary(self) -> str:
         return self.inst.names[self.inst.primary(self.view)]
-
-    def voted_in_time(self, node: str) -> int:
-        return (node in self.prepared_by) + (node in self.committed_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,8 +241,6 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
     digests = Counter(c.digest for _, c in commits.values())
     safety_violation = len(digests) > 1
     block, view, decided = None, max(views_seen), None
-    prepared_by: set[str] = set()
-    committed_by: set[str] = set()
     latency = finality = request_latency = certificate = None
     holders: frozenset[str] = frozenset()
     proven = _first_proven(inst, observations)
@@ -255,12 +248,8 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
         # The chain appends the block the first valid commit certificate proves, as any node
         # holding that certificate would: no tally over nodes known to be honest.
         decided, certificate = proven.digest, proven.proof
-        winners = [(t, c) for t, c in commits.values() if c.digest == decided]
         block = Block.decode(proven.block)
         view = proven.view
-        for _, c in winners:
-            prepared_by |= c.prepared_by
-            committed_by |= c.committed_by
         members = set(inst.members)
         member_times = sorted(t for i, (t, _) in commits.items() if i in members)
         if len(member_times) >= inst.q:
@@ -274,7 +263,7 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
     out = Outcome(
         inst, block, view, max(view, max(views_seen)) + 1, safety_violation, latency, finality,
         request_latency,
-        sim.phases, sim.signs, sim.verifies, sim.delivered, prepared_by, committed_by,
+        sim.phases, sim.signs, sim.verifies, sim.delivered,
         evidence, set(convicted), answered, gave_up, certificate=certificate, holders=holders,
         proofs=tuple(convicted[n] for n in sorted(convicted)), timeouts=tuple(statements),
     )

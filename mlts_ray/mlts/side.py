@@ -12,7 +12,7 @@ from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.mlts.anchoring import collaborative_block
-from mlts_ray.mlts.chain import Chain, RoundRows, block_row, bump
+from mlts_ray.mlts.chain import Chain, RoundRows, block_row
 from mlts_ray.mlts.relay import broadcast
 from mlts_ray.mlts.topology import VppLayout, assign_behaviours, vpp_layout
 from mlts_ray.mlts.trading import TradingResult, TradingSpec

@@ -23,7 +23,7 @@ from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proof, anchor_root
-from mlts_ray.mlts.chain import Chain, RoundRows, bump
+from mlts_ray.mlts.chain import Chain, RoundRows
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
 from mlts_ray.mlts.side import SideChain
