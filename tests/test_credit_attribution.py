@@ -38,7 +38,9 @@ def test_the_main_chain_commits_every_round_once_credit_moves_faulty_vmcs_out(
         faults={"byzantine_fraction": fraction, "where": "main", "behaviours": [behaviour]})
     main = consensus[consensus.chain == "main"].sort_values("round")
     first = int(main[main.committed]["round"].min())
-    assert first <= 2 and main[main["round"] >= first].committed.all()
+    # beyond f, absence costs 8 a round: a crashed VMC is ineligible after one failed round
+    # and suspended (out of even a degraded committee) after five
+    assert first <= 5 and main[main["round"] >= first].committed.all()
     # no honest VMC pays for the faulty ones: its credit never falls
     vmcs = credits[(credits.chain == "main") & credits.node.str.endswith("/vmc")]
     assert (vmcs[vmcs.behaviour == "honest"].delta >= 0).all()
@@ -103,7 +105,8 @@ def test_a_slow_primary_is_replaced_below_the_hard_timeout(tmp_path):
     assert len(blamed) >= 1
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), where=st.sampled_from(["side", "main", "both"]),
        behaviours=st.lists(st.sampled_from(EVERY_BEHAVIOUR), min_size=1, max_size=4, unique=True),
        fraction=st.sampled_from([0.1, 0.2, 0.3]),
@@ -119,8 +122,11 @@ def test_credit_replayed_from_the_blocks_equals_the_table_and_honest_work_never_
     run = run_local(cfg, tmp_path_factory.mktemp("replay"))
     report = verify_run(run)  # replays every credits row from the chain, or fails naming it
     assert report.credit_rows > 0
-    credits = load_table(run, "credits")
-    honest = credits[credits.behaviour == "honest"]
+    credits, consensus = load_table(run, "credits"), load_table(run, "consensus")
+    # in a round with at most f consensus-faulty members, a seated honest node that did what
+    # was due (voted, led, changed view) never loses credit; beyond f (a committee of 2 has
+    # f = 0) a faulty member's late view change can blame an honest primary that waited for it
+    within = consensus[consensus.byzantine_in_committee <= consensus.f][["round", "chain"]]
+    honest = credits[credits.behaviour == "honest"].merge(within, on=["round", "chain"])
     seated = honest[honest.in_committee.astype(bool)]
-    # a seated honest node did what was due (voted, led, changed view): it never loses credit
     assert (seated.delta >= 0).all(), seated[seated.delta < 0][["round", "chain", "node"]]

@@ -77,6 +77,8 @@ def check_credit_replay(cfg: Config, blocks: Mapping[tuple[str, int], Block],
         last = max(made, default=-1)  # rounds from here on may have records still pending
         book = CreditBook(cfg.credit, names)
         supervisors = _supervisors(cfg, chain)
+        traders = frozenset() if chain == MAIN_CHAIN else frozenset(
+            vpp_layout(cfg, int(chain.partition("-")[2])).traders)
         rnd = 0
         while (chain, rnd) in credits:
             if rnd >= last:
@@ -88,7 +90,7 @@ def check_credit_replay(cfg: Config, blocks: Mapping[tuple[str, int], Block],
             if record is None and rnd not in made:
                 raise VerifyError(f"block {chain} round {rnd}", "no block and no record of the "
                                   "round on the chain: its credit change has no source")
-            facts = _facts(cfg, chain, names, supervisors, members,
+            facts = _facts(cfg, chain, names, supervisors, traders, members,
                            certificates.get((chain, rnd), ()), record, trading, rnd, keys)
             stakes = judge_complaints(facts, keys, cfg.credit.complaint_stake)
             held = _audits(cfg, chain, rnd, record, audits.get((chain, rnd)), book,
@@ -106,11 +108,12 @@ def _supervisors(cfg: Config, chain: str) -> frozenset[str]:
     return frozenset(vpp_layout(cfg, int(chain.partition("-")[2])).supervisors)
 
 
-def _facts(cfg, chain, names, supervisors, members, commits, record: RoundRecord | None,
+def _facts(cfg, chain, names, supervisors, traders, members, commits, record: RoundRecord | None,
            trading, rnd, keys) -> RoundFacts:
     roles = {n: Role.CONSENSUS if n in members else
              Role.SUPERVISORY if n in supervisors else Role.ORDINARY for n in names}
-    facts = RoundFacts(roles=roles, conduct=conduct(members, commits, record, keys))
+    facts = RoundFacts(roles=roles, conduct=conduct(members, commits, record, keys),
+                       due=frozenset(members) | traders)
     if facts.conduct.primary is not None:
         roles[facts.conduct.primary] = Role.PRIMARY
     if record is not None:

@@ -19,7 +19,9 @@ From them, :func:`conduct` names exactly:
 - the **timed-out primaries**: the primary of a failed view when at least f+1 other members
   (so at least one honest one) signed that they timed out in it without having accepted a
   proposal, and none says it had accepted one -- a primary whose proposal arrived but whose
-  committee could not finish is not blamed for the committee, and f liars cannot frame it;
+  committee could not finish is not blamed for the committee, and f liars cannot frame it; the
+  primary of a later view only when q members had asked for its view (before that it may not
+  propose at all);
 - the **missing** members of a round without a block: those with no signed statement in the
   record at all, i.e. provably absent where a vote was due (Cosmos' downtime rule: absence from
   the signed record).
@@ -35,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mlts_ray.consensus.instance import TimeoutSeen, fault_bound
+from mlts_ray.consensus.instance import TimeoutSeen, fault_bound, quorum
 from mlts_ray.consensus.messages import ZERO_DIGEST, Timeout, ViewChange, Vote
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.crypto import KeyRing
@@ -160,7 +162,7 @@ def conduct(members: Sequence[str], commits: Sequence[Vote],
         # the last view of a failed round times out into no statement (the round gives up)
         views = max((t.new_view for t in statements), default=0) + 1
         signers, primary = frozenset(), None
-    f = fault_bound(k)
+    f, q = fault_bound(k), quorum(k)
     said: dict[int, dict[str, bool]] = {}  # failed view -> member -> accepted a proposal
     for t in statements:
         said.setdefault(t.new_view - 1, {})[t.sender] = t.accepted != ZERO_DIGEST
@@ -168,6 +170,9 @@ def conduct(members: Sequence[str], commits: Sequence[Vote],
     for w in sorted(said):
         if decided and w >= views - 1:
             continue  # a statement for the deciding view or later is no failure
+        # the primary of a later view may propose only once q members asked for its view
+        if w > 0 and len(said.get(w - 1, {})) < q:
+            continue
         blamed = members[w % k]
         others = {m: got for m, got in said[w].items() if m != blamed}
         # f+1 others (so one honest) saw nothing in time, and nobody saw a proposal

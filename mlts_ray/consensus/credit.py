@@ -15,12 +15,15 @@ trading offences count against both. Each round moves them, clipped to ``[0, max
 | proven equivocation / double vote / invalid block | 0, banned                               |
 | trade offence (complaint, overdraft)  | - ``misbehaviour_penalty`` (trading score too)      |
 | abandoned order (complaint)           | - ``abandon_penalty`` (trading score too)           |
-| no signature on the chain for ``idle_rounds`` rounds | - ``idle_decay`` a round, down to ``idle_floor`` |
+| silent for ``idle_rounds`` rounds when due  | - ``idle_decay`` a round, down to ``idle_floor`` |
 | below eligibility, active, unpenalised, not seated | + ``recovery_rate`` a round, up to eligibility |
 
 A proven trade offence or abandoned order also bars the node from committee seats (status
 ``ineligible``) for ``offence_rounds`` rounds, doubling with each further one: a fraudster that
 votes well would otherwise earn its consensus score straight back.
+
+A node is due in a round when it sits on the committee or trades on the chain; an unseated node
+with nothing to do there (a VMC off the main committee, a supervisor) never idles.
 
 The trading score gains ``ordinary_trade_reward`` per settled trade (capped per round). Which
 member did what comes from ``consensus.conduct`` (the certificate and the timeout record), never
@@ -69,6 +72,7 @@ class RoundFacts:
     abandoned: dict[str, int] = field(default_factory=dict)
     trade_offences: dict[str, int] = field(default_factory=dict)  # complaints, overdrafts
     active: set[str] = field(default_factory=set)  # signed a trade, audit or complaint
+    due: frozenset[str] = frozenset()  # had something to do: seated, or a trader of the chain
     complaints: list = field(default_factory=list)  # filed this round (consensus.complaints)
 
 
@@ -159,7 +163,7 @@ class CreditBook:
         moved: dict[str, float] = {}
         for node, a in self.accounts.items():
             before = a.credit
-            if node in present:
+            if node in present or node not in facts.due:  # idle means: silent when due
                 a.last_active = round_
             if node in facts.banned or a.banned:
                 a.banned, a.credit, a.trading = True, 0.0, 0.0

@@ -109,6 +109,7 @@ class Chain:
     kind: BlockKind
     inter: bool
     k: int
+    traders: frozenset[str] = frozenset()  # who trades on this chain (due every round)
 
     def __init__(
         self, cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
@@ -156,7 +157,7 @@ class Chain:
                 roles[n] = Role.SUPERVISORY
             else:
                 roles[n] = Role.ORDINARY
-        self.facts = RoundFacts(roles=roles)
+        self.facts = RoundFacts(roles=roles, due=frozenset(self.committee.members) | self.traders)
 
     def chain_for(self, node: str) -> Chain:
         """The chain whose credit a trader's settled trades and offences count in (its own)."""

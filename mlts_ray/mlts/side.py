@@ -29,6 +29,7 @@ class SideChain(Chain):
         self.candidates = self.layout.candidates
         self.supervisors = self.layout.supervisors
         self.client = self.layout.vmc
+        self.traders = frozenset(self.layout.traders)
         self.k = len(self.names) if cfg.consensus.algorithm == "pbft" else side_committee_size(cfg)
         super().__init__(cfg, identities, keys, assign_behaviours(cfg, self.layout))
 
