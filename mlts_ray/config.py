@@ -7,6 +7,8 @@ closest known key suggested.
 
 from __future__ import annotations
 
+import datetime
+
 import difflib
 import itertools
 import math
@@ -172,6 +174,41 @@ class Workload(_Section):
     initial_energy_wh: int = Field(20_000, ge=0)
 
 
+class Energy(_Section):
+    """The site, the trading day and the resources nodes are drawn from (docs/architecture.md
+    section 4 gives each default's source)."""
+
+    start: str = Field("2026-06-21T00:00", description="ISO local time at the site")
+    timezone: str = "Europe/Berlin"
+    period_minutes: int = Field(15, ge=1, le=1440)
+    latitude: float = Field(52.52, ge=-90, le=90)
+    longitude: float = Field(13.405, ge=-180, le=180)
+    altitude_m: float = Field(34.0, ge=-500, le=9000)
+    clear_sky_index: float = Field(0.7, ge=0, le=1)
+    air_temperature_c: float = Field(20.0, ge=-60, le=60)
+    wind_m_s: float = Field(2.0, ge=0, le=60)
+    pv_share: float = Field(0.4, ge=0, le=1)
+    pv_kwp_min: float = Field(3.0, ge=0, le=10_000)
+    pv_kwp_max: float = Field(10.0, ge=0, le=10_000)
+    pv_tilt_deg: float = Field(35.0, ge=0, le=90)
+    pv_azimuth_deg: float = Field(180.0, ge=0, le=360)
+    pv_temp_coefficient: float = Field(-0.004, ge=-0.05, le=0)
+    pv_losses: float = Field(0.14, ge=0, lt=1)
+    business_share: float = Field(0.1, ge=0, le=1)
+    household_kwh_min: float = Field(1_500.0, ge=0, le=1e9)
+    household_kwh_max: float = Field(5_000.0, ge=0, le=1e9)
+    business_kwh_min: float = Field(10_000.0, ge=0, le=1e9)
+    business_kwh_max: float = Field(50_000.0, ge=0, le=1e9)
+    load_noise: float = Field(0.3, ge=0, le=3)
+    battery_share: float = Field(0.5, ge=0, le=1, description="of the nodes with PV")
+    battery_kwh_min: float = Field(5.0, ge=0, le=1e6)
+    battery_kwh_max: float = Field(12.0, ge=0, le=1e6)
+    battery_c_rate: float = Field(0.5, gt=0, le=10)
+    battery_efficiency: float = Field(0.9, gt=0, le=1)
+    feed_in_cents: int = Field(8, ge=0, le=10**9, description="what the grid pays, per kWh")
+    retail_cents: int = Field(40, ge=0, le=10**9, description="what the grid charges, per kWh")
+
+
 class Config(_Section):
     experiment: Experiment = Field(default_factory=Experiment)
     topology: Topology = Field(default_factory=Topology)
@@ -180,6 +217,7 @@ class Config(_Section):
     network: Network = Field(default_factory=Network)
     faults: Faults = Field(default_factory=Faults)
     workload: Workload = Field(default_factory=Workload)
+    energy: Energy = Field(default_factory=Energy)
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
 
 
@@ -446,8 +484,35 @@ def _check_combinations(cfg: Config) -> None:
     if not cfg.credit.suspend_threshold <= cfg.credit.idle_floor:
         raise ConfigError("credit.idle_floor", "must be >= credit.suspend_threshold: silence "
                           "makes a node ineligible, not suspended")
+    _check_energy(cfg.energy)
     for i, p in enumerate(f.partitions):
         _check_partition(cfg, i, p)
+
+
+def _check_energy(e: Energy) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(e.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("energy.timezone", f"{e.timezone!r} is no IANA time zone "
+                          "(e.g. 'Europe/Berlin')") from None
+    try:
+        start = datetime.datetime.fromisoformat(e.start)
+    except ValueError:
+        raise ConfigError("energy.start", f"{e.start!r} is no ISO date-time "
+                          "(e.g. '2026-06-21T00:00')") from None
+    if start.tzinfo is not None:
+        raise ConfigError("energy.start", "is local time at the site: give no offset (the "
+                          "zone is energy.timezone)")
+    if not 1900 <= start.year <= 2100:
+        raise ConfigError("energy.start", "must lie in 1900..2100 (the load profiles' calendar)")
+    for low in ("pv_kwp", "household_kwh", "business_kwh", "battery_kwh"):
+        if getattr(e, f"{low}_min") > getattr(e, f"{low}_max"):
+            raise ConfigError(f"energy.{low}_min", f"must be <= energy.{low}_max")
+    if e.feed_in_cents > e.retail_cents:
+        raise ConfigError("energy.feed_in_cents", "must be <= energy.retail_cents: the grid "
+                          "never pays more for energy than it charges")
 
 
 def _check_partition(cfg: Config, i: int, p: Partition) -> None:
