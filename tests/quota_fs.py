@@ -1,6 +1,7 @@
 """A real pyarrow filesystem with a byte quota: the local filesystem through
-``pyarrow.fs.PyFileSystem``, whose writes fail with ENOSPC ("No space left on device") once
-``budget`` bytes have been written -- a disk that fills mid-run, on any machine and without root.
+``pyarrow.fs.PyFileSystem``, whose writes fail with ENOSPC ("No space left on device") once the
+files on it hold ``budget`` bytes -- a disk that fills mid-run, on any machine and without root.
+As on a disk, deleting a file or replacing it by a rename gives its bytes back.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class _QuotaFile:
 
 
 class QuotaHandler(pafs.FileSystemHandler):
-    """Local files, but at most ``budget`` bytes written in all (raise it to "free space")."""
+    """Local files, but at most ``budget`` bytes on it at once (raise it to "free space")."""
 
     def __init__(self, budget: int) -> None:
         self.budget, self.written = budget, 0
@@ -81,11 +82,19 @@ class QuotaHandler(pafs.FileSystemHandler):
     def delete_root_dir_contents(self) -> None:
         raise OSError("refusing to empty /")
 
+    def _size(self, path: str) -> int:
+        info = self._fs.get_file_info(path)
+        return info.size if info.type == pafs.FileType.File else 0
+
     def delete_file(self, path: str) -> None:
+        freed = self._size(path)
         self._fs.delete_file(path)
+        self.written -= freed
 
     def move(self, src: str, dest: str) -> None:
+        replaced = self._size(dest)  # a rename onto a file frees the file it replaces
         self._fs.move(src, dest)
+        self.written -= replaced
 
     def copy_file(self, src: str, dest: str) -> None:
         self._fs.copy_file(src, dest)

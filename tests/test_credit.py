@@ -68,21 +68,25 @@ def test_clip_ban_suspension_and_status():
     assert book.status("e", 5) == Status.BANNED  # credit 0 is a ban
 
 
+TRADERS = frozenset({"quiet", "busy"})
+
+
 def test_silence_decays_to_the_floor_and_the_way_back_is_slow():
-    book = CreditBook(CFG, ["quiet", "busy"])
+    book = CreditBook(CFG, ["quiet", "busy", "off-duty"])
     for rnd in range(CFG.idle_rounds + 30):
-        book.apply({}, RoundFacts(roles={}, active={"busy"}), rnd)
+        book.apply({}, RoundFacts(roles={}, active={"busy"}, due=TRADERS), rnd)
     assert book.credit("busy") == CFG.initial  # active and unpenalised: never decays
     assert book.credit("quiet") == CFG.idle_floor < CFG.eligible_threshold
     assert book.status("quiet", 99) == Status.INELIGIBLE and CFG.idle_floor >= CFG.suspend_threshold
+    assert book.credit("off-duty") == CFG.initial  # never due (unseated, no trading): never idle
     # back to trading: recovery_rate a round, up to eligibility and no further
     rounds_back = (CFG.eligible_threshold - CFG.idle_floor) / CFG.recovery_rate
     start = CFG.idle_rounds + 30
     for rnd in range(start, start + int(rounds_back) - 1):
-        book.apply({}, RoundFacts(roles={}, active={"quiet", "busy"}), rnd)
+        book.apply({}, RoundFacts(roles={}, active={"quiet", "busy"}, due=TRADERS), rnd)
     assert book.status("quiet", start + 99) == Status.INELIGIBLE
     for rnd in range(start + int(rounds_back) - 1, start + int(rounds_back) + 10):
-        book.apply({}, RoundFacts(roles={}, active={"quiet", "busy"}), rnd)
+        book.apply({}, RoundFacts(roles={}, active={"quiet", "busy"}, due=TRADERS), rnd)
     assert book.credit("quiet") == CFG.eligible_threshold
 
 
