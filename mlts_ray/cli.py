@@ -12,10 +12,8 @@ import click
 
 from mlts_ray import __version__
 from mlts_ray.config import load_config, to_toml
-from mlts_ray.errors import MltsError, RunError
+from mlts_ray.errors import ContentError, MltsError, RunError
 
-# verify/query failures about the run's content exit 1 (usage and input errors exit 2)
-CHECKED = ("block ", "trade ", "collaborative block ")
 SET_HELP = "Override one config key, e.g. --set topology.vpps=4 (repeatable)."
 
 
@@ -350,11 +348,8 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(f"error: {subject}: {why}", err=True)
         if err.__cause__ is not None and os.environ.get("MLTS_DEBUG"):
             raise
-        from mlts_ray.analysis.run_files import VerifyError
-
-        content = isinstance(err, VerifyError) or (
-            isinstance(err, RunError) and err.subject.startswith(CHECKED))
-        return 1 if content else 2
+        # what verify or query found in a run exits 1; usage and input errors exit 2
+        return 1 if isinstance(err, ContentError) else 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

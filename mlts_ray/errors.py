@@ -55,3 +55,8 @@ class SettlementError(LedgerError):
 
 class RunError(MltsError):
     """A run, its directory or its runtime failed; ``subject`` names the run, chain or file."""
+
+
+class ContentError(RunError):
+    """A stored run's content is wrong: what ``mlts verify`` or ``mlts query`` found (the CLI
+    exits 1 for these, 2 for usage and input errors)."""

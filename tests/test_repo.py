@@ -36,6 +36,28 @@ def test_protocol_layers_never_import_ray_or_read_the_clock(repo_root):
                     assert (base.id, node.func.attr) not in CLOCK_CALLS, f"{path}:{node.lineno}"
 
 
+# Imports point down the layers: ledger < net < consensus < mlts < runtime < analysis < cli.
+ORDER = ["ledger", "net", "consensus", "mlts", "runtime", "analysis"]
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return out
+
+
+def test_no_layer_imports_one_above_it(repo_root):
+    for i, layer in enumerate(ORDER):
+        above = tuple(f"mlts_ray.{up}" for up in ORDER[i + 1:]) + ("mlts_ray.cli",)
+        for path in (repo_root / "mlts_ray" / layer).rglob("*.py"):
+            bad = {m for m in _imports(path) if m.startswith(above)}
+            assert not bad, f"{path.relative_to(repo_root)} imports {sorted(bad)}"
+
+
 def _readme_commands(repo_root: Path) -> list[str]:
     blocks = re.findall(r"```bash\n(.*?)\n```", (repo_root / "README.md").read_text(), re.S)
     return blocks[:2]

@@ -4,46 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import pyarrow.dataset as ds
 
 from mlts_ray.errors import RunError
-from mlts_ray.runtime.sink import MANIFEST
+from mlts_ray.runtime.run_dir import load_table, read_manifest
 from mlts_ray.runtime.storage import locate
-from mlts_ray.runtime.tables import SCHEMAS
 
-
-def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    path = locate(run_dir) / MANIFEST
-    if not path.is_file():
-        raise RunError(str(run_dir), f"not a run directory (no {MANIFEST})")
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError) as err:
-        raise RunError(str(path), f"unreadable manifest: {err}") from None
-
-
-def load_table(run_dir: str | Path, table: str) -> pd.DataFrame:
-    """One table of a run, every finished round, as a DataFrame with the table's schema."""
-    if table not in SCHEMAS:
-        raise RunError(table, f"no such table; tables are {', '.join(SCHEMAS)}")
-    where = locate(run_dir) / table
-    # Only finished rounds: a round cut short (a crash mid-write) may have some tables' files.
-    done = read_manifest(run_dir).get("rounds_done")
-    files = [f for f in where.files(".parquet") if done is None or _round_of(f) < int(done)]
-    if not files:
-        return SCHEMAS[table].empty_table().to_pandas()
-    try:
-        data = ds.dataset(files, schema=SCHEMAS[table], format="parquet", filesystem=where.fs)
-        return data.to_table().to_pandas()
-    except Exception as err:  # pyarrow raises several types for a damaged file
-        raise RunError(str(where), f"unreadable table: {err}") from None
-
-
-def _round_of(path: str) -> int:
-    return int(path.rsplit("round-", 1)[1].split(".")[0])
+__all__ = ["load_run", "load_sweep", "load_table", "read_manifest"]
 
 
 def load_run(run_dir: str | Path, table: str = "consensus") -> pd.DataFrame:

@@ -14,14 +14,14 @@ from typing import Any
 import pandas as pd
 
 from mlts_ray.analysis.load import load_table, read_manifest
-from mlts_ray.errors import RunError
+from mlts_ray.errors import ContentError, RunError
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.merkle import MerkleProof, merkle_proof, verify_proof
 from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
 from mlts_ray.mlts.anchoring import anchor_of, anchor_proof
 
 
-class QueryError(RunError):
+class QueryError(ContentError):
     """The path of the trade is missing or does not check; ``subject`` names what."""
 
 

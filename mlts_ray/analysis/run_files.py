@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlts_ray.config import Config, build_config
-from mlts_ray.errors import ConfigError, RunError
+from mlts_ray.errors import ConfigError, ContentError, RunError
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
 from mlts_ray.runtime.sink import MANIFEST
@@ -24,7 +24,7 @@ from mlts_ray.runtime.storage import Location, locate
 from mlts_ray.runtime.tables import SCHEMAS, TABLES
 
 
-class VerifyError(RunError):
+class VerifyError(ContentError):
     """The run directory fails verification; ``subject`` names the table, round and row, the
     block, the trade or the manifest key."""
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tomli_w
 
-from mlts_ray.analysis.load import load_table, read_manifest
+from mlts_ray.runtime.run_dir import load_table, read_manifest
 from mlts_ray.config import Config, build_config, sweep_points, to_toml, with_values
 from mlts_ray.errors import ConfigError, MltsError, RunError
 from mlts_ray.mlts.simulation import run_id_of
