@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+from html.parser import HTMLParser
+
 import json
 from pathlib import Path
 
@@ -266,3 +269,56 @@ def test_ctrl_c_in_a_sweep_exits_130_with_a_resume_command_that_works(tmp_path):
     assert main([*args[1:], "--no-report"]) == 0
     record = json.loads((Path(args[-1]) / "sweep.json").read_text())
     assert [p["status"] for p in record["points"]] == ["complete", "complete"]
+
+
+class _Page(HTMLParser):
+    """What a browser would need from a page: images, tables, anything fetched from elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images, self.tables, self.rows, self.headers, self.outside = [], 0, 0, [], []
+        self._in_th = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a["src"])
+        elif tag == "table":
+            self.tables += 1
+            assert "sortable" in a.get("class", "")
+        elif tag == "tr":
+            self.rows += 1
+        elif tag == "th":
+            self._in_th = True
+        for key in ("src", "href"):
+            if a.get(key, "").startswith(("http:", "https:", "//")):
+                self.outside.append(a[key])
+        if tag in ("link", "script") and (a.get("src") or a.get("href")):
+            self.outside.append(a.get("src") or a.get("href"))
+
+    def handle_endtag(self, tag):
+        if tag == "th":
+            self._in_th = False
+
+    def handle_data(self, data):
+        if self._in_th and data.strip():
+            self.headers.append(data.strip())
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep"])
+def test_the_html_report_is_self_contained_with_its_figures_and_tables(kind, sweep_dir, tmp_path):
+    if kind == "run":
+        cfg = build_config({"experiment": {"rounds": 2, "runtime": "local"}})
+        target = run_local(cfg, tmp_path)
+    else:
+        target = sweep_dir
+    md = report(target)
+    page = _Page()
+    page.feed((md.parent / "report.html").read_text())
+    pngs = sorted(md.parent.glob("*.png"))
+    assert len(page.images) == len(pngs) >= 5
+    for src in page.images:  # every figure embedded, and a real PNG
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert page.tables >= 1 and page.rows >= 3 and page.headers
+    assert page.outside == []  # nothing fetched from elsewhere: it opens offline

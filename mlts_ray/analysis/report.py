@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mlts_ray.analysis.document import Document  # noqa: E402
 from mlts_ray.analysis.load import load_sweep, load_table, read_manifest  # noqa: E402
 from mlts_ray.analysis.summary import consensus_summary  # noqa: E402
 from mlts_ray.config import committee_size  # noqa: E402
@@ -45,7 +46,8 @@ def _save(fig, path: Path) -> str:
 
 
 def report(target: str | Path) -> Path:
-    """Figures and ``report.md`` in ``<target>/report/``; returns the report file."""
+    """Figures, ``report.md`` and a self-contained ``report.html`` in ``<target>/report/``;
+    returns the Markdown file."""
     where = Path(locate(target).path)
     if (where / "sweep.json").is_file():
         return _sweep_report(where)
@@ -71,15 +73,15 @@ def _run_report(run: Path) -> Path:
     }
     table = consensus_summary(consensus).set_index("chain").round(2)
     manifest = read_manifest(run)
-    lines = [f"# Run {manifest['run_id']}", "",
-             f"Runtime `{manifest.get('runtime')}`, seed {manifest.get('seed')}, "
-             f"{manifest.get('rounds_done')} rounds, status `{manifest.get('status')}`.", "",
-             "## Per chain", "", table.to_markdown(), ""]
+    doc = Document(f"Run {manifest['run_id']}")
+    doc.para(f"Runtime `{manifest.get('runtime')}`, seed {manifest.get('seed')}, "
+             f"{manifest.get('rounds_done')} rounds, status `{manifest.get('status')}`.")
+    doc.heading("Per chain")
+    doc.table(table)
     for name, (title, _) in figures.items():
-        lines += [f"## {title}", "", f"![{title}]({name})", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+        doc.heading(title)
+        doc.figure(title, out / name)
+    return doc.write(out)
 
 
 def _latency(df: pd.DataFrame, path: Path) -> str:
@@ -175,15 +177,14 @@ def _sweep_report(sweep: Path) -> Path:
     anchoring = _anchoring_vs(sweep, swept, out)
     if anchoring:
         figures.append(anchoring)
-    lines = [f"# Sweep {sweep.name}", "", f"{df['point'].nunique()} points, "
-             f"{df['experiment.seed'].nunique()} seed(s); bands are 95 % confidence intervals "
-             "over seeds (per-seed means of each point).", ""]
-    lines += [_summary(df, swept).to_markdown(), ""]
+    doc = Document(f"Sweep {sweep.name}")
+    doc.para(f"{df['point'].nunique()} points, {df['experiment.seed'].nunique()} seed(s); "
+             "bands are 95 % confidence intervals over seeds (per-seed means of each point).")
+    doc.table(_summary(df, swept))
     for title, name in figures:
-        lines += [f"## {title}", "", f"![{title}]({name})", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+        doc.heading(title)
+        doc.figure(title, out / name)
+    return doc.write(out)
 
 
 def _summary(df: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
