@@ -322,3 +322,18 @@ def test_the_html_report_is_self_contained_with_its_figures_and_tables(kind, swe
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert page.tables >= 1 and page.rows >= 3 and page.headers
     assert page.outside == []  # nothing fetched from elsewhere: it opens offline
+
+
+def test_the_example_notebook_runs_top_to_bottom(tmp_path):
+    """experiments/analysis.ipynb loads a run and a sweep with mlts_ray.analysis and redraws a
+    figure; executed here with a real kernel so that it never rots."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(__file__).parent.parent / "experiments" / "analysis.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure was drawn
