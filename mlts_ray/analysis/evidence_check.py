@@ -1,5 +1,4 @@
-"""``mlts verify``: every evidence transaction on the chain convicts someone, and its offender
-is banned.
+"""``mlts verify``: every proof on the chain convicts someone, and its offender is banned.
 
 A block carries a record of each earlier round since its chain's last block that failed,
 changed view or convicted someone (``consensus.conduct.RoundRecord``); a record holds the
@@ -31,7 +30,7 @@ from mlts_ray.mlts.consensus_round import build_instance
 
 def check_evidence(cfg: Config, made: Mapping[tuple[str, int], Block], credits: pd.DataFrame,
                    committees: Mapping[tuple[str, int], tuple], keys: KeyRing) -> int:
-    """Check every evidence transaction; returns how many there were."""
+    """Check every proof in the blocks' round records; returns how many there were."""
     status = {(c, int(r), n): s for c, r, n, s in zip(
         credits["chain"], credits["round"], credits["node"], credits["status"], strict=True)}
     names = {chain: nodes for chain, nodes, _, _ in chains(cfg)}

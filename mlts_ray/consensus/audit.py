@@ -85,8 +85,6 @@ class Auditor:
     """A supervisor's own way of auditing (its strategy; the judgement, ``settle_audit``, never
     asks for it). Honest: audit the nodes with evidence against them this round."""
 
-    online = True  # it keeps up its presence for the round (the supervisory role's reward)
-
     def targets(self, me: str, pool: Sequence[str], suspects: Collection[str], count: int,
                 rng: random.Random) -> list[str]:
         candidates = [n for n in pool if n != me and n in self.wanted(pool, suspects)]
@@ -105,23 +103,16 @@ class FalseAuditor(Auditor):
 
 
 class AbstainingAuditor(Auditor):
-    """A supervisor whose consensus role is faulty (``equivocate``, ``forge``, ``delay``):
-    present, but it audits nobody."""
+    """A supervisor whose consensus role is faulty (``crash``, ``silent``, ``equivocate``,
+    ``forge``, ``delay``): it audits nobody -- and, signing nothing, is idle on the chain."""
 
     def targets(self, me, pool, suspects, count, rng):
         return []
 
 
-class MuteAuditor(AbstainingAuditor):
-    """``crash``, ``silent``: neither audits nor keeps up its presence."""
-
-    online = False
-
-
 AUDITORS: dict[str, Auditor] = {
-    "honest": Auditor(), "false-audit": FalseAuditor(), "crash": MuteAuditor(),
-    "silent": MuteAuditor(), "equivocate": AbstainingAuditor(), "forge": AbstainingAuditor(),
-    "delay": AbstainingAuditor(),
+    "honest": Auditor(), "false-audit": FalseAuditor(),
+    **dict.fromkeys(("crash", "silent", "equivocate", "forge", "delay"), AbstainingAuditor()),
 }
 
 

@@ -67,8 +67,9 @@ class BlockHeader:
     # chain's previous round): the chain commits to the credit every node selects committees
     # from. Zero for collaborative blocks.
     credit_root: bytes = ZERO_HASH
-    # Merkle root over the block's evidence transactions (proofs of misbehaviour seen in the
-    # chain's previous round); zero when it carries none.
+    # Merkle root over the round records the block carries (consensus.conduct.RoundRecord:
+    # view changes, proofs, complaints and audits of the chain's rounds since its last block);
+    # zero when it carries none.
     evidence_root: bytes = ZERO_HASH
 
     @property
@@ -102,7 +103,7 @@ class BlockHeader:
 
 
 def evidence_root(evidence: Sequence[bytes]) -> bytes:
-    """Merkle root of a block's evidence transactions; zero for none."""
+    """Merkle root of a block's round records; zero for none."""
     return merkle_root(evidence) if evidence else ZERO_HASH
 
 
@@ -116,7 +117,7 @@ class Block:
     header: BlockHeader
     signature: bytes
     txs: tuple[bytes, ...]
-    evidence: tuple[bytes, ...] = ()  # canonical proofs of misbehaviour (consensus.evidence)
+    evidence: tuple[bytes, ...] = ()  # round records (consensus.conduct.RoundRecord)
 
     @classmethod
     def create(

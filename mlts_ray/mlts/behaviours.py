@@ -1,8 +1,8 @@
 """The one registry of behaviours: what each does in each role (docs/architecture.md section 5).
 
 A behaviour is a strategy per role -- a consensus wrapper (``consensus.byzantine``), a trading
-strategy (``mlts.traders``), an auditing strategy (``consensus.audit``), and with the latter its
-liveness (``online``). Code that acts *for* a node looks its strategies up here; code that
+strategy (``mlts.traders``) and an auditing strategy (``consensus.audit``); a node's liveness
+is what its wrapper sends, which the chain records (``consensus.conduct``). Code that acts *for* a node looks its strategies up here; code that
 judges a node (checks, settlement, credit, verify) never does. The one other reader is the
 metrics collector (``byzantine_in_committee``, the ``behaviour`` column).
 """
@@ -25,10 +25,6 @@ class Strategies:
     consensus: type | None  # the wrapper around the honest state machine; None: honest
     trader: Trader
     auditor: Auditor
-
-    @property
-    def online(self) -> bool:
-        return self.auditor.online
 
 
 def _strategies(name: str) -> Strategies:
