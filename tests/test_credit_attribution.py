@@ -130,3 +130,23 @@ def test_credit_replayed_from_the_blocks_equals_the_table_and_honest_work_never_
     honest = credits[credits.behaviour == "honest"].merge(within, on=["round", "chain"])
     seated = honest[honest.in_committee.astype(bool)]
     assert (seated.delta >= 0).all(), seated[seated.delta < 0][["round", "chain", "node"]]
+
+
+def test_the_credit_study_runs_in_its_reduced_form_and_shows_separation(tmp_path):
+    """experiments/credit_study.py (docs/results.md) in a reduced form, so it never rots: its
+    table must show DCE-PBFT moving forgers out where the random committee keeps them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    script = Path(__file__).parent.parent / "experiments" / "credit_study.py"
+    subprocess.run([sys.executable, str(script), "--quick", "--behaviours", "forge",
+                    "--where", "side", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path)],
+                   check=True, capture_output=True, timeout=600)
+    table = pd.read_csv(tmp_path / "credit_study.csv").set_index(["fraction", "algorithm"])
+    for fraction in (0.1, 0.3, 0.5):
+        assert table.loc[(fraction, "dce-pbft"), "seats_late"] == 0
+        assert table.loc[(fraction, "random-committee"), "seats_late"] > 0
+    assert (tmp_path / "credit_study.png").stat().st_size > 10_000
