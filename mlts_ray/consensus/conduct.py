@@ -35,6 +35,7 @@ in time is blamed: to the chain a proposal too slow for the network is no propos
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+import dataclasses
 from dataclasses import dataclass
 
 from mlts_ray.consensus.instance import TimeoutSeen, fault_bound, quorum
@@ -162,22 +163,79 @@ def conduct(members: Sequence[str], commits: Sequence[Vote],
         # the last view of a failed round times out into no statement (the round gives up)
         views = max((t.new_view for t in statements), default=0) + 1
         signers, primary = frozenset(), None
-    f, q = fault_bound(k), quorum(k)
-    said: dict[int, dict[str, bool]] = {}  # failed view -> member -> accepted a proposal
-    for t in statements:
-        said.setdefault(t.new_view - 1, {})[t.sender] = t.accepted != ZERO_DIGEST
-    timed_out = []
-    for w in sorted(said):
-        if decided and w >= views - 1:
-            continue  # a statement for the deciding view or later is no failure
-        # the primary of a later view may propose only once q members asked for its view
-        if w > 0 and len(said.get(w - 1, {})) < q:
-            continue
-        blamed = members[w % k]
-        others = {m: got for m, got in said[w].items() if m != blamed}
-        # f+1 others (so one honest) saw nothing in time, and nobody saw a proposal
-        if len(others) >= f + 1 and not any(others.values()):
-            timed_out.append(blamed)
+    timed_out = [members[w % k] for w in _blamed_views(members, _by_view(statements), views,
+                                                        decided)]
     spoke = frozenset(t.sender for t in statements)
     missing = frozenset() if decided else frozenset(members) - spoke
     return Conduct(decided, primary, signers, tuple(timed_out), missing, signers | spoke, views)
+
+
+def _by_view(statements) -> dict[int, dict[str, Timeout]]:
+    """Failed view -> sender -> its statement (asking for the next view)."""
+    out: dict[int, dict[str, Timeout]] = {}
+    for t in statements:
+        out.setdefault(t.new_view - 1, {})[t.sender] = t
+    return out
+
+
+def _blamed_views(members: Sequence[str], by_view, views: int, decided: bool) -> list[int]:
+    """The failed views whose primary the statements blame, in order."""
+    k = len(members)
+    f, q = fault_bound(k), quorum(k)
+    out = []
+    for w in sorted(by_view):
+        if decided and w >= views - 1:
+            continue  # a statement for the deciding view or later is no failure
+        # the primary of a later view may propose only once q members asked for its view
+        if w > 0 and len(by_view.get(w - 1, {})) < q:
+            continue
+        others = [t for s, t in by_view[w].items() if s != members[w % k]]
+        # f+1 others (so one honest) saw nothing in time, and nobody saw a proposal
+        if len(others) >= f + 1 and not any(t.accepted != ZERO_DIGEST for t in others):
+            out.append(w)
+    return out
+
+
+def minimal(record: RoundRecord, members: Sequence[str], commits: Sequence[Vote],
+            keys: KeyRing) -> RoundRecord:
+    """The record with the fewest statements that prove the same conduct: for a blamed view,
+    f+1 of the others' (and, for a later view, q of the previous view's); for a view whose
+    primary is cleared, one that saw its proposal; in a round without a block, each member's
+    latest (its presence, and the views the round went through). Everything else proves
+    nothing more and would only weigh down the next block: unpruned, a 3-view round of PBFT
+    among 100 nodes put 36 KB into the next block, which its primary sends 99 times."""
+    full = conduct(members, commits, record, keys)
+    k = len(members)
+    f, q = fault_bound(k), quorum(k)
+    by_view = _by_view(valid_statements(record, members, keys))
+    keep: dict[tuple[str, int], Timeout] = {}
+
+    def take(w: int, senders) -> None:
+        for sender in senders:
+            t = by_view[w][sender]
+            keep[(t.sender, t.new_view)] = t
+
+    if not full.decided:  # presence: every member's latest statement
+        latest: dict[str, Timeout] = {}
+        for w in sorted(by_view):
+            latest.update(by_view[w])
+        for t in latest.values():
+            keep[(t.sender, t.new_view)] = t
+    for w in _blamed_views(members, by_view, full.views, full.decided):
+        others = sorted(s for s in by_view[w] if s != members[w % k])
+        take(w, others[: f + 1])
+        if w > 0:
+            take(w - 1, sorted(by_view[w - 1])[:q])
+    # a view with any statement kept keeps one that clears its primary, if there is one
+    for w in sorted({t.new_view - 1 for t in keep.values()}):
+        cleared = sorted(s for s, t in by_view[w].items()
+                         if s != members[w % k] and t.accepted != ZERO_DIGEST)
+        take(w, cleared[:1])
+    out = RoundRecord(record.chain, record.round, tuple(keep[key] for key in sorted(keep)),
+                      record.proofs, record.complaints, record.audits)
+    # a logic error here, never an input: the pruned record must blame and clear the same
+    # (who merely spoke in a decided round no longer counts as present: it was not in time)
+    if dataclasses.replace(conduct(members, commits, out, keys), present=full.present) != full:
+        raise AssertionError(f"{record.chain} round {record.round}: pruning changed conduct")
+    return out
+
