@@ -337,3 +337,21 @@ def test_the_example_notebook_runs_top_to_bottom(tmp_path):
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure was drawn
+
+
+def test_the_reproduce_script_regenerates_sections_in_its_quick_form(tmp_path):
+    """experiments/reproduce.py (docs/results.md) in its --quick form, two cheap sections: each
+    gets its report, and --docs receives the figures and the summary table with intervals."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parent.parent / "experiments" / "reproduce.py"
+    docs = tmp_path / "docs"
+    subprocess.run([sys.executable, str(script), "--quick", "--only", "anchoring_vs_vpps",
+                    "random_committee_ablation", "--out", str(tmp_path / "out"),
+                    "--docs", str(docs)], check=True, capture_output=True, timeout=600)
+    for figure in ("anchoring_vs_vpps__anchoring_vs_topology_vpps.png",
+                   "random_committee_ablation__byzantine_in_committee_vs_consensus_algorithm.png"):
+        _assert_real_png(docs / "figures" / figure)
+    table = (docs / "tables" / "random_committee_ablation.md").read_text()
+    assert "latency_ms_ci95" in table and "dce-pbft" in table and "random-committee" in table
