@@ -109,3 +109,23 @@ def test_bad_energy_settings_are_refused_by_name(key, value, named):
     with pytest.raises(ConfigError) as err:
         build_config({"energy": {key: value}})
     assert err.value.subject == named
+
+
+def test_tables_carry_the_period_each_round_trades_in(tmp_path):
+    import datetime
+
+    from mlts_ray.analysis.load import load_table
+    from mlts_ray.runtime.local import run_local
+
+    cfg = build_config({"experiment": {"rounds": 3, "runtime": "local"},
+                        "energy": {"start": "2026-03-29T01:30", "period_minutes": 30}})
+    run = run_local(cfg, tmp_path)
+    utc = datetime.timezone.utc
+    # the night the clocks go forward in Berlin: 01:30 CET is 00:30 UTC, and the periods run on
+    # in UTC (02:00 CET, then 03:30 CEST -- the hour that does not exist is skipped)
+    want = [datetime.datetime(2026, 3, 29, 0, 30, tzinfo=utc) + datetime.timedelta(minutes=30 * r)
+            for r in range(3)]
+    for table in ("consensus", "trades"):
+        df = load_table(run, table)
+        got = df.groupby("round").period_start.unique()
+        assert [list(v) for v in got] == [[w] for w in want], table

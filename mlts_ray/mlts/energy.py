@@ -20,6 +20,7 @@ node, so adding a node never changes another's.
 
 from __future__ import annotations
 
+import datetime
 import math
 import warnings
 from dataclasses import dataclass
@@ -64,6 +65,12 @@ def periods(e: Energy, rounds: int) -> pd.DatetimeIndex:
     """Round r is the period starting at ``start + r * period``, in the site's time zone."""
     return pd.date_range(pd.Timestamp(e.start, tz=e.timezone), periods=rounds,
                          freq=pd.Timedelta(minutes=e.period_minutes))
+
+
+def period_start(e: Energy, round_: int) -> datetime.datetime:
+    """When round ``round_``'s period starts, as an instant in UTC (what the tables carry)."""
+    local = pd.Timestamp(e.start, tz=e.timezone) + pd.Timedelta(minutes=e.period_minutes * round_)
+    return local.tz_convert("UTC").to_pydatetime()
 
 
 def pv_wh_per_kwp(e: Energy, seed: int, site: str, rounds: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proof, anchor_root
 from mlts_ray.mlts.chain import Chain, RoundRows
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
+from mlts_ray.mlts.energy import period_start
 from mlts_ray.mlts.side import SideChain
 from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.traders import contract
@@ -96,6 +97,9 @@ class Simulation:
             chain.credit(rnd, self.ledger, rows)
         self._check_conservation(rnd)
         tables = {name: getattr(rows, name) for name in RoundRows.__slots__}
+        start = period_start(self.cfg.energy, rnd)
+        for row in (*tables["consensus"], *tables["trades"]):
+            row["period_start"] = start
         tables["balances"] = [
             {"node": n, "money": m, "energy_wh": e, "energy_kwh": e / 1000}
             for n, (m, e) in sorted(self.ledger.balances().items())

@@ -15,10 +15,13 @@ def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
     return pa.schema(_KEYS + list(fields))
 
 
+# the round's trading period (energy.start + round * period_minutes), an instant in UTC
+PERIOD = pa.timestamp("us", tz="UTC")
+
 SCHEMAS: dict[str, pa.Schema] = {
     "consensus": _schema(
-        ("chain", pa.string()), ("algorithm", pa.string()), ("height", pa.int64()),
-        ("n_nodes", pa.int64()), ("committee_size", pa.int64()), ("f", pa.int64()),
+        ("chain", pa.string()), ("period_start", PERIOD), ("algorithm", pa.string()),
+        ("height", pa.int64()), ("n_nodes", pa.int64()), ("committee_size", pa.int64()), ("f", pa.int64()),
         ("primary", pa.string()), ("views", pa.int64()), ("committed", pa.bool_()),
         ("latency_ms", pa.float64()), ("finality_ms", pa.float64()),
         ("request_latency_ms", pa.float64()), ("messages", pa.int64()),
@@ -46,7 +49,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("payload", pa.binary()), ("certificate", pa.binary()),
     ),
     "trades": _schema(
-        ("tx_id", pa.string()), ("chain", pa.string()), ("buyer", pa.string()),
+        ("tx_id", pa.string()), ("chain", pa.string()), ("period_start", PERIOD),
+        ("buyer", pa.string()),
         ("seller", pa.string()), ("buyer_vpp", pa.string()), ("seller_vpp", pa.string()),
         ("wh", pa.int64()), ("kwh", pa.float64()), ("price", pa.int64()),
         ("amount_cents", pa.int64()), ("cross", pa.bool_()), ("status", pa.string()),
