@@ -1,6 +1,8 @@
 """What side chains and the main chain share: per-round committee selection, one consensus
-instance, committing the block, settling its trades, the credit update with audits, and the
-rows of the ``consensus``, ``messages``, ``credits``, ``blocks``, ``trades`` and ``audits`` tables.
+instance, committing the block, settling its trades, the round's record for the next block
+(view changes, proofs, complaints, audits), the credit update from what the chain proves, and
+the rows of the ``consensus``, ``messages``, ``credits``, ``blocks``, ``trades`` and ``audits``
+tables.
 
 A subclass says who the chain's nodes are (``names``), who may sit on its committee
 (``candidates``), who supervises (``supervisors``), who is the client, what kind of block it

@@ -1,6 +1,7 @@
 """One consensus round on one chain: build the instance, run it on the simulated network, and
-read what happened (commits, safety, latency, message counts, credit facts) from the nodes'
-observations. Used by side chains now and by the main chain next."""
+read what happened (the certificate the chain stores, safety, latency, message counts, the
+view-change statements and proofs of the round's record) from the nodes' observations. Used by
+every chain; credit is read from the chain's record of it (``consensus.conduct``), not here."""
 
 from __future__ import annotations
 
