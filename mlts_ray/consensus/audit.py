@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from mlts_ray.config import Credit
-from mlts_ray.errors import MltsError
-from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
+from mlts_ray.consensus.messages import SignedBody
+from mlts_ray.ledger.crypto import SIGNATURE_SIZE, SigKind
 from mlts_ray.ledger.encoding import Reader, Writer
 
 
@@ -28,7 +28,7 @@ VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
-class AuditClaim:
+class AuditClaim(SignedBody):
     """A supervisor's signed audit (``AUDIT`` signing domain): it stakes ``stake`` credit that
     ``target`` misbehaved in ``round`` of ``chain``. The round's record carries it; its outcome
     follows from the chain's facts of that round (:func:`settle_audit`), never from the claim."""
@@ -40,21 +40,11 @@ class AuditClaim:
     stake: float
     sig: bytes = b""
 
+    kind, tag, signer = SigKind.AUDIT, TAG_AUDIT, "auditor"
+
     def body(self) -> bytes:
         w = Writer(TAG_AUDIT, VERSION).text(self.chain).u64(self.round).text(self.auditor)
         return w.text(self.target).text(repr(float(self.stake))).value()
-
-    def signed(self, me: Identity) -> AuditClaim:
-        return replace(self, sig=me.sign_root(SigKind.AUDIT, self.chain, self.body()))
-
-    def valid(self, keys: KeyRing) -> bool:
-        try:
-            return keys.verify(self.auditor, SigKind.AUDIT, self.chain, self.body(), self.sig)
-        except MltsError:
-            return False
-
-    def encode(self) -> bytes:
-        return Writer(TAG_AUDIT, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
 
     @classmethod
     def decode(cls, data: bytes) -> AuditClaim:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlts_ray.errors import MltsError
+from mlts_ray.consensus.messages import SignedBody
 from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
 from mlts_ray.ledger.encoding import Reader, Writer
 from mlts_ray.ledger.tx import TAG_SIGNED_ORDER, SignedOrder, SignedTrade, Trade
@@ -35,7 +36,7 @@ REASONS = ("bad-signature", "replay", "abandoned")
 
 
 @dataclass(frozen=True, slots=True)
-class Complaint:
+class Complaint(SignedBody):
     chain: str  # the chain whose credit it is about (the accused's side chain)
     round: int
     complainant: str
@@ -44,18 +45,12 @@ class Complaint:
     exhibit: bytes
     sig: bytes = b""
 
+    kind, tag, signer = SigKind.COMPLAINT, TAG_COMPLAINT, "complainant"
+
     def body(self) -> bytes:
         w = Writer(TAG_COMPLAINT, VERSION).text(self.chain).u64(self.round)
         w.text(self.complainant).text(self.accused).text(self.reason)
         return w.blob(self.exhibit).value()
-
-    def signed(self, me: Identity) -> Complaint:
-        return Complaint(self.chain, self.round, self.complainant, self.accused, self.reason,
-                         self.exhibit, me.sign_root(SigKind.COMPLAINT, self.chain, self.body()))
-
-    def encode(self) -> bytes:
-        return Writer(TAG_COMPLAINT, VERSION).blob(self.body()).fixed(
-            self.sig, SIGNATURE_SIZE).value()
 
     @classmethod
     def decode(cls, data: bytes) -> Complaint:
@@ -77,8 +72,7 @@ def file(me: Identity, chain: str, round_: int, accused: str, reason: str,
 def upheld(c: Complaint, keys: KeyRing) -> bool:
     """Whether the complaint holds, from its own bytes alone. Pure: same bytes, same answer."""
     try:
-        if c.reason not in REASONS or not keys.verify(
-                c.complainant, SigKind.COMPLAINT, c.chain, c.body(), c.sig):
+        if c.reason not in REASONS or not c.valid(keys):
             return False
         return _EXHIBITS[c.reason](c, keys)
     except MltsError:  # an exhibit that does not decode, a name no key is known for

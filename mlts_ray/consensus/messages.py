@@ -95,9 +95,11 @@ class Vote:
         return out
 
 
-class _SignedBody:
-    """A message signed whole by one node: ``signer`` names the field holding its name, ``kind``
-    the signing domain, ``tag`` its encoding; subclasses give ``body()``."""
+class SignedBody:
+    """A statement signed whole by one node: ``signer`` names the field holding its name,
+    ``kind`` the signing domain, ``tag`` its encoding; subclasses give ``body()`` and fields
+    ``chain`` and ``sig``. Messages, the chain's stored view changes, complaints and audit
+    claims all are one."""
 
     # The memo of valid(): (key ring, answer). A slot of the mixin, not a dataclass field, so
     # it is never compared, printed, nor carried over by ``replace``.
@@ -141,7 +143,7 @@ class PrePrepare:
 
 
 @dataclass(frozen=True, slots=True)
-class Request(_SignedBody):
+class Request(SignedBody):
     """The client's signed request: the round's signed trades (canonical bytes) for a block."""
 
     chain: str
@@ -172,7 +174,7 @@ class Prepared:
 
 
 @dataclass(frozen=True, slots=True)
-class Timeout:
+class Timeout(SignedBody):
     """The signed part of a view change, as a chain stores it: ``sender`` timed out in view
     ``new_view - 1`` of ``round`` and asks for ``new_view``. ``accepted``: the digest of the
     pre-prepare it had accepted in the view it leaves (zero for none) -- what tells a primary
@@ -190,16 +192,12 @@ class Timeout:
     prepared: bytes = ZERO_DIGEST
     sig: bytes = b""
 
+    kind, tag, signer = SigKind.VIEW_CHANGE, TAG_TIMEOUT, "sender"
+
     def body(self) -> bytes:
         w = Writer(TAG_VIEW_CHANGE, VERSION).text(self.chain).u64(self.height).u64(self.round)
         w.u32(self.new_view).text(self.sender).fixed(self.accepted, DIGEST)
         return w.fixed(self.prepared, DIGEST).value()
-
-    def valid(self, keys: KeyRing) -> bool:
-        return keys.verify(self.sender, SigKind.VIEW_CHANGE, self.chain, self.body(), self.sig)
-
-    def encode(self) -> bytes:
-        return Writer(TAG_TIMEOUT, VERSION).blob(self.body()).fixed(self.sig, SIGNATURE_SIZE).value()
 
     @classmethod
     def decode(cls, data: bytes) -> Timeout:
@@ -213,7 +211,7 @@ class Timeout:
 
 
 @dataclass(frozen=True, slots=True)
-class ViewChange(_SignedBody):
+class ViewChange(SignedBody):
     """A member's request for a new view: its signed :class:`Timeout` statement plus the
     prepared proof (if any) whose hash the statement signs."""
 
@@ -244,7 +242,7 @@ class ViewChange(_SignedBody):
 
 
 @dataclass(frozen=True, slots=True)
-class NewView(_SignedBody):
+class NewView(SignedBody):
     chain: str
     view: int
     sender: str
