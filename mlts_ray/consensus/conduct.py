@@ -197,8 +197,9 @@ def _blamed_views(members: Sequence[str], by_view, views: int, decided: bool) ->
 
 
 def minimal(record: RoundRecord, members: Sequence[str], commits: Sequence[Vote],
-            keys: KeyRing) -> RoundRecord:
-    """The record with the fewest statements that prove the same conduct: for a blamed view,
+            keys: KeyRing) -> tuple[RoundRecord, Conduct]:
+    """The record with the fewest statements that prove the same conduct, and that conduct
+    (what the pruned record proves, as ``mlts verify`` reads it back): for a blamed view,
     f+1 of the others' (and, for a later view, q of the previous view's); for a view whose
     primary is cleared, one that saw its proposal; in a round without a block, each member's
     latest (its presence, and the views the round went through). Everything else proves
@@ -235,7 +236,8 @@ def minimal(record: RoundRecord, members: Sequence[str], commits: Sequence[Vote]
                       record.proofs, record.complaints, record.audits)
     # a logic error here, never an input: the pruned record must blame and clear the same
     # (who merely spoke in a decided round no longer counts as present: it was not in time)
-    if dataclasses.replace(conduct(members, commits, out, keys), present=full.present) != full:
+    proven = conduct(members, commits, out, keys)
+    if dataclasses.replace(proven, present=full.present) != full:
         raise AssertionError(f"{record.chain} round {record.round}: pruning changed conduct")
-    return out
+    return out, proven
 

@@ -21,7 +21,7 @@ from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, AuditClaim, settle_audit
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.complaints import file
-from mlts_ray.consensus.conduct import RoundRecord, conduct, minimal, round_record
+from mlts_ray.consensus.conduct import RoundRecord, minimal, round_record
 from mlts_ray.consensus.credit import (
     CreditBook,
     Role,
@@ -275,9 +275,9 @@ class Chain:
         fresh = {n: p for n, p in zip(sorted(out.proven), out.proofs, strict=True)
                  if n not in self.convicted}
         self.convicted |= set(fresh)
-        record = minimal(round_record(self.chain, inst.round, out.timeouts, fresh.values()),
-                         members, commits, self.keys)
-        facts.conduct = conduct(members, commits, record, self.keys)
+        record, facts.conduct = minimal(
+            round_record(self.chain, inst.round, out.timeouts, fresh.values()), members, commits,
+            self.keys)
         if out.decided:
             facts.roles[facts.conduct.primary] = Role.PRIMARY
         facts.banned = set(fresh)  # a ban needs its proof in the round's record
