@@ -46,9 +46,10 @@ from mlts_ray.consensus.credit import (
 from mlts_ray.consensus.evidence import decode_proof, offender
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import KeyRing
+from mlts_ray.ledger.settlement import overdrawn_by
 from mlts_ray.ledger.tx import MAIN_CHAIN
 from mlts_ray.mlts.main_chain import grid_names
-from mlts_ray.mlts.topology import vpp_layout
+from mlts_ray.mlts.topology import home_chain, vpp_layout
 
 PLENTY = 2**61  # audits' money is checked by ``derived``; their credit does not depend on it
 
@@ -135,12 +136,11 @@ def _trading_facts(cfg: Config, trades: pd.DataFrame) -> dict:
             placed["round"], placed["status"], placed["reason"], placed["buyer"],
             placed["seller"], strict=True):
         for party in (buyer, seller):
-            home = MAIN_CHAIN if party in main_names else party.partition("/")[0]
-            settled, active, offences = out[(home, int(rnd))]
+            settled, active, offences = out[(home_chain(party, main_names), int(rnd))]
             active.add(party)
             if status == "settled":
                 settled[party] += 1
-            elif (reason, party) in (("overdraft-money", buyer), ("overdraft-energy", seller)):
+            elif party == overdrawn_by(reason, buyer, seller):
                 offences[party] += 1
     return out
 

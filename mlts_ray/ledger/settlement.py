@@ -27,6 +27,12 @@ class Reject(StrEnum):
 Balance = tuple[int, int]  # (money_cents, energy_wh)
 
 
+def overdrawn_by(reason: str, buyer: str, seller: str) -> str | None:
+    """The party whose balance a trade rejected for ``reason`` overdrew -- its own fault, unlike
+    a replay, which got past consensus -- or None."""
+    return {Reject.OVERDRAFT_MONEY: buyer, Reject.OVERDRAFT_ENERGY: seller}.get(reason)
+
+
 class Settlement:
     """Balances of every account plus the ids of every settled trade."""
 

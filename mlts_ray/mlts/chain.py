@@ -36,7 +36,7 @@ from mlts_ray.errors import ChainError, RunError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.chain import ChainStore
 from mlts_ray.ledger.crypto import Identity, KeyRing
-from mlts_ray.ledger.settlement import Settlement
+from mlts_ray.ledger.settlement import Settlement, overdrawn_by
 from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.mlts.consensus_round import (
     PHASES,
@@ -258,9 +258,8 @@ class Chain:
                     bump(self.facts_for(party).settled, party)
                 rows.trades.append(trade_row(t, "settled", "", height))
             else:
-                # An overdraft is its party's fault; a replay got past consensus, not the traders.
-                if err.reason in ("overdraft-money", "overdraft-energy"):
-                    party = t.trade.seller if err.reason == "overdraft-energy" else t.trade.buyer
+                party = overdrawn_by(err.reason, t.trade.buyer, t.trade.seller)
+                if party is not None:
                     bump(self.facts_for(party).trade_offences, party)
                 rows.trades.append(trade_row(t, "rejected", err.reason, height))
         return settled

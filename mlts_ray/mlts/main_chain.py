@@ -16,7 +16,7 @@ from mlts_ray.ledger.block import BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.tx import MAIN_CHAIN
 from mlts_ray.mlts.chain import Chain
-from mlts_ray.mlts.topology import HONEST, byzantine_count, side_chain
+from mlts_ray.mlts.topology import HONEST, byzantine_count, home_chain, side_chain
 from mlts_ray.net.rng import stream
 
 
@@ -65,5 +65,4 @@ class MainChain(Chain):
 
     def chain_for(self, node: str) -> Chain:
         """A cross trade's party earns (or loses) credit on its own side chain."""
-        side = self.sides.get(node.partition("/")[0])
-        return side if side is not None and node not in self.names else self
+        return self.sides.get(home_chain(node, self.names), self)

@@ -8,13 +8,21 @@ is the client that submits the VPP's trades; a faulty operator is outside this m
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from fractions import Fraction
 
 from mlts_ray.config import Config
+from mlts_ray.ledger.tx import MAIN_CHAIN
 from mlts_ray.net.rng import stream
 
 HONEST = "honest"
+
+
+def home_chain(node: str, main_nodes: Collection[str]) -> str:
+    """The chain whose credit a node's trading counts in: the main chain for its own nodes
+    (VMCs, grid), else the node's side chain (``vpp-3/n-007`` -> ``vpp-3``)."""
+    return MAIN_CHAIN if node in main_nodes else node.partition("/")[0]
 
 
 def side_chain(v: int) -> str:
