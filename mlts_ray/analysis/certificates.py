@@ -17,6 +17,7 @@ book in round 0. A changed row fails naming ``credits round r chain c``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import pandas as pd
 
@@ -137,7 +138,7 @@ def records_of(block: Block) -> list[RoundRecord]:
     for i, raw in enumerate(block.evidence):
         subject = f"block {block.ref} record {i}"
         try:
-            record = RoundRecord.decode(raw)
+            record = _decoded(raw)
         except MltsError as err:
             raise VerifyError(subject, f"does not decode: {err.why}") from None
         if record.chain != block.header.chain or record.round >= block.header.round:
@@ -147,3 +148,10 @@ def records_of(block: Block) -> list[RoundRecord]:
             raise VerifyError(subject, "records are not in round order")
         out.append(record)
     return out
+
+
+@lru_cache(maxsize=8192)
+def _decoded(raw: bytes) -> RoundRecord:
+    # Three checks read each block's records (proofs, committees, the credit replay): decoding
+    # once gives them the same statement objects, whose signature checks are memoised.
+    return RoundRecord.decode(raw)
