@@ -373,9 +373,22 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> str:
     return "\n".join(lines)
 
 
-def _grid(n: int) -> tuple[int, int]:
+def _panels(n: int):
+    """One small panel per behaviour, three to a row, sharing both axes."""
     cols = min(3, n)
-    return (n + cols - 1) // cols, cols
+    rows = (n + cols - 1) // cols
+    return plt.subplots(rows, cols, figsize=(3.4 * cols, 2.5 * rows), sharex=True, sharey=True,
+                        squeeze=False)
+
+
+def _label(axes, used: int, ylabel: str) -> None:
+    """Hide the panels left over, label the outer axes."""
+    for ax in axes.flat[used:]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("round")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
 
 
 def figure_credit(series: pd.DataFrame, path: Path, meta: dict, fraction: float = 0.3) -> None:
@@ -384,9 +397,7 @@ def figure_credit(series: pd.DataFrame, path: Path, meta: dict, fraction: float 
     behaviours = [b for b in BEHAVIOURS if b in set(s["behaviour"])]
     if not behaviours:
         return
-    rows, cols = _grid(len(behaviours))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.5 * rows), sharex=True,
-                             sharey=True, squeeze=False)
+    fig, axes = _panels(len(behaviours))
     for ax, b in zip(axes.flat, behaviours):
         d = s[s["behaviour"] == b]
         ax.plot(d["round"], d["credit_honest"], color="tab:blue", label="honest candidates")
@@ -395,12 +406,7 @@ def figure_credit(series: pd.DataFrame, path: Path, meta: dict, fraction: float 
         ax.axhline(meta["suspend"], color="grey", ls="--", lw=0.8, label="suspension")
         ax.set_title(b, fontsize=10)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(behaviours):]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("round")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("mean consensus credit")
+    _label(axes, len(behaviours), "mean consensus credit")
     axes.flat[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Consensus credit, honest vs faulty: {100 * fraction:.0f} % faulty on the side "
                  f"chain, DCE-PBFT (mean of {len(meta['seeds'])} seed(s))", fontsize=11)
@@ -414,9 +420,7 @@ def figure_seats(series: pd.DataFrame, path: Path, meta: dict) -> None:
     behaviours = [b for b in BEHAVIOURS if b in set(s["behaviour"])]
     if not behaviours:
         return
-    rows, cols = _grid(len(behaviours))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.5 * rows), sharex=True,
-                             sharey=True, squeeze=False)
+    fig, axes = _panels(len(behaviours))
     colours = {0.1: "tab:green", 0.3: "tab:orange", 0.5: "tab:red"}
     styles = {"dce-pbft": "-", "random-committee": "--"}
     for ax, b in zip(axes.flat, behaviours):
@@ -427,12 +431,7 @@ def figure_seats(series: pd.DataFrame, path: Path, meta: dict) -> None:
                     label=f"{algo}, {100 * frac:.0f} %")
         ax.set_title(b, fontsize=10)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(behaviours):]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("round")
-    for ax in axes[:, 0]:
-        ax.set_ylabel(f"faulty seats (of k={meta['side_k']})")
+    _label(axes, len(behaviours), f"faulty seats (of k={meta['side_k']})")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle("Faulty committee seats per round, side chain: DCE-PBFT (solid) vs random "

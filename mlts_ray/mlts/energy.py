@@ -32,7 +32,7 @@ import pandas as pd
 from mlts_ray.config import Energy
 from mlts_ray.net.rng import stream
 
-HOURS_PER_YEAR_PROFILE_GWH = 1e6  # demandlib's BDEW 2025 profiles are kW for 1 GWh a year
+PROFILE_KWH_PER_YEAR = 1e6  # demandlib's BDEW 2025 profiles are kW for 1 GWh (1e6 kWh) a year
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ def pv_wh_per_kwp(e: Energy, seed: int, site: str, rounds: int) -> np.ndarray:
 def load_wh(e: Energy, seed: int, res: Resources, rounds: int) -> np.ndarray:
     """Wh the node consumes in each period."""
     kw = _profile_kw_per_gwh(res.load_class, e.start, e.timezone, e.period_minutes, rounds)
-    mean = kw * (res.annual_kwh / HOURS_PER_YEAR_PROFILE_GWH) * 1000 * e.period_minutes / 60
+    mean = kw * (res.annual_kwh / PROFILE_KWH_PER_YEAR) * 1000 * e.period_minutes / 60
     if e.load_noise == 0:
         return mean
     rng = np.random.default_rng(stream(seed, "load-noise", res.node).getrandbits(64))
