@@ -61,6 +61,9 @@ class Experiment(_Section):
     rounds: int = Field(5, ge=1, le=1_000_000)
     runtime: Literal["ray", "local"] = "ray"
     nodes_per_actor: CountOrAuto = "auto"
+    # round r is the trading period starting at start + r * workload.period_minutes
+    start: str = Field("2026-06-21T00:00", description="ISO local time at the site "
+                                                        "(energy.timezone)")
 
 
 class Topology(_Section):
@@ -161,26 +164,32 @@ class Faults(_Section):
 
 
 class Workload(_Section):
-    orders_per_node: int = Field(2, ge=0, le=1000)
+    """How nodes trade their metered positions (docs/architecture.md section 4)."""
+
+    period_minutes: int = Field(15, ge=1, le=1440)
+    orders_per_node: int = Field(2, ge=0, le=1000, description="pieces a position is split into")
     cross_vpp_share: float = Field(0.3, ge=0, le=1)
-    price_model: Literal["uniform"] = "uniform"
+    market: Literal["cda", "call"] = "cda"
+    # a limit price inside the tariff band: "random" draws it uniformly from [feed-in, retail]
+    # (zero intelligence with the budget constraint, Gode-Sunder 1993: no seller asks less than
+    # the grid pays, no buyer bids more than the grid charges); "midpoint" asks and bids the
+    # middle of the band
+    bidding: Literal["random", "midpoint"] = "random"
     # bounds keep every amount (Wh x cents/kWh) far inside the ledger's 2**62: a price of
-    # 10 M EUR per kWh and an order of 1 TWh are far beyond any market
-    price_low_cents: int = Field(8, ge=0, le=10**9, description="cents per kWh")
-    price_high_cents: int = Field(30, ge=0, le=10**9, description="cents per kWh")
-    order_wh_min: int = Field(100, ge=1, le=10**12)
-    order_wh_max: int = Field(5_000, ge=1, le=10**12)
-    initial_money_cents: int = Field(100_000, ge=0)
-    initial_energy_wh: int = Field(20_000, ge=0)
+    # 10 M EUR per kWh is far beyond any market
+    feed_in_cents: int = Field(8, ge=0, le=10**9, description="what the grid pays, per kWh")
+    retail_cents: int = Field(40, ge=0, le=10**9, description="what the grid charges, per kWh")
+    order_wh_min: int = Field(10, ge=1, le=10**12, description="smaller positions go to the grid")
+    initial_money_cents: int = Field(100_000, ge=0, le=10**15)
+    online_share: float = Field(1.0, gt=0, le=1, description="of ordinary traders at a time")
+    session_periods: float = Field(16.0, ge=1, le=1e6, description="mean online session")
 
 
 class Energy(_Section):
     """The site, the trading day and the resources nodes are drawn from (docs/architecture.md
     section 4 gives each default's source)."""
 
-    start: str = Field("2026-06-21T00:00", description="ISO local time at the site")
     timezone: str = "Europe/Berlin"
-    period_minutes: int = Field(15, ge=1, le=1440)
     latitude: float = Field(52.52, ge=-90, le=90)
     longitude: float = Field(13.405, ge=-180, le=180)
     altitude_m: float = Field(34.0, ge=-500, le=9000)
@@ -205,8 +214,6 @@ class Energy(_Section):
     battery_kwh_max: float = Field(12.0, ge=0, le=1e6)
     battery_c_rate: float = Field(0.5, gt=0, le=10)
     battery_efficiency: float = Field(0.9, gt=0, le=1)
-    feed_in_cents: int = Field(8, ge=0, le=10**9, description="what the grid pays, per kWh")
-    retail_cents: int = Field(40, ge=0, le=10**9, description="what the grid charges, per kWh")
 
 
 class Config(_Section):
@@ -257,6 +264,16 @@ def known_keys() -> list[str]:
 
 #: Keys that no longer exist, and what took their place (a config using one is refused by it).
 REPLACED = {
+    "workload.price_low_cents": "the tariff band: workload.feed_in_cents (the floor)",
+    "workload.price_high_cents": "the tariff band: workload.retail_cents (the ceiling)",
+    "workload.price_model": "workload.bidding (a limit price inside the tariff band)",
+    "workload.order_wh_max": "each node's metered position (its [energy] resources)",
+    "workload.initial_energy_wh": "each node's metered position: energy is generated and "
+                                  "consumed per period, not held (the [energy] resources)",
+    "energy.start": "experiment.start",
+    "energy.period_minutes": "workload.period_minutes",
+    "energy.feed_in_cents": "workload.feed_in_cents",
+    "energy.retail_cents": "workload.retail_cents",
     "credit.conflicting_vote_penalty": "a ban, once a double vote is proven (consensus.evidence): "
                                        "one conflicting vote alone proves nothing against its "
                                        "signer",
@@ -473,10 +490,9 @@ def _check_combinations(cfg: Config) -> None:
             f"gives a committee of {side_committee_size(cfg)}, more than the {eligible} "
             "non-supervisor nodes of a VPP",
         )
-    if w.price_low_cents > w.price_high_cents:
-        raise ConfigError("workload.price_low_cents", "must be <= workload.price_high_cents")
-    if w.order_wh_min > w.order_wh_max:
-        raise ConfigError("workload.order_wh_min", "must be <= workload.order_wh_max")
+    if w.feed_in_cents > w.retail_cents:
+        raise ConfigError("workload.feed_in_cents", "must be <= workload.retail_cents: the "
+                          "grid never pays more for energy than it charges")
     if cfg.credit.suspend_threshold > cfg.credit.eligible_threshold:
         raise ConfigError("credit.suspend_threshold", "must be <= credit.eligible_threshold")
     if cfg.credit.initial > cfg.credit.maximum:
@@ -484,12 +500,12 @@ def _check_combinations(cfg: Config) -> None:
     if not cfg.credit.suspend_threshold <= cfg.credit.idle_floor:
         raise ConfigError("credit.idle_floor", "must be >= credit.suspend_threshold: silence "
                           "makes a node ineligible, not suspended")
-    _check_energy(cfg.energy)
+    _check_energy(cfg.energy, cfg.experiment.start)
     for i, p in enumerate(f.partitions):
         _check_partition(cfg, i, p)
 
 
-def _check_energy(e: Energy) -> None:
+def _check_energy(e: Energy, start_text: str) -> None:
     import zoneinfo
 
     try:
@@ -498,21 +514,18 @@ def _check_energy(e: Energy) -> None:
         raise ConfigError("energy.timezone", f"{e.timezone!r} is no IANA time zone "
                           "(e.g. 'Europe/Berlin')") from None
     try:
-        start = datetime.datetime.fromisoformat(e.start)
+        start = datetime.datetime.fromisoformat(start_text)
     except ValueError:
-        raise ConfigError("energy.start", f"{e.start!r} is no ISO date-time "
+        raise ConfigError("experiment.start", f"{start_text!r} is no ISO date-time "
                           "(e.g. '2026-06-21T00:00')") from None
     if start.tzinfo is not None:
-        raise ConfigError("energy.start", "is local time at the site: give no offset (the "
+        raise ConfigError("experiment.start", "is local time at the site: give no offset (the "
                           "zone is energy.timezone)")
     if not 1900 <= start.year <= 2100:
-        raise ConfigError("energy.start", "must lie in 1900..2100 (the load profiles' calendar)")
+        raise ConfigError("experiment.start", "must lie in 1900..2100 (the load profiles' calendar)")
     for low in ("pv_kwp", "household_kwh", "business_kwh", "battery_kwh"):
         if getattr(e, f"{low}_min") > getattr(e, f"{low}_max"):
             raise ConfigError(f"energy.{low}_min", f"must be <= energy.{low}_max")
-    if e.feed_in_cents > e.retail_cents:
-        raise ConfigError("energy.feed_in_cents", "must be <= energy.retail_cents: the grid "
-                          "never pays more for energy than it charges")
 
 
 def _check_partition(cfg: Config, i: int, p: Partition) -> None:

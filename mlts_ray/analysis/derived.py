@@ -1,9 +1,11 @@
 """The tables ``mlts verify`` recomputes from the chain and compares row by row:
 
-- **settlement**: the ledger's own ``Settlement`` replays every stored block's trades in the
-  order a round applies them (side chains in VPP order, then the main chain, then the audits'
-  money moves) from the starting balances the config gives; each trade row's status and reason
-  and every ``balances`` row must be what the replay gives;
+- **settlement**: the ledger's own ``Settlement`` replays every period in the order a round
+  applies it, from the starting balances the config gives: the metered surpluses (the side
+  chains' meter reports, ``metering_check``), every stored block's trades (side chains in VPP
+  order, then the main chain), the grid's close of every metered node -- which must import and
+  export exactly what the report says -- and the audits' money moves; each trade row's status
+  and reason and every ``balances`` row must be what the replay gives;
 - **trade statuses** of trades in no block: ``not-committed`` only where the chain has no block
   that round, ``rejected`` for a bad signature only with a signature that is bad, ``excluded by
   primary`` only with good ones and a block that left them out;
@@ -19,11 +21,12 @@ from collections import defaultdict
 
 import pandas as pd
 
+from mlts_ray.analysis.metering_check import Metering
 from mlts_ray.analysis.run_files import VerifyError
 from mlts_ray.config import Config
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import DerivedKeyRing
-from mlts_ray.ledger.settlement import Settlement
+from mlts_ray.ledger.settlement import GRID, Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
 from mlts_ray.mlts.anchoring import anchor_of
 from mlts_ray.mlts.main_chain import grid_names
@@ -43,36 +46,57 @@ def _where(df: pd.DataFrame, i: int, table: str) -> str:
     return f"{table} round {rnd} row {k}"
 
 
+Traded = dict[int, dict[str, tuple[int, int]]]  # round -> node -> (sold, bought) Wh
+
+
 def check_derived(cfg: Config, rounds: int, blocks: Blocks, tables: dict[str, pd.DataFrame],
-                  keys: DerivedKeyRing) -> None:
+                  keys: DerivedKeyRing, metering: Metering) -> Traded:
+    """Every check above; returns what each node sold and bought per round, as replayed."""
     made = {(b.header.chain, b.header.round): b for b in blocks.values()
             if b.header.kind != BlockKind.COLLABORATIVE}
-    _check_settlement(cfg, rounds, made, tables, keys)
+    traded = _check_settlement(cfg, rounds, made, tables, keys, metering)
     _check_unplaced_trades(made, tables["trades"], keys)
     _check_anchors(blocks, tables["anchors"])
     _check_consensus(made, tables["consensus"])
+    return traded
 
 
 def _starting_ledger(cfg: Config, keys: DerivedKeyRing) -> Settlement:
     names = [n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes]
-    w = cfg.workload
-    return Settlement(keys, {n: (w.initial_money_cents, w.initial_energy_wh)
-                             for n in [*names, *grid_names(cfg)]})
+    money = cfg.workload.initial_money_cents
+    return Settlement(keys, {**{n: (money, 0) for n in [*names, *grid_names(cfg)]},
+                             GRID: (0, 0)})
 
 
 def _check_settlement(cfg: Config, rounds: int, made: dict[tuple[str, int], Block],
-                      tables: dict[str, pd.DataFrame], keys: DerivedKeyRing) -> None:
+                      tables: dict[str, pd.DataFrame], keys: DerivedKeyRing,
+                      metering: Metering) -> Traded:
     trades, audits, balances = tables["trades"], tables["audits"], tables["balances"]
     row_of = {tx: i for i, tx in enumerate(trades["tx_id"])}
     by_round: dict[int, list[Block]] = defaultdict(list)
     for (chain, rnd), block in made.items():
         by_round[rnd].append(block)
     ledger = _starting_ledger(cfg, keys)
+    chains = [vpp_layout(cfg, v).chain for v in range(cfg.topology.vpps)]
+    traded: Traded = {}
     for rnd in range(rounds):
+        for chain in chains:
+            for m in metering.reports[(chain, rnd)].values():
+                try:
+                    ledger.mint(m.node, max(0, m.net_wh))
+                except Exception as err:  # a node with no account
+                    raise VerifyError(f"meter report {chain} round {rnd}", str(err)) from None
+        moved = traded[rnd] = {}
         for block in sorted(by_round.get(rnd, []), key=lambda b: _vpp_number(b.header.chain)):
             included = [SignedTrade.decode(raw) for raw in block.txs]
             for st, err in zip(included, ledger.settle_each(included, committed=True)):
                 want = ("settled", "") if err is None else ("rejected", err.reason)
+                if err is None:
+                    t = st.trade
+                    sold, bought = moved.get(t.seller, (0, 0))
+                    moved[t.seller] = (sold + t.wh, bought)
+                    sold, bought = moved.get(t.buyer, (0, 0))
+                    moved[t.buyer] = (sold, bought + t.wh)
                 i = row_of.get(st.tx_id)
                 if i is None:
                     raise VerifyError(f"block {block.ref}", f"holds trade {st.tx_id} that has no row")
@@ -82,8 +106,23 @@ def _check_settlement(cfg: Config, rounds: int, made: dict[tuple[str, int], Bloc
                                       f"trade {st.tx_id} is {got[0]!r} ({got[1]!r}) at height "
                                       f"{trades['height'].iat[i]} but settling the chain makes "
                                       f"it {want[0]!r} ({want[1]!r}) at {block.header.height}")
+        _close_periods(cfg, ledger, metering, chains, rnd)
         _replay_audits(ledger, audits, rnd)
         _compare_balances(ledger, balances, rnd)
+    return traded
+
+
+def _close_periods(cfg: Config, ledger: Settlement, metering: Metering, chains: list[str],
+                   rnd: int) -> None:
+    w = cfg.workload
+    for chain in chains:
+        for m in metering.reports[(chain, rnd)].values():
+            got = ledger.close(m.node, max(0, -m.net_wh), w.feed_in_cents, w.retail_cents)
+            if got != (m.import_wh, m.export_wh):
+                raise VerifyError(f"meter report {chain} round {rnd}",
+                                  f"{m.node} imports {m.import_wh} and exports {m.export_wh} Wh "
+                                  f"but its position less its settled trades leaves "
+                                  f"{got[0]} and {got[1]}")
 
 
 def _replay_audits(ledger: Settlement, audits: pd.DataFrame, rnd: int) -> None:

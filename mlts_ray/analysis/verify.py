@@ -30,6 +30,7 @@ from mlts_ray.analysis.committees import check_committees
 from mlts_ray.analysis.credit_replay import check_credit_replay
 from mlts_ray.analysis.derived import check_derived
 from mlts_ray.analysis.evidence_check import check_evidence
+from mlts_ray.analysis.metering_check import check_energy, meter_reports
 from mlts_ray.analysis.run_files import VerifyError, read_run
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
@@ -52,6 +53,8 @@ class Report:
     credit_rows: int = 0  # credits rows replayed from the blocks
     credit_unchecked: int = 0  # (chain, round)s at the end whose record is not on the chain yet
     anchors: int = 0
+    metered: int = 0  # (chain, period)s whose signed meter report is on the chain
+    metered_unsigned: int = 0  # periods at a chain's end taken from the energy table
     chains: set[str] = field(default_factory=set)
 
     rounds: int = 0
@@ -65,9 +68,12 @@ class Report:
                 f"{self.evidence} proofs, "
                 f"{self.credit_rows} credit rows replayed from the blocks "
                 f"({self.credit_unchecked} chain-rounds at the end not yet on the chain), "
-                f"{self.anchors} anchor roots verified; "
+                f"{self.anchors} anchor roots verified, "
+                f"{self.metered} signed meter reports replayed "
+                f"({self.metered_unsigned} periods at the end not yet on the chain); "
                 f"{self.tables} tables x {self.rounds} rounds bound by their digests, "
-                "settlement, balances, trade statuses, anchors and consensus facts recomputed"
+                "settlement, grid exchange, balances, energy and market rows, trade statuses, "
+                "anchors and consensus facts recomputed"
                 + (f"; re-running the rounds gave all {self.replayed} rows again"
                    if self.replayed is not None else ""))
 
@@ -108,7 +114,10 @@ def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
     committees = check_committees(run.cfg, run.tables["credits"], made, certificates, keys)
     report.committees = len(committees)
     report.evidence = check_evidence(run.cfg, made, run.tables["credits"], committees, keys)
-    check_derived(run.cfg, run.rounds, by_height, run.tables, keys)
+    metering = meter_reports(run.cfg, run.rounds, by_height, run.tables["energy"], keys)
+    report.metered, report.metered_unsigned = metering.signed, metering.unsigned
+    traded = check_derived(run.cfg, run.rounds, by_height, run.tables, keys, metering)
+    check_energy(run.cfg, run.rounds, metering, run.tables, traded)
     replayed = check_credit_replay(run.cfg, by_height, certificates, committees, run.tables,
                                    keys)
     report.credit_rows, report.credit_unchecked = replayed.rows, replayed.unchecked_rounds

@@ -54,9 +54,10 @@ class RoundRecord:
     view-change statements its members made (one per sender and view, in that order) and the
     proofs of misbehaviour (``consensus.evidence``, canonical bytes) first seen in it, and the
     complaints filed and the audits staked in it (``consensus.complaints``,
-    ``consensus.audit``). A block carries one record for every round since the chain's previous
-    block that failed, changed view, convicted someone, or had a complaint or an audit -- so
-    every credit change has its round on the chain."""
+    ``consensus.audit``), and on a side chain the period's metering (opaque here). A block
+    carries one record for every round since the chain's previous block that failed, changed
+    view, convicted someone, had a complaint or an audit, or metered energy -- so every credit
+    change and every Wh has its round on the chain."""
 
     chain: str
     round: int
@@ -64,13 +65,14 @@ class RoundRecord:
     proofs: tuple[bytes, ...] = ()
     complaints: tuple[bytes, ...] = ()  # consensus.complaints, in filing order
     audits: tuple[bytes, ...] = ()  # consensus.audit.AuditClaim, in supervisor order
+    metering: bytes = b""  # the period's signed meter report (mlts.metering), if any
     kind = "round-record"
 
     def encode(self) -> bytes:
         w = Writer(TAG_ROUND_RECORD, VERSION).text(self.chain).u64(self.round)
         w.items(self.statements, lambda w_, t: w_.blob(t.encode()))
         w.items(self.proofs, Writer.blob).items(self.complaints, Writer.blob)
-        return w.items(self.audits, Writer.blob).value()
+        return w.items(self.audits, Writer.blob).blob(self.metering).value()
 
     @classmethod
     def decode(cls, data: bytes) -> RoundRecord:
@@ -78,7 +80,8 @@ class RoundRecord:
         chain, rnd = r.text(), r.u64()
         statements = tuple(Timeout.decode(b) for b in r.items(Reader.blob))
         proofs, complaints = tuple(r.items(Reader.blob)), tuple(r.items(Reader.blob))
-        out = cls(chain, rnd, statements, proofs, complaints, tuple(r.items(Reader.blob)))
+        out = cls(chain, rnd, statements, proofs, complaints, tuple(r.items(Reader.blob)),
+                  r.blob())
         r.done()
         return out
 

@@ -44,6 +44,7 @@ class SigKind(IntEnum):
     NEW_VIEW = 16
     AUDIT = 20
     COMPLAINT = 21
+    METER = 22
 
 
 def signing_root(kind: SigKind, chain: str, data: bytes) -> bytes:

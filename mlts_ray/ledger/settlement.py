@@ -3,7 +3,16 @@
 A trade moves ``amount_cents`` from buyer to seller and ``wh`` from seller to buyer, or nothing at
 all. It is refused (``SettlementError`` naming the trade and a stable reason code) for a bad
 signature, a replay (its id settled before), an unknown party, or an overdraft of money or
-energy. Balances never go negative and totals never change: what one side loses the other gains.
+energy. Trades never take a balance below zero and never change the totals: what one side loses
+the other gains.
+
+Energy is metered per period (docs/architecture.md section 4): a node's surplus enters its
+account at the period's start (:meth:`Settlement.mint`); at its end (:meth:`Settlement.close`)
+the node consumes its deficit, and the grid -- the market maker, account ``GRID`` -- buys what
+is left at the feed-in tariff and supplies what is missing at the retail price. So every energy
+account is empty between periods, and money is conserved with the grid's account included. The
+grid's account, and a node's through a grid bill, may go below zero: the grid extends credit,
+as a utility does, and the bill is owed.
 """
 
 from __future__ import annotations
@@ -25,6 +34,12 @@ class Reject(StrEnum):
 
 
 Balance = tuple[int, int]  # (money_cents, energy_wh)
+GRID = "grid"  # the grid's account: the market maker at the feed-in and retail tariffs
+
+
+def cents(wh: int, price: int) -> int:
+    """What ``wh`` cost at ``price`` cents per kWh, rounded half up (as a trade's amount)."""
+    return (wh * price + 500) // 1000
 
 
 def overdrawn_by(reason: str, buyer: str, seller: str) -> str | None:
@@ -67,6 +82,25 @@ class Settlement:
             sum(m for m, _ in self._balances.values()),
             sum(e for _, e in self._balances.values()),
         )
+
+    def mint(self, node: str, wh: int) -> None:
+        """A metered surplus of ``wh`` enters the node's account for the period."""
+        money, energy = self.balance(node)
+        if wh < 0:
+            raise LedgerError(f"account {node}", f"cannot mint {wh} Wh")
+        self._balances[node] = (money, energy + wh)
+
+    def close(self, node: str, deficit_wh: int, feed_in: int, retail: int) -> tuple[int, int]:
+        """The period's end for ``node``: it consumes ``deficit_wh``; the grid buys what its
+        account holds beyond that at ``feed_in`` and supplies what it lacks at ``retail``.
+        Returns (imported, exported) Wh; the account is empty after."""
+        money, energy = self.balance(node)
+        grid_money, _ = self.balance(GRID)
+        imported, exported = max(0, deficit_wh - energy), max(0, energy - deficit_wh)
+        paid = cents(imported, retail) - cents(exported, feed_in)
+        self._balances[node] = (money - paid, 0)
+        self._balances[GRID] = (grid_money + paid, 0)
+        return imported, exported
 
     def is_settled(self, tx_id: str) -> bool:
         return tx_id in self._settled

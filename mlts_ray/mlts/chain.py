@@ -1,8 +1,8 @@
 """What side chains and the main chain share: per-round committee selection, one consensus
 instance, committing the block, settling its trades, the round's record for the next block
 (view changes, proofs, complaints, audits), the credit update from what the chain proves, and
-the rows of the ``consensus``, ``messages``, ``credits``, ``blocks``, ``trades`` and ``audits``
-tables.
+the rows of the ``consensus``, ``messages``, ``credits``, ``blocks``, ``trades``, ``audits``,
+``energy`` and ``market`` tables.
 
 A subclass says who the chain's nodes are (``names``), who may sit on its committee
 (``candidates``), who supervises (``supervisors``), who is the client, what kind of block it
@@ -65,6 +65,8 @@ class RoundRows:
     trades: list[Row] = field(default_factory=list)
     audits: list[Row] = field(default_factory=list)
     anchors: list[Row] = field(default_factory=list)
+    energy: list[Row] = field(default_factory=list)
+    market: list[Row] = field(default_factory=list)
 
     def extend(self, other: RoundRows) -> None:
         for name in self.__slots__:
@@ -140,13 +142,15 @@ class Chain:
         self.record_due = RoundRecord(self.chain, -1)  # this round's, set by record()
         # round times of recent blocks, which members bound their primary's time by
         self.recent_us: deque[int] = deque(maxlen=8)
+        self.period_report = b""  # the period's signed metering, for the round's record
 
     def begin(self, rnd: int) -> None:
         """Choose the round's committee and open its facts."""
         self.committee = SELECTORS[self.cfg.consensus.algorithm](
             nodes=self.names, candidates=self.candidates, k=self.k,
             credit=self.book.credits(), eligible=lambda n: self.book.eligible(n, rnd),
-            usable=lambda n: self.book.usable(n, rnd), seed=self.cfg.experiment.seed,
+            usable=lambda n: self.book.usable(n, rnd) and self.present(n),
+            seed=self.cfg.experiment.seed,
             round_=rnd, chain=self.chain, view=self.view,
             pbft_primary=self.cfg.consensus.pbft_primary,
             dce_primary=self.cfg.consensus.dce_primary,
@@ -159,7 +163,13 @@ class Chain:
                 roles[n] = Role.SUPERVISORY
             else:
                 roles[n] = Role.ORDINARY
-        self.facts = RoundFacts(roles=roles, due=frozenset(self.committee.members) | self.traders)
+        due = frozenset(self.committee.members) | {n for n in self.traders if self.present(n)}
+        self.facts = RoundFacts(roles=roles, due=due)
+        self.period_report = b""
+
+    def present(self, node: str) -> bool:
+        """Whether the node is online this round (only ordinary traders come and go)."""
+        return True
 
     def chain_for(self, node: str) -> Chain:
         """The chain whose credit a trader's settled trades and offences count in (its own)."""
@@ -193,7 +203,9 @@ class Chain:
             evidence=self.pending_records,
             view_timeout_us=self.view_timeout_us(),
         )
-        return Job(inst, self.behaviour, tuple(t.encode() for t in trades), self.inter, trading)
+        # an offline node sends nothing this round, as a crashed one (PBFT seats every node)
+        acting = {n: b if self.present(n) else "crash" for n, b in self.behaviour.items()}
+        return Job(inst, acting, tuple(t.encode() for t in trades), self.inter, trading)
 
     def record(
         self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows
@@ -309,7 +321,8 @@ class Chain:
         record = dataclasses.replace(
             self.record_due, complaints=tuple(c.encode() for c in facts.complaints),
             audits=tuple(AuditClaim(self.chain, rnd, a.auditor, a.target, a.stake)
-                         .signed(self.identities[a.auditor]).encode() for a in audits))
+                         .signed(self.identities[a.auditor]).encode() for a in audits),
+            metering=self.period_report)
         if record != RoundRecord(self.chain, rnd) or not facts.conduct.decided:
             self.pending_records.append(record.encode())
         rows.audits.extend({

@@ -1,11 +1,15 @@
 """The whole MLTS simulation round by round, independent of any runtime (docs/architecture.md section 4).
 
-One round: every VPP's traders post signed orders, matched inside the VPP first; the VMCs
-forward open orders to the cross-VPP book; side chains run consensus on their intra-VPP trades
-(independent of each other: a runtime may run them in parallel); the main chain runs consensus
-on the cross-VPP trades with the anchor root of the previous round's collaborative blocks;
-each VPP party to a committed main block gets a collaborative block; cross trades settle;
-every chain updates its credit. Money and energy are checked to be conserved every round.
+One round is one trading period: every VPP's meters are read and each surplus enters its
+node's account; the traders post signed orders for their positions, matched inside the VPP
+first; the VMCs forward open orders to the cross-VPP book; side chains run consensus on their
+intra-VPP trades (independent of each other: a runtime may run them in parallel); the main
+chain runs consensus on the cross-VPP trades with the anchor root of the previous round's
+collaborative blocks; each VPP party to a committed main block gets a collaborative block;
+cross trades settle; the grid closes every node's period at its tariffs; every chain updates
+its credit. Every round the physical balance (each node's metered position is what it sold
+less what it bought plus its grid export less its import) and money (the grid's account
+included) are checked, and every energy account is empty again.
 """
 
 from __future__ import annotations
@@ -20,18 +24,19 @@ from mlts_ray.config import PLACEMENT_KEYS, Config
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
-from mlts_ray.ledger.settlement import Settlement
+from mlts_ray.ledger.settlement import GRID, Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proof, anchor_root
 from mlts_ray.mlts.chain import Chain, RoundRows
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
-from mlts_ray.mlts.energy import period_start
+from mlts_ray.mlts.energy import Calendar
+from mlts_ray.mlts.market import market_rows
 from mlts_ray.mlts.side import SideChain
 from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.traders import contract
 from mlts_ray.mlts.topology import vpp_layout
-from mlts_ray.mlts.workload import match
+from mlts_ray.mlts.workload import MARKETS
 
 Clock = Callable[[], float]
 
@@ -57,9 +62,8 @@ class Simulation:
         names += grid_names(cfg)
         self.identities = {n: Identity.derive(seed, n) for n in names}
         self.keys = KeyRing.of(self.identities.values())
-        self.ledger = Settlement(
-            self.keys, {n: (w.initial_money_cents, w.initial_energy_wh) for n in names}
-        )
+        self.ledger = Settlement(self.keys, {**{n: (w.initial_money_cents, 0) for n in names},
+                                             GRID: (0, 0)})
         self.totals = self.ledger.totals()
         self.sides = {
             c.chain: c for c in (SideChain(cfg, v, self.identities, self.keys)
@@ -68,6 +72,7 @@ class Simulation:
         self.main = MainChain(cfg, self.identities, self.keys, self.sides)
         self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
         self.runner = runner or local_runner(cfg, self.identities, self.keys, clock)
+        self.calendar = Calendar.of(cfg)
 
     @property
     def chains(self) -> list[Chain]:
@@ -79,6 +84,8 @@ class Simulation:
         rows = RoundRows()
         for chain in self.chains:
             chain.begin(rnd)
+        for side in self.sides.values():
+            side.open_period(self.ledger)
         # Each side chain's trading and consensus depend on its own VPP only: the runner may run
         # them in parallel, wherever it runs the chain.
         jobs = [side.job(rnd, [], trading=side.trading_spec(rnd, self.ledger))
@@ -93,12 +100,18 @@ class Simulation:
         self.main.record(out, cross, self.ledger, rows)
         if out.block is not None:
             self._anchor_and_record(rnd, out, rows)
+        traded = settled_wh(rows.trades)
+        for side in self.sides.values():
+            side.close_period(rnd, self.ledger, traded, rows)
+        self._check_balance(rnd, rows.energy)
+        rows.market.extend(market_rows(self.cfg, rows))
         for chain in self.chains:
             chain.credit(rnd, self.ledger, rows)
         self._check_conservation(rnd)
         tables = {name: getattr(rows, name) for name in RoundRows.__slots__}
-        start = period_start(self.cfg.energy, rnd)
-        for row in (*tables["consensus"], *tables["trades"]):
+        start = self.calendar.period_start(rnd)
+        for row in (*tables["consensus"], *tables["trades"], *tables["energy"],
+                    *tables["market"]):
             row["period_start"] = start
         tables["balances"] = [
             {"node": n, "money": m, "energy_wh": e, "energy_kwh": e / 1000}
@@ -109,7 +122,7 @@ class Simulation:
     def _cross_trades(self, rnd: int, forwarded: list[Order]) -> list[SignedTrade]:
         """Match the forwarded orders across VPPs; each party's VPP has its say on signing."""
         out = []
-        for f in match(forwarded)[0]:
+        for f in MARKETS[self.cfg.workload.market](forwarded)[0]:
             if f.buy.vpp == f.sell.vpp:  # cannot happen: a VPP's open orders never cross
                 continue
             trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
@@ -149,11 +162,35 @@ class Simulation:
             block = self.sides[vpp].collaborative(rnd, header.height, by_vpp[vpp], rows)
             self.pending.append(anchor_of(block))
 
+    def _check_balance(self, rnd: int, energy: list[dict[str, Any]]) -> None:
+        """Each node's metered position went somewhere: to buyers, or to the grid."""
+        for row in energy:
+            net = row["generation_wh"] - row["consumption_wh"] - row["charge_wh"] \
+                + row["discharge_wh"]
+            moved = row["sold_wh"] - row["bought_wh"] + row["export_wh"] - row["import_wh"]
+            if net != row["net_wh"] or net != moved:
+                raise RunError(f"round {rnd} node {row['node']}",
+                               f"physical balance broken: metered {net} Wh, but it sold, bought "
+                               f"and exchanged with the grid {moved} Wh net")
+
     def _check_conservation(self, rnd: int) -> None:
-        # Energy sold equals energy bought exactly when the energy total is unchanged.
+        # Money moves between accounts only (the grid's included); energy lives one period:
+        # every account is empty when the period closes.
         if self.ledger.totals() != self.totals:
             raise RunError(
                 f"round {rnd}",
                 f"money/energy not conserved: totals {self.ledger.totals()} != {self.totals}",
             )
 
+
+
+def settled_wh(trades: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Wh each node sold and bought in the round's settled trades."""
+    out: dict[str, tuple[int, int]] = {}
+    for t in trades:
+        if t["status"] == "settled":
+            sold, bought = out.get(t["seller"], (0, 0))
+            out[t["seller"]] = (sold + t["wh"], bought)
+            sold, bought = out.get(t["buyer"], (0, 0))
+            out[t["buyer"]] = (sold, bought + t["wh"])
+    return out

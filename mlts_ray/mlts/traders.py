@@ -4,11 +4,13 @@ The honest VMC never asks what a node *is*; it sees what a node *does* -- the or
 the contract signatures it returns, the contracts it submits -- and checks them. Each behaviour
 that trades differently is a strategy here, chosen by the node for itself:
 
-- ``honest``: orders within what it holds, signed; signs the contracts it is party to.
+- ``honest``: offers its metered surplus or bids for its deficit, within the money it holds,
+  signed; signs the contracts it is party to.
 - ``forge``: signs its orders and contracts badly.
-- ``abandon``: posts orders, then walks away from the contracts they fill.
-- ``double-spend``: offers energy and money it does not hold (three times its holdings), which
-  settlement refuses as an overdraft.
+- ``abandon``: posts orders, then goes offline with them open -- it walks away from the
+  contracts they fill (the one node churn lets leave with an open order).
+- ``double-spend``: offers energy it does not have and bids money it does not hold (three
+  times its position and its money), which settlement refuses as an overdraft.
 - ``replay``: also resubmits a contract of the chain's latest block that it was party to.
 - ``mute`` (``crash``, ``silent``): sends nothing, orders included.
 
@@ -32,11 +34,12 @@ NO_SIG = bytes(SIGNATURE_SIZE)
 class Trader:
     """The honest strategy; the others override what they do differently."""
 
-    budget = 1  # how many times its holdings it offers
+    budget = 1  # how many times its position and money it offers
 
     def orders(self, seed: int, w: Workload, me: Identity, vpp: str, rnd: int, money: int,
-               energy: int) -> list[SignedOrder]:
-        made = make_orders(seed, w, me.name, vpp, rnd, money * self.budget, energy * self.budget)
+               surplus: int, deficit: int) -> list[SignedOrder]:
+        b = self.budget
+        made = make_orders(seed, w, me.name, vpp, rnd, money * b, surplus * b, deficit * b)
         return [o.sign(me) for o in made]
 
     def contract_signature(self, trade: Trade, me: Identity) -> bytes | None:
@@ -49,8 +52,8 @@ class Trader:
 
 
 class Forge(Trader):
-    def orders(self, seed, w, me, vpp, rnd, money, energy):
-        return [forged(o) for o in super().orders(seed, w, me, vpp, rnd, money, energy)]
+    def orders(self, seed, w, me, vpp, rnd, money, surplus, deficit):
+        return [forged(o) for o in super().orders(seed, w, me, vpp, rnd, money, surplus, deficit)]
 
     def contract_signature(self, trade, me):
         return NO_SIG
@@ -72,7 +75,7 @@ class Replay(Trader):
 
 
 class Mute(Trader):
-    def orders(self, seed, w, me, vpp, rnd, money, energy):
+    def orders(self, seed, w, me, vpp, rnd, money, surplus, deficit):
         return []
 
     def contract_signature(self, trade, me):

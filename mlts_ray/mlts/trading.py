@@ -2,7 +2,8 @@
 
 Each trader acts by its own strategy (``mlts.traders``): it posts signed orders and signs the
 contracts it is party to. The VMC, honest code that never asks what a node is, checks what they
-do: it drops orders whose signature fails, matches the rest by price-time priority, collects both
+do: it drops orders whose signature fails, matches the rest in the VPP's market
+(``workload.market``: continuous or call auction), collects both
 parties' contract signatures (a party that returns none walked away), refuses a resubmitted
 contract of another round or chain (a replay) -- filing a signed complaint against the node
 for each (``consensus.complaints``) -- and forwards each open order to the cross-VPP book with probability
@@ -21,7 +22,7 @@ from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.tx import Order, SignedTrade, Trade
 from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.traders import contract
-from mlts_ray.mlts.workload import match
+from mlts_ray.mlts.workload import MARKETS
 from mlts_ray.net.rng import stream
 
 
@@ -32,8 +33,9 @@ class TradingSpec:
     chain's latest block, which every node holds."""
 
     chain: str
-    traders: tuple[str, ...]  # those allowed to trade, in the layout's order
-    balances: Mapping[str, tuple[int, int]]
+    traders: tuple[str, ...]  # those allowed to trade and online, in the layout's order
+    balances: Mapping[str, tuple[int, int]]  # money, and the period's metered surplus
+    deficits: Mapping[str, int]  # the period's metered deficit, Wh
     strategies: Mapping[str, str]
     recent: tuple[SignedTrade, ...] = ()
     vmc: str = ""  # who runs the book, and files the complaints (consensus.complaints)
@@ -70,14 +72,14 @@ def trade_round(
     strategy = {n: strategies(spec.strategies.get(n, "honest")).trader for n in spec.traders}
     orders = []
     for node in spec.traders:
-        money, energy = spec.balances[node]
+        money, surplus = spec.balances[node]
         for signed in strategy[node].orders(seed, cfg.workload, identity_of(node), chain, rnd,
-                                            money, energy):
+                                            money, surplus, spec.deficits.get(node, 0)):
             if signed.order.node == node and signed.verify(keys):
                 orders.append(signed)
             else:
                 complain(node, "bad-signature", signed.encode())
-    fills, still_open = match(orders)
+    fills, still_open = MARKETS[cfg.workload.market](orders)
     for f in fills:
         trade = Trade(chain, rnd, f.buy.node, f.sell.node, chain, chain, f.wh, f.price,
                       f.buy.order_id, f.sell.order_id)

@@ -15,7 +15,7 @@ def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
     return pa.schema(_KEYS + list(fields))
 
 
-# the round's trading period (energy.start + round * period_minutes), an instant in UTC
+# the round's trading period (experiment.start + round * workload.period_minutes), in UTC
 PERIOD = pa.timestamp("us", tz="UTC")
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -65,6 +65,20 @@ SCHEMAS: dict[str, pa.Schema] = {
     "anchors": _schema(
         ("main_height", pa.int64()), ("chain", pa.string()), ("collab_height", pa.int64()),
         ("collab_hash", pa.string()), ("collab_type", pa.int64()), ("ok", pa.bool_()),
+    ),
+    "energy": _schema(
+        ("chain", pa.string()), ("node", pa.string()), ("period_start", PERIOD),
+        ("online", pa.bool_()), ("generation_wh", pa.int64()), ("consumption_wh", pa.int64()),
+        ("charge_wh", pa.int64()), ("discharge_wh", pa.int64()), ("soc_wh", pa.float64()),
+        ("loss_wh", pa.float64()), ("net_wh", pa.int64()), ("sold_wh", pa.int64()),
+        ("bought_wh", pa.int64()), ("import_wh", pa.int64()), ("export_wh", pa.int64()),
+    ),
+    "market": _schema(
+        ("chain", pa.string()), ("period_start", PERIOD), ("market", pa.string()),
+        ("trades", pa.int64()), ("volume_wh", pa.int64()), ("price_mean", pa.float64()),
+        ("price_min", pa.int64()), ("price_max", pa.int64()), ("intra_wh", pa.int64()),
+        ("cross_wh", pa.int64()), ("grid_import_wh", pa.int64()),
+        ("grid_export_wh", pa.int64()),
     ),
     "balances": _schema(
         ("node", pa.string()), ("money", pa.int64()), ("energy_wh", pa.int64()),

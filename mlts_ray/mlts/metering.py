@@ -1,0 +1,87 @@
+"""A VPP's metering of one period, signed by its VMC and carried on its side chain
+(docs/architecture.md section 4).
+
+The VMC reads every trader's meter and, once the period's trades are settled, closes the
+period with the grid. Its signed :class:`MeterReport` (``METER`` signing domain) states, per
+node, the metered net position and the energy the grid took or supplied; the side chain's
+next block carries it in the period's round record, beside the round's conduct. So the chain
+holds everything that moves energy -- what the meters put in, what the trades moved, what the
+grid took -- and ``mlts verify`` replays the period from it: the grid amounts must be exactly
+what the position less the settled trades leaves (:func:`closing`), so a VMC can neither
+invent an import nor hide an export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from mlts_ray.consensus.messages import SignedBody
+from mlts_ray.errors import LedgerError
+from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, SigKind
+from mlts_ray.ledger.encoding import Reader, Writer
+
+TAG_METER_REPORT = 46
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Metered:
+    """One node's period: its net position (> 0 a surplus) and its exchange with the grid."""
+
+    node: str
+    net_wh: int
+    import_wh: int
+    export_wh: int
+
+    def __post_init__(self) -> None:
+        if self.import_wh < 0 or self.export_wh < 0 or (self.import_wh and self.export_wh):
+            raise LedgerError(f"metering of {self.node}",
+                              "imports and exports are >= 0 and never both")
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReport(SignedBody):
+    chain: str
+    round: int
+    vmc: str
+    entries: tuple[Metered, ...]  # in the VPP's trader order
+    sig: bytes = b""
+
+    kind, tag, signer = SigKind.METER, TAG_METER_REPORT, "vmc"
+
+    def body(self) -> bytes:
+        w = Writer(TAG_METER_REPORT, VERSION).text(self.chain).u64(self.round).text(self.vmc)
+        return w.items(self.entries, lambda w_, m: w_.text(m.node).i64(m.net_wh)
+                       .u64(m.import_wh).u64(m.export_wh)).value()
+
+    @classmethod
+    def decode(cls, data: bytes) -> MeterReport:
+        r = Reader(data, "meter report", TAG_METER_REPORT, VERSION)
+        b = Reader(r.blob(), "meter report body", TAG_METER_REPORT, VERSION)
+        chain, rnd, vmc = b.text(), b.u64(), b.text()
+        entries = tuple(b.items(lambda x: Metered(x.text(), x.i64(), x.u64(), x.u64())))
+        b.done()
+        out = cls(chain, rnd, vmc, entries, r.fixed(SIGNATURE_SIZE))
+        r.done()
+        return out
+
+    def by_node(self) -> dict[str, Metered]:
+        return {m.node: m for m in self.entries}
+
+
+def report(vmc: Identity, chain: str, round_: int, entries: Iterable[Metered]) -> MeterReport:
+    return MeterReport(chain, round_, vmc.name, tuple(entries)).signed(vmc)
+
+
+def closing(net_wh: int, sold_wh: int, bought_wh: int) -> tuple[int, int]:
+    """What the grid supplies and takes, (import, export) Wh, for a node whose metered
+    position is ``net_wh`` after it sold and bought what its settled trades say."""
+    left = net_wh - sold_wh + bought_wh  # > 0: energy still to go; < 0: a deficit still open
+    return max(0, -left), max(0, left)
+
+
+def positions(entries: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """Net positions as (surpluses, deficits), each positive."""
+    return ({n: w for n, w in entries.items() if w > 0},
+            {n: -w for n, w in entries.items() if w < 0})
