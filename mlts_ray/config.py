@@ -62,7 +62,8 @@ class Experiment(_Section):
     runtime: Literal["ray", "local"] = "ray"
     nodes_per_actor: CountOrAuto = "auto"
     # round r is the trading period starting at start + r * workload.period_minutes
-    start: str = Field("2026-06-21T00:00", description="ISO local time at the site "
+    # the default: a midsummer late morning, when PV surpluses meet household loads
+    start: str = Field("2026-06-21T10:00", description="ISO local time at the site "
                                                         "(energy.timezone)")
 
 
@@ -168,7 +169,9 @@ class Workload(_Section):
 
     period_minutes: int = Field(15, ge=1, le=1440)
     orders_per_node: int = Field(2, ge=0, le=1000, description="pieces a position is split into")
-    cross_vpp_share: float = Field(0.3, ge=0, le=1)
+    # of a VPP's open orders, the share its VMC forwards to the cross-VPP book (the rest, and
+    # what the book leaves, goes to the grid)
+    cross_vpp_share: float = Field(1.0, ge=0, le=1)
     market: Literal["cda", "call"] = "cda"
     # a limit price inside the tariff band: "random" draws it uniformly from [feed-in, retail]
     # (zero intelligence with the budget constraint, Gode-Sunder 1993: no seller asks less than

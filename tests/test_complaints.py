@@ -24,7 +24,7 @@ VMC, NODE, OTHER = "vpp-0/vmc", "vpp-0/n-001", "vpp-0/n-002"
 
 def _order(node=NODE, rnd=0):
     cfg = build_config({"workload": {"orders_per_node": 1}})
-    (order,) = make_orders(1, cfg.workload, node, "vpp-0", rnd, 100_000, 20_000)[:1]
+    (order,) = make_orders(1, cfg.workload, node, "vpp-0", rnd, 100_000, 2_000, 0)[:1]
     return order.sign(KEYS.identity(node))
 
 
@@ -79,7 +79,7 @@ def test_a_false_or_tampered_complaint_is_not_upheld(case):
 def test_complaints_travel_in_their_rounds_record_and_cost_the_accused(tmp_path):
     cfg = build_config({
         "experiment": {"seed": 3, "rounds": 4, "runtime": "local"},
-        "topology": {"vpps": 2, "nodes_per_vpp": 10},
+        "topology": {"vpps": 2, "nodes_per_vpp": 16},
         "faults": {"byzantine_fraction": 0.3, "behaviours": ["forge", "abandon"]},
     })
     run = run_local(cfg, tmp_path)

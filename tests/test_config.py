@@ -124,10 +124,10 @@ BAD: list[tuple[str, dict[str, Any], list[str], str | tuple[str, ...], list[str]
      "topology.supervisors_per_vpp", ["8 supervisors", "VPP of 8"]),
     ("supervisors-exceed-vpp", {"topology": {"nodes_per_vpp": 5, "supervisors_per_vpp": 9}}, [],
      "topology.supervisors_per_vpp", ["9 supervisors", "VPP of 5"]),
-    ("price-low-above-high", {"workload": {"price_low_cents": 31, "price_high_cents": 30}}, [],
-     "workload.price_low_cents", ["workload.price_high_cents"]),
-    ("order-wh-min-above-max", {"workload": {"order_wh_min": 6000}}, [],
-     "workload.order_wh_min", ["workload.order_wh_max"]),
+    ("feed-in-above-retail", {"workload": {"feed_in_cents": 41, "retail_cents": 40}}, [],
+     "workload.feed_in_cents", ["workload.retail_cents"]),
+    ("replaced-price-band", {"workload": {"price_low_cents": 8}}, [],
+     "workload.price_low_cents", ["workload.feed_in_cents"]),
     ("suspend-above-eligible", {"credit": {"suspend_threshold": 70}}, [],
      "credit.suspend_threshold", ["credit.eligible_threshold"]),
     ("initial-above-maximum", {"credit": {"initial": 60, "maximum": 50}}, [], "credit.initial",
@@ -601,7 +601,7 @@ def test_known_keys_cover_every_section_field():
     assert len(keys) == len(set(keys)) == sum(len(m.model_fields) for m in SECTIONS.values())
     assert "sweep" not in SECTIONS
     for key in ("topology.nodes_per_vpp", "consensus.side_committee_min", "credit.audit_stake",
-                "network.loss", "faults.partitions", "workload.order_wh_max",
+                "network.loss", "faults.partitions", "workload.market",
                 "experiment.nodes_per_actor"):
         assert key in keys
 

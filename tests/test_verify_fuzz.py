@@ -21,7 +21,7 @@ TRIES = 250  # per kind of tampering and table
 def stored(tmp_path_factory):
     cfg = build_config({
         "experiment": {"name": "fuzz", "seed": 21, "rounds": 3, "runtime": "local"},
-        "topology": {"vpps": 3, "nodes_per_vpp": 6},
+        "topology": {"vpps": 3, "nodes_per_vpp": 12},
         "workload": {"cross_vpp_share": 0.6},
     })
     run = run_local(cfg, tmp_path_factory.mktemp("fuzz"))

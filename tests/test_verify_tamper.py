@@ -36,7 +36,7 @@ ROUNDS = 5
 SETTINGS = ["experiment.runtime=local", f"experiment.rounds={ROUNDS}", "experiment.seed=4",
             "topology.vpps=3", "faults.byzantine_fraction=0.3",
             'faults.behaviours=["abandon","false-audit","forge","silent"]',
-            "workload.cross_vpp_share=0.6"]
+            "topology.nodes_per_vpp=14", "workload.cross_vpp_share=0.6"]
 
 
 @pytest.fixture(scope="module")
