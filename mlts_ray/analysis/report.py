@@ -73,11 +73,26 @@ def _run_report(run: Path) -> Path:
     }
     table = consensus_summary(consensus).set_index("chain").round(2)
     manifest = read_manifest(run)
+    energy, trades = load_table(run, "energy"), load_table(run, "trades")
+    day = None
+    if not energy.empty:
+        from mlts_ray.analysis.energy_report import day_figures, day_summary
+        import tomllib
+
+        from mlts_ray.config import build_config
+
+        cfg = build_config(tomllib.loads(manifest["config_toml"]))
+        for name, title in day_figures(cfg, energy, trades, out).items():
+            figures[name] = (title, name)
+        day = day_summary(energy, trades).set_index("vpp").round(3)
     doc = Document(f"Run {manifest['run_id']}")
     doc.para(f"Runtime `{manifest.get('runtime')}`, seed {manifest.get('seed')}, "
              f"{manifest.get('rounds_done')} rounds, status `{manifest.get('status')}`.")
     doc.heading("Per chain")
     doc.table(table)
+    if day is not None:
+        doc.heading("Energy per VPP")
+        doc.table(day)
     for name, (title, _) in figures.items():
         doc.heading(title)
         doc.figure(title, out / name)
