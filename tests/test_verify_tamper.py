@@ -172,6 +172,16 @@ def _edit_record(run: Path) -> str:
 
 SETTLED = lambda d: d.status == "settled"  # noqa: E731
 FILE_EDITS = {
+    "energy import raised": _edit_row("energy", lambda d: d.import_wh > 0, "import_wh",
+                                      lambda v: v + 1),
+    "energy generation raised": _edit_row("energy", lambda d: d.generation_wh > 0,
+                                          "generation_wh", lambda v: v + 100),
+    "energy sold raised": _edit_row("energy", lambda d: d.sold_wh > 0, "sold_wh",
+                                    lambda v: v + 1),
+    "market price edited": _edit_row("market", lambda d: d.trades > 0, "price_max",
+                                     lambda v: v + 1),
+    "market grid export edited": _edit_row("market", lambda d: d.grid_export_wh > 0,
+                                           "grid_export_wh", lambda v: v - 1),
     "anchors ok false": _edit_row("anchors", lambda d: d.ok, "ok", lambda v: False),
     "anchors collab_hash zeroed": _edit_row("anchors", lambda d: d.ok, "collab_hash",
                                             lambda v: "0" * 64),
@@ -233,6 +243,11 @@ REWRITTEN = {
     "balance raised": ("balances round", False),
     "settled trade marked rejected": ("trades round", False),
     "anchors ok false": ("anchors round", False),
+    "energy import raised": ("energy round", False),
+    "energy generation raised": ("energy round", False),
+    "energy sold raised": ("energy round", False),
+    "market price edited": ("market round", False),
+    "market grid export edited": ("market round", False),
     "anchors collab_hash zeroed": ("anchors round", False),
     "consensus committed flipped": ("consensus round", False),
     "forged trade row, not committed": ("trades round", False),

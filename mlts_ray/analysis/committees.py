@@ -44,10 +44,12 @@ def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...],
 
 def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str, int], Block],
                      certificates: Mapping[tuple[str, int], tuple],
-                     keys: KeyRing | None = None) -> dict[tuple[str, int], tuple]:
+                     keys: KeyRing | None = None,
+                     offline=lambda chain, rnd: frozenset()) -> dict[tuple[str, int], tuple]:
     """Recompute every (chain, round) committee; returns them, in primary order.
     ``certificates``: the checked commits of each block (``check_certificates``); ``keys``:
-    to follow PBFT's stable primary through the views the chain shows each round took."""
+    to follow PBFT's stable primary through the views the chain shows each round took;
+    ``offline(chain, round)``: who was offline, whom no committee seats."""
     algorithm = cfg.consensus.algorithm
     select = SELECTORS[algorithm]
     tables = {key: rows for key, rows in credits.groupby(["chain", "round"], sort=False)}
@@ -63,10 +65,12 @@ def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str
         status = {n: str(initial.status(n, 0)) for n in names}
         rnd = 0
         while (chain, rnd) in tables:
+            away = offline(chain, rnd)
             committee = select(
                 nodes=names, candidates=candidates, k=k, credit=credit,
                 eligible=lambda n: status[n] == Status.ACTIVE,
-                usable=lambda n: status[n] in (Status.ACTIVE, Status.INELIGIBLE),
+                usable=lambda n: status[n] in (Status.ACTIVE, Status.INELIGIBLE)
+                and n not in away,
                 seed=cfg.experiment.seed, round_=rnd, chain=chain, view=chain_view,
                 pbft_primary="stable" if stable else "rotate",
                 dce_primary=cfg.consensus.dce_primary,

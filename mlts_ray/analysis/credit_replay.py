@@ -31,6 +31,7 @@ import pandas as pd
 from mlts_ray.analysis.committees import chains
 from mlts_ray.analysis.certificates import records_of
 from mlts_ray.analysis.run_files import VerifyError
+from mlts_ray.mlts.metering import MeterReport
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import AuditClaim, settle_audit
 from mlts_ray.consensus.complaints import Complaint
@@ -113,8 +114,11 @@ def _facts(cfg, chain, names, supervisors, traders, members, commits, record: Ro
            trading, rnd, keys) -> RoundFacts:
     roles = {n: Role.CONSENSUS if n in members else
              Role.SUPERVISORY if n in supervisors else Role.ORDINARY for n in names}
+    # an offline trader was not due (its VMC's signed meter report says who was offline)
+    away = (MeterReport.decode(record.metering).offline()
+            if record is not None and record.metering else frozenset())
     facts = RoundFacts(roles=roles, conduct=conduct(members, commits, record, keys),
-                       due=frozenset(members) | traders)
+                       due=frozenset(members) | (traders - away))
     if facts.conduct.primary is not None:
         roles[facts.conduct.primary] = Role.PRIMARY
     if record is not None:

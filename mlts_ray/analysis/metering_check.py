@@ -38,6 +38,11 @@ Reports = dict[tuple[str, int], dict[str, Metered]]
 @dataclass(slots=True)
 class Metering:
     reports: Reports = field(default_factory=dict)  # (chain, round) -> node -> entry
+
+    def offline(self, chain: str, rnd: int) -> frozenset[str]:
+        """Who was offline in the period (nobody, on the main chain)."""
+        return frozenset(n for n, m in self.reports.get((chain, rnd), {}).items()
+                         if not m.online)
     signed: int = 0  # periods whose report is on the chain
     unsigned: int = 0  # periods at a chain's end taken from the energy table
 
@@ -66,11 +71,12 @@ def meter_reports(cfg: Config, rounds: int, blocks: dict[tuple[str, int], Block]
                 raise VerifyError(subject, "does not meter exactly the VPP's traders")
             out.reports[(chain, record.round)] = rep.by_node()
             out.signed += 1
-    rows = energy[["round", "chain", "node", "net_wh", "import_wh", "export_wh"]]
+    rows = energy[["round", "chain", "node", "net_wh", "import_wh", "export_wh", "online"]]
     for (rnd, chain), group in rows.groupby(["round", "chain"], sort=True):
         if (chain, int(rnd)) not in out.reports:
             out.reports[(chain, int(rnd))] = {
-                r.node: Metered(r.node, int(r.net_wh), int(r.import_wh), int(r.export_wh))
+                r.node: Metered(r.node, int(r.net_wh), int(r.import_wh), int(r.export_wh),
+                                bool(r.online))
                 for r in group.itertuples(index=False)}
             out.unsigned += 1
     for chain in layouts:
@@ -101,12 +107,13 @@ def check_energy(cfg: Config, rounds: int, metering: Metering, tables: dict[str,
                 raise VerifyError(where, f"soc_wh {r.soc_wh} outside the battery's "
                                   f"[0, {capacity[r.node]}]")
             entry = metering.reports.get((r.chain, rnd), {}).get(r.node)
-            if entry is None or (entry.net_wh, entry.import_wh, entry.export_wh) != \
-                    (r.net_wh, r.import_wh, r.export_wh):
-                raise VerifyError(where, f"{r.node} nets {r.net_wh}, imports {r.import_wh} and "
-                                  f"exports {r.export_wh} Wh but its meter report says "
-                                  + ("nothing" if entry is None else
-                                     f"{entry.net_wh}, {entry.import_wh}, {entry.export_wh}"))
+            if entry is None or (entry.net_wh, entry.import_wh, entry.export_wh, entry.online) \
+                    != (r.net_wh, r.import_wh, r.export_wh, bool(r.online)):
+                raise VerifyError(where, f"{r.node} nets {r.net_wh}, imports {r.import_wh}, "
+                                  f"exports {r.export_wh} Wh, online {r.online}, but its meter "
+                                  "report says " + ("nothing" if entry is None else
+                                  f"{entry.net_wh}, {entry.import_wh}, {entry.export_wh}, "
+                                  f"{entry.online}"))
             sold, bought = traded.get(rnd, {}).get(r.node, (0, 0))
             if (r.sold_wh, r.bought_wh) != (sold, bought):
                 raise VerifyError(where, f"{r.node} sold {r.sold_wh} and bought {r.bought_wh} "

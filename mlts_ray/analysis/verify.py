@@ -111,11 +111,12 @@ def verify_run(run_dir: str | Path, replay: bool = False) -> Report:
     report.credit_roots = check_credit_roots(run.cfg, by_height, run.tables["credits"])
     made = {(b.header.chain, b.header.round): b for b in by_height.values()
             if b.header.kind != BlockKind.COLLABORATIVE}
-    committees = check_committees(run.cfg, run.tables["credits"], made, certificates, keys)
-    report.committees = len(committees)
-    report.evidence = check_evidence(run.cfg, made, run.tables["credits"], committees, keys)
     metering = meter_reports(run.cfg, run.rounds, by_height, run.tables["energy"], keys)
     report.metered, report.metered_unsigned = metering.signed, metering.unsigned
+    committees = check_committees(run.cfg, run.tables["credits"], made, certificates, keys,
+                                  offline=metering.offline)
+    report.committees = len(committees)
+    report.evidence = check_evidence(run.cfg, made, run.tables["credits"], committees, keys)
     traded = check_derived(run.cfg, run.rounds, by_height, run.tables, keys, metering)
     check_energy(run.cfg, run.rounds, metering, run.tables, traded)
     replayed = check_credit_replay(run.cfg, by_height, certificates, committees, run.tables,

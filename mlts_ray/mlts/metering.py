@@ -27,12 +27,14 @@ VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class Metered:
-    """One node's period: its net position (> 0 a surplus) and its exchange with the grid."""
+    """One node's period: its net position (> 0 a surplus), its exchange with the grid, and
+    whether it was online (an offline node trades nothing and is seated nowhere)."""
 
     node: str
     net_wh: int
     import_wh: int
     export_wh: int
+    online: bool = True
 
     def __post_init__(self) -> None:
         if self.import_wh < 0 or self.export_wh < 0 or (self.import_wh and self.export_wh):
@@ -53,14 +55,15 @@ class MeterReport(SignedBody):
     def body(self) -> bytes:
         w = Writer(TAG_METER_REPORT, VERSION).text(self.chain).u64(self.round).text(self.vmc)
         return w.items(self.entries, lambda w_, m: w_.text(m.node).i64(m.net_wh)
-                       .u64(m.import_wh).u64(m.export_wh)).value()
+                       .u64(m.import_wh).u64(m.export_wh).u8(m.online)).value()
 
     @classmethod
     def decode(cls, data: bytes) -> MeterReport:
         r = Reader(data, "meter report", TAG_METER_REPORT, VERSION)
         b = Reader(r.blob(), "meter report body", TAG_METER_REPORT, VERSION)
         chain, rnd, vmc = b.text(), b.u64(), b.text()
-        entries = tuple(b.items(lambda x: Metered(x.text(), x.i64(), x.u64(), x.u64())))
+        entries = tuple(b.items(lambda x: Metered(x.text(), x.i64(), x.u64(), x.u64(),
+                                                  bool(x.u8()))))
         b.done()
         out = cls(chain, rnd, vmc, entries, r.fixed(SIGNATURE_SIZE))
         r.done()
@@ -68,6 +71,9 @@ class MeterReport(SignedBody):
 
     def by_node(self) -> dict[str, Metered]:
         return {m.node: m for m in self.entries}
+
+    def offline(self) -> frozenset[str]:
+        return frozenset(m.node for m in self.entries if not m.online)
 
 
 def report(vmc: Identity, chain: str, round_: int, entries: Iterable[Metered]) -> MeterReport:

@@ -98,7 +98,7 @@ class SideChain(Chain):
             imported, exported = ledger.close(node, max(0, -r.net_wh), w.feed_in_cents,
                                               w.retail_cents)
             sold, bought = traded.get(node, (0, 0))
-            entries.append(Metered(node, r.net_wh, imported, exported))
+            entries.append(Metered(node, r.net_wh, imported, exported, self.online[node]))
             rows.energy.append({
                 "chain": self.chain, "node": node, "online": self.online[node],
                 "generation_wh": r.generation_wh, "consumption_wh": r.consumption_wh,
