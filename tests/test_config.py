@@ -378,7 +378,7 @@ def test_quickstart():
     assert cfg.topology.grid_nodes == 2
     assert cfg.experiment.rounds == 5
     assert cfg.consensus.algorithm == "dce-pbft"
-    assert cfg.workload.orders_per_node == 2 and cfg.workload.cross_vpp_share == 0.3
+    assert cfg.workload.orders_per_node == 2 and cfg.workload.cross_vpp_share == 1.0
     assert cfg != Config()
 
 
