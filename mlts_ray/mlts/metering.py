@@ -7,13 +7,13 @@ node, the metered net position and the energy the grid took or supplied; the sid
 next block carries it in the period's round record, beside the round's conduct. So the chain
 holds everything that moves energy -- what the meters put in, what the trades moved, what the
 grid took -- and ``mlts verify`` replays the period from it: the grid amounts must be exactly
-what the position less the settled trades leaves (:func:`closing`), so a VMC can neither
-invent an import nor hide an export.
+what the position less the settled trades leaves (``Settlement.close`` on the replayed
+ledger), so a VMC can neither invent an import nor hide an export.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mlts_ray.consensus.messages import SignedBody
@@ -79,15 +79,3 @@ class MeterReport(SignedBody):
 def report(vmc: Identity, chain: str, round_: int, entries: Iterable[Metered]) -> MeterReport:
     return MeterReport(chain, round_, vmc.name, tuple(entries)).signed(vmc)
 
-
-def closing(net_wh: int, sold_wh: int, bought_wh: int) -> tuple[int, int]:
-    """What the grid supplies and takes, (import, export) Wh, for a node whose metered
-    position is ``net_wh`` after it sold and bought what its settled trades say."""
-    left = net_wh - sold_wh + bought_wh  # > 0: energy still to go; < 0: a deficit still open
-    return max(0, -left), max(0, left)
-
-
-def positions(entries: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
-    """Net positions as (surpluses, deficits), each positive."""
-    return ({n: w for n, w in entries.items() if w > 0},
-            {n: -w for n, w in entries.items() if w < 0})
