@@ -26,10 +26,11 @@ from mlts_ray.analysis.run_files import VerifyError
 from mlts_ray.config import Config
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import DerivedKeyRing
-from mlts_ray.ledger.settlement import GRID, Settlement
+from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
 from mlts_ray.mlts.anchoring import anchor_of
-from mlts_ray.mlts.main_chain import grid_names
+from mlts_ray.mlts.metering import tally
+from mlts_ray.mlts.simulation import opening_ledger
 from mlts_ray.mlts.topology import vpp_layout
 
 Blocks = dict[tuple[str, int], Block]
@@ -61,13 +62,6 @@ def check_derived(cfg: Config, rounds: int, blocks: Blocks, tables: dict[str, pd
     return traded
 
 
-def _starting_ledger(cfg: Config, keys: DerivedKeyRing) -> Settlement:
-    names = [n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes]
-    money = cfg.workload.initial_money_cents
-    return Settlement(keys, {**{n: (money, 0) for n in [*names, *grid_names(cfg)]},
-                             GRID: (0, 0)})
-
-
 def _check_settlement(cfg: Config, rounds: int, made: dict[tuple[str, int], Block],
                       tables: dict[str, pd.DataFrame], keys: DerivedKeyRing,
                       metering: Metering) -> Traded:
@@ -76,7 +70,7 @@ def _check_settlement(cfg: Config, rounds: int, made: dict[tuple[str, int], Bloc
     by_round: dict[int, list[Block]] = defaultdict(list)
     for (chain, rnd), block in made.items():
         by_round[rnd].append(block)
-    ledger = _starting_ledger(cfg, keys)
+    ledger = opening_ledger(cfg, keys)
     chains = [vpp_layout(cfg, v).chain for v in range(cfg.topology.vpps)]
     traded: Traded = {}
     for rnd in range(rounds):
@@ -86,17 +80,13 @@ def _check_settlement(cfg: Config, rounds: int, made: dict[tuple[str, int], Bloc
                     ledger.mint(m.node, max(0, m.net_wh))
                 except Exception as err:  # a node with no account
                     raise VerifyError(f"meter report {chain} round {rnd}", str(err)) from None
-        moved = traded[rnd] = {}
+        moves: list[tuple[str, str, int]] = []
         for block in sorted(by_round.get(rnd, []), key=lambda b: _vpp_number(b.header.chain)):
             included = [SignedTrade.decode(raw) for raw in block.txs]
             for st, err in zip(included, ledger.settle_each(included, committed=True)):
                 want = ("settled", "") if err is None else ("rejected", err.reason)
                 if err is None:
-                    t = st.trade
-                    sold, bought = moved.get(t.seller, (0, 0))
-                    moved[t.seller] = (sold + t.wh, bought)
-                    sold, bought = moved.get(t.buyer, (0, 0))
-                    moved[t.buyer] = (sold, bought + t.wh)
+                    moves.append((st.trade.seller, st.trade.buyer, st.trade.wh))
                 i = row_of.get(st.tx_id)
                 if i is None:
                     raise VerifyError(f"block {block.ref}", f"holds trade {st.tx_id} that has no row")
@@ -106,6 +96,7 @@ def _check_settlement(cfg: Config, rounds: int, made: dict[tuple[str, int], Bloc
                                       f"trade {st.tx_id} is {got[0]!r} ({got[1]!r}) at height "
                                       f"{trades['height'].iat[i]} but settling the chain makes "
                                       f"it {want[0]!r} ({want[1]!r}) at {block.header.height}")
+        traded[rnd] = tally(moves)
         _close_periods(cfg, ledger, metering, chains, rnd)
         _replay_audits(ledger, audits, rnd)
         _compare_balances(ledger, balances, rnd)

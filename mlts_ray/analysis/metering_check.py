@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from types import SimpleNamespace
 
 import pandas as pd
@@ -50,7 +51,7 @@ class Metering:
 def meter_reports(cfg: Config, rounds: int, blocks: dict[tuple[str, int], Block],
                   energy: pd.DataFrame, keys: DerivedKeyRing) -> Metering:
     out = Metering()
-    layouts = {vpp_layout(cfg, v).chain: vpp_layout(cfg, v) for v in range(cfg.topology.vpps)}
+    layouts = {lay.chain: lay for lay in map(partial(vpp_layout, cfg), range(cfg.topology.vpps))}
     for (chain, _), block in sorted(blocks.items()):
         if chain == MAIN_CHAIN or block.header.kind == BlockKind.COLLABORATIVE:
             continue
@@ -92,6 +93,9 @@ def check_energy(cfg: Config, rounds: int, metering: Metering, tables: dict[str,
     """``traded``: per round, the Wh each node sold and bought in the replayed settlement."""
     energy = tables["energy"]
     capacity = {}
+    metered = defaultdict(int)  # round -> nodes metered
+    for (_, rr), entries in metering.reports.items():
+        metered[rr] += len(entries)
     for rnd, group in energy.groupby("round", sort=True):
         rnd = int(rnd)
         for k, r in enumerate(group.itertuples(index=False)):
@@ -118,9 +122,9 @@ def check_energy(cfg: Config, rounds: int, metering: Metering, tables: dict[str,
             if (r.sold_wh, r.bought_wh) != (sold, bought):
                 raise VerifyError(where, f"{r.node} sold {r.sold_wh} and bought {r.bought_wh} "
                                   f"Wh but its settled trades give {sold} and {bought}")
-        want = sum(len(m) for (c, rr), m in metering.reports.items() if rr == rnd)
-        if len(group) != want:
-            raise VerifyError(f"energy round {rnd}", f"{len(group)} rows for {want} metered nodes")
+        if len(group) != metered[rnd]:
+            raise VerifyError(f"energy round {rnd}",
+                              f"{len(group)} rows for {metered[rnd]} metered nodes")
     _check_market(cfg, rounds, tables)
 
 

@@ -79,3 +79,14 @@ class MeterReport(SignedBody):
 def report(vmc: Identity, chain: str, round_: int, entries: Iterable[Metered]) -> MeterReport:
     return MeterReport(chain, round_, vmc.name, tuple(entries)).signed(vmc)
 
+
+
+def tally(settled: Iterable[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:
+    """Wh each node sold and bought, from settled (seller, buyer, wh) moves."""
+    out: dict[str, tuple[int, int]] = {}
+    for seller, buyer, wh in settled:
+        sold, bought = out.get(seller, (0, 0))
+        out[seller] = (sold + wh, bought)
+        sold, bought = out.get(buyer, (0, 0))
+        out[buyer] = (sold, bought + wh)
+    return out

@@ -32,6 +32,7 @@ from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
 from mlts_ray.mlts.energy import Calendar
 from mlts_ray.mlts.market import market_rows
+from mlts_ray.mlts.metering import tally
 from mlts_ray.mlts.side import SideChain
 from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.traders import contract
@@ -57,13 +58,10 @@ class Simulation:
         self, cfg: Config, runner: Runner | None = None, clock: Clock | None = None
     ) -> None:
         self.cfg = cfg
-        seed, w = cfg.experiment.seed, cfg.workload
-        names = [n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes]
-        names += grid_names(cfg)
-        self.identities = {n: Identity.derive(seed, n) for n in names}
+        seed = cfg.experiment.seed
+        self.identities = {n: Identity.derive(seed, n) for n in node_names(cfg)}
         self.keys = KeyRing.of(self.identities.values())
-        self.ledger = Settlement(self.keys, {**{n: (w.initial_money_cents, 0) for n in names},
-                                             GRID: (0, 0)})
+        self.ledger = opening_ledger(cfg, self.keys)
         self.totals = self.ledger.totals()
         self.sides = {
             c.chain: c for c in (SideChain(cfg, v, self.identities, self.keys)
@@ -100,7 +98,8 @@ class Simulation:
         self.main.record(out, cross, self.ledger, rows)
         if out.block is not None:
             self._anchor_and_record(rnd, out, rows)
-        traded = settled_wh(rows.trades)
+        traded = tally((t["seller"], t["buyer"], t["wh"]) for t in rows.trades
+                       if t["status"] == "settled")
         for side in self.sides.values():
             side.close_period(rnd, self.ledger, traded, rows)
         self._check_balance(rnd, rows.energy)
@@ -184,13 +183,15 @@ class Simulation:
 
 
 
-def settled_wh(trades: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    """Wh each node sold and bought in the round's settled trades."""
-    out: dict[str, tuple[int, int]] = {}
-    for t in trades:
-        if t["status"] == "settled":
-            sold, bought = out.get(t["seller"], (0, 0))
-            out[t["seller"]] = (sold + t["wh"], bought)
-            sold, bought = out.get(t["buyer"], (0, 0))
-            out[t["buyer"]] = (sold, bought + t["wh"])
-    return out
+
+def node_names(cfg: Config) -> list[str]:
+    """Every node with an account: the VPPs' nodes in VPP order, then the grid nodes."""
+    return [*(n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes),
+            *grid_names(cfg)]
+
+
+def opening_ledger(cfg: Config, keys: KeyRing) -> Settlement:
+    """The ledger before round 0: every node's starting money, no energy, and the grid's
+    account at zero."""
+    money = cfg.workload.initial_money_cents
+    return Settlement(keys, {**{n: (money, 0) for n in node_names(cfg)}, GRID: (0, 0)})
