@@ -355,3 +355,33 @@ def test_the_reproduce_script_regenerates_sections_in_its_quick_form(tmp_path):
         _assert_real_png(docs / "figures" / figure)
     table = (docs / "tables" / "random_committee_ablation.md").read_text()
     assert "latency_ms_ci95" in table and "dce-pbft" in table and "random-committee" in table
+
+
+def test_the_reproduce_script_runs_the_trading_day_and_the_cost_study(tmp_path):
+    """The results page's trading-day and cost sections come from the script too: the day's
+    three figures, one row per variant whose shares add up to what was sold, and a cost row per
+    size with a positive wall time."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parent.parent / "experiments" / "reproduce.py"
+    docs = tmp_path / "docs"
+    subprocess.run([sys.executable, str(script), "--quick", "--only", "trading_day", "cost",
+                    "--out", str(tmp_path / "out"), "--docs", str(docs)],
+                   check=True, capture_output=True, timeout=600)
+    for figure in ("trading_day_energy.png", "trading_day_shares.png", "trading_day_prices.png",
+                   "cost.png"):
+        _assert_real_png(docs / "figures" / figure)
+    day = (docs / "tables" / "trading_day.md").read_text().splitlines()
+    variants = [line.split("|")[1:-1] for line in day
+                if line.startswith(("| summer", "| winter"))]
+    assert [v[0].strip() for v in variants] == [
+        "summer, cda", "summer, call auction", "summer, midpoint bids", "winter, cda"]
+    for cells in variants:
+        sold = float(cells[3])
+        parts = [float(c.split()[0]) for c in cells[4:7]]
+        assert sold > 0 and abs(sum(parts) - sold) <= 1.5  # each part is rounded to a kWh
+    cost = [line.split("|")[1:-1] for line in (docs / "tables" / "cost.md").read_text()
+            .splitlines() if line.startswith(("| pbft", "| dce-pbft"))]
+    assert {c[0].strip() for c in cost} == {"pbft", "dce-pbft"}
+    assert all(float(c[4]) > 0 for c in cost)
