@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from conftest import load_vectors
 from mlts_ray.errors import LedgerError
-from mlts_ray.ledger.merkle import MerkleProof, merkle_proof, merkle_root, verify_proof
+from mlts_ray.ledger.merkle import (
+    MerkleProof,
+    merkle_proof,
+    merkle_proofs,
+    merkle_root,
+    verify_proof,
+)
 
 VEC = load_vectors("rfc6962_merkle.json")
 LEAVES = [bytes.fromhex(x) for x in VEC["leaves_hex"]]
@@ -114,3 +120,12 @@ def test_empty_tree_and_bad_indices():
     assert not verify_proof(b"x", MerkleProof(0, 0, ()), merkle_root([]))
     assert not verify_proof(b"x", "not a proof", merkle_root([b"x"]))  # type: ignore[arg-type]
     assert verify_proof(b"x", merkle_proof([b"x"], 0), merkle_root([b"x"]))
+
+
+@given(st.lists(st.binary(max_size=8), min_size=1, max_size=70))
+def test_all_proofs_at_once_equal_one_proof_per_leaf(leaves):
+    """The anchoring shortcut (one tree per main block) against the one-leaf oracle."""
+    proofs = merkle_proofs(leaves)
+    assert proofs == [merkle_proof(leaves, i) for i in range(len(leaves))]
+    root = merkle_root(leaves)
+    assert all(verify_proof(x, p, root) for x, p in zip(leaves, proofs, strict=True))

@@ -147,3 +147,33 @@ def test_committed_blocks_skip_only_the_signature_check():
     too_big = signed("vpp-0/n-002", "vpp-0/n-003", 9_999, 1, "b")
     outcomes = s.settle_each([unsigned, too_big], committed=True)
     assert [o.reason for o in outcomes] == [Reject.REPLAY, Reject.OVERDRAFT_ENERGY]
+
+
+# --- the replay guard is bounded by the rounds a replay could still reach -----------------------
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7)), max_size=60))
+def test_the_replay_guard_forgets_past_rounds_and_refuses_their_trades(steps):
+    """Against a naive oracle that remembers every id forever: a trade settles iff its round is
+    not before the current one and its id is new; the guard holds only the current rounds' ids."""
+    s = Settlement(keyring(), {n: (10**9, 10**9) for n in NODES})
+    current, forever = 0, set()
+    made: dict[tuple[int, int], SignedTrade] = {}
+    for advance, tag in steps:
+        if advance == 0:
+            current += 1
+            s.forget_before(current)
+            continue
+        rnd = max(0, current - advance + 1)  # this round or up to four before it
+        trade = made.setdefault((rnd, tag), make_trade(
+            "vpp-0/n-000", "vpp-0/n-001", 1, 1, rnd, str(tag)).sign(
+                identity("vpp-0/n-000"), identity("vpp-0/n-001")))
+        expect = rnd >= current and trade.tx_id not in forever
+        (err,) = s.settle_each([trade])
+        assert (err is None) == expect, (rnd, current, tag)
+        if err is not None:
+            assert err.reason == Reject.REPLAY
+        else:
+            forever.add(trade.tx_id)
+        live = {t.tx_id for (r, _), t in made.items() if r >= current and t.tx_id in forever}
+        assert s.settled_count == len(live)

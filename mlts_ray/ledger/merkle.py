@@ -74,6 +74,25 @@ def merkle_proof(leaves: Sequence[bytes], index: int) -> MerkleProof:
     return MerkleProof(index, n, tuple(path))
 
 
+def merkle_proofs(leaves: Sequence[bytes]) -> list[MerkleProof]:
+    """Every leaf's audit path, in leaf order: the tree is built once (n log n hashes), where
+    ``merkle_proof`` for each leaf would rebuild it n times. Each path equals
+    ``merkle_proof(leaves, i)``."""
+    n = len(leaves)
+    levels = [[leaf_hash(x) for x in leaves]]
+    while len(levels[-1]) > 1:
+        levels.append(_next_level(levels[-1]))
+    proofs = []
+    for index in range(n):
+        path, i = [], index
+        for level in levels[:-1]:
+            if i ^ 1 < len(level):
+                path.append(level[i ^ 1])
+            i >>= 1
+        proofs.append(MerkleProof(index, n, tuple(path)))
+    return proofs
+
+
 def verify_proof(leaf: bytes, proof: MerkleProof, root: bytes) -> bool:
     """True iff ``leaf`` sits at ``proof.index`` of a ``proof.size``-leaf tree with ``root``.
 

@@ -49,14 +49,21 @@ def overdrawn_by(reason: str, buyer: str, seller: str) -> str | None:
 
 
 class Settlement:
-    """Balances of every account plus the ids of every settled trade."""
+    """Balances of every account plus the ids of the settled trades a replay could still reach.
 
-    __slots__ = ("keys", "_balances", "_settled")
+    The replay guard is bounded: a contract is valid in its own round only (a block carrying a
+    trade of another round is invalid, ``consensus.checks``), so once round ``r`` starts no
+    trade of an earlier round can settle. :meth:`forget_before` drops those rounds' ids and
+    refuses, as replays, trades from before the horizon -- memory stays flat over a long run
+    instead of growing by every trade ever settled."""
+
+    __slots__ = ("keys", "_balances", "_settled", "_horizon")
 
     def __init__(self, keys: KeyRing, balances: Mapping[str, Balance] | None = None) -> None:
         self.keys = keys
         self._balances: dict[str, Balance] = {}
-        self._settled: set[str] = set()
+        self._settled: dict[int, set[str]] = {}  # trade round -> ids settled in it
+        self._horizon = 0  # trades of earlier rounds are refused
         for node, (money, energy) in (balances or {}).items():
             self.open_account(node, money, energy)
 
@@ -103,22 +110,35 @@ class Settlement:
         return imported, exported
 
     def is_settled(self, tx_id: str) -> bool:
-        return tx_id in self._settled
+        """Settled in a round the guard still remembers."""
+        return any(tx_id in ids for ids in self._settled.values())
 
     @property
     def settled_count(self) -> int:
-        return len(self._settled)
+        """Ids the replay guard holds (the rounds from the horizon on)."""
+        return sum(len(ids) for ids in self._settled.values())
+
+    def forget_before(self, round_: int) -> None:
+        """Round ``round_`` begins: trades of earlier rounds can no longer settle, so their
+        ids are dropped and any such trade is refused from now on."""
+        self._horizon = max(self._horizon, round_)
+        for r in [r for r in self._settled if r < self._horizon]:
+            del self._settled[r]
 
     def _stage(
         self, trades: Iterable[SignedTrade], check_signatures: bool = True
-    ) -> tuple[dict[str, Balance], list[str]]:
+    ) -> tuple[dict[str, Balance], list[tuple[int, str]]]:
         """Apply ``trades`` in order to a scratch copy of the touched balances; raise on the
         first refusal. Nothing real changes here."""
         staged: dict[str, Balance] = {}
-        ids: list[str] = []
+        ids: list[tuple[int, str]] = []  # (trade round, id) in order
+        seen: set[str] = set()
         for st in trades:
             t, tx_id = st.trade, st.tx_id
-            if tx_id in self._settled or tx_id in ids:
+            if t.round < self._horizon:
+                raise SettlementError(tx_id, Reject.REPLAY, f"a contract of round {t.round}, "
+                                      f"before the current round {self._horizon}")
+            if tx_id in self._settled.get(t.round, ()) or tx_id in seen:
                 raise SettlementError(tx_id, Reject.REPLAY, "already settled")
             for party in (t.buyer, t.seller):
                 if party not in self._balances:
@@ -139,12 +159,14 @@ class Settlement:
                 )
             staged[t.buyer] = (b_money - amount, b_energy + t.wh)
             staged[t.seller] = (s_money + amount, s_energy - t.wh)
-            ids.append(tx_id)
+            ids.append((t.round, tx_id))
+            seen.add(tx_id)
         return staged, ids
 
-    def _commit(self, staged: dict[str, Balance], ids: list[str]) -> None:
+    def _commit(self, staged: dict[str, Balance], ids: list[tuple[int, str]]) -> None:
         self._balances.update(staged)
-        self._settled.update(ids)
+        for round_, tx_id in ids:
+            self._settled.setdefault(round_, set()).add(tx_id)
 
     def transfer_money(self, src: str, dst: str, cents: int) -> int:
         """Move up to ``cents`` from ``src`` to ``dst`` (fines, compensations); never overdraws.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from mlts_ray.ledger.block import Block, BlockKind, side_chain_index
 from mlts_ray.ledger.chain import ChainStore
 from mlts_ray.ledger.crypto import Identity
-from mlts_ray.ledger.merkle import MerkleProof, merkle_proof, merkle_root
+from mlts_ray.ledger.merkle import MerkleProof, merkle_proof, merkle_proofs, merkle_root
 from mlts_ray.ledger.tx import SignedTrade
 
 
@@ -63,3 +63,9 @@ def anchor_proof(anchors: Sequence[Anchor], chain: str, height: int) -> MerklePr
     leaves = ordered(anchors)
     index = next(i for i, a in enumerate(leaves) if (a.chain, a.height) == (chain, height))
     return merkle_proof([a.leaf for a in leaves], index)
+
+
+def anchor_proofs(anchors: Sequence[Anchor]) -> list[tuple[Anchor, MerkleProof]]:
+    """Every anchor with its proof, in root order; the tree is built once per main block."""
+    leaves = ordered(anchors)
+    return list(zip(leaves, merkle_proofs([a.leaf for a in leaves]), strict=True))

@@ -26,7 +26,7 @@ from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import GRID, Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
-from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proof, anchor_root
+from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proofs, anchor_root
 from mlts_ray.mlts.chain import Chain, RoundRows
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
@@ -80,6 +80,7 @@ class Simulation:
     def run_round(self, rnd: int) -> dict[str, list[dict[str, Any]]]:
         """Every chain's round, then the checks every round must pass."""
         rows = RoundRows()
+        self.ledger.forget_before(rnd)  # no trade of an earlier round can settle from now on
         for chain in self.chains:
             chain.begin(rnd)
         for side in self.sides.values():
@@ -145,8 +146,8 @@ class Simulation:
         """The committed main block anchors the pending collaborative blocks; then each VPP
         party to its trades gets a new collaborative block, pending until the next main block."""
         header = out.block.header
-        for a in self.pending:
-            proof = anchor_proof(self.pending, a.chain, a.height)
+        # pending is in VPP order, one block per VPP: the root's order (anchoring.ordered)
+        for a, proof in anchor_proofs(self.pending):
             rows.anchors.append({
                 "main_height": header.height, "chain": a.chain, "collab_height": a.height,
                 "collab_hash": a.block_hash.hex(), "collab_type": a.main_type,
