@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 
 from mlts_ray.config import Config
@@ -94,23 +95,68 @@ class Job:
 Runner = Callable[[Sequence[Job]], Iterable[Outcome]]  # outcomes in job order
 
 
+@dataclass(slots=True)
+class Run:
+    """One job on its network, ready to run: the one instance runner every runtime uses is
+    :func:`prepare`, then the windows (``sim.run_windows`` here, or a runtime's own loop over
+    hosts holding the nodes), then :func:`finish`."""
+
+    job: Job  # with the trades its trading produced, and no trading left to do
+    sim: ChainSim
+    width: int  # the window: ``window_width``
+    trading: TradingResult | None
+
+
+def prepare(
+    cfg: Config, job: Job, identity_of: Callable[[str], Identity], keys: KeyRing,
+    with_nodes: bool = True,
+) -> Run:
+    """The job's trading (if any), its network and its start; ``with_nodes=False`` when the
+    nodes live in hosts elsewhere (the runtime delivers each window's events to them)."""
+    result, trades = None, job.trades
+    if job.trading is not None:
+        result = trade_round(cfg, job.trading, job.inst.round, identity_of, keys)
+        trades = tuple(t.encode() for t in result.trades)
+    nodes = None
+    if with_nodes:
+        n = len(job.inst.names)
+        built = build_nodes(job.inst, range(n), identity_of, job.behaviours,
+                            ms_to_us(cfg.faults.delay_ms))
+        nodes = [built[i] for i in range(n)]
+    sim = new_sim(cfg, job.inst, job.inter, nodes)
+    start(sim, job.inst, trades)
+    job = Job(job.inst, job.behaviours, trades, job.inter)
+    return Run(job, sim, window_width(sim, job.inst), result)
+
+
+def finish(run: Run) -> Outcome:
+    """What the run produced, once its last window is done."""
+    out = read_outcome(run.job.inst, run.sim, run.job.behaviours)
+    out.trading = run.trading
+    return out
+
+
 def run_job(
     cfg: Config, job: Job, identity_of: Callable[[str], Identity], keys: KeyRing
 ) -> Outcome:
     """A job's trading (if any), then its instance, in this process."""
-    result = None
-    trades = job.trades
-    if job.trading is not None:
-        result = trade_round(cfg, job.trading, job.inst.round, identity_of, keys)
-        trades = tuple(t.encode() for t in result.trades)
-    n = len(job.inst.names)
-    nodes = build_nodes(job.inst, range(n), identity_of, job.behaviours,
-                        ms_to_us(cfg.faults.delay_ms))
-    sim = new_sim(cfg, job.inst, job.inter, [nodes[i] for i in range(n)])
-    start(sim, job.inst, trades)
-    sim.run_windows(window_width(sim, job.inst))
-    out = read_outcome(job.inst, sim, job.behaviours)
-    out.trading = result
+    run = prepare(cfg, job, identity_of, keys)
+    run.sim.run_windows(run.width)
+    return finish(run)
+
+
+def to_wire(out: Outcome) -> Outcome:
+    """The outcome as a host sends it back: without what the caller holds (its own instance)
+    or rebuilds (the decided block, whose bytes the certificate carries) -- each would
+    otherwise be pickled, shipped and unpickled only to be thrown away."""
+    return dataclasses.replace(out, inst=None, block=None)
+
+
+def from_wire(out: Outcome, inst: Instance) -> Outcome:
+    """``to_wire`` undone on the caller's side: the same outcome ``run_job`` gave there."""
+    out.inst = inst
+    if out.certificate is not None:
+        out.block = Block.decode(out.certificate.block)  # as read_outcome decoded it
     return out
 
 

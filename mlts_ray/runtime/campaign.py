@@ -18,16 +18,7 @@ from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS
 from mlts_ray.consensus.instance import Committed, fault_bound
 from mlts_ray.ledger import Identity, KeyRing, Trade
 from mlts_ray.ledger.block import ZERO_HASH, BlockKind
-from mlts_ray.mlts.consensus_round import (
-    build_instance,
-    build_nodes,
-    consensus_honest,
-    new_sim,
-    read_outcome,
-    start,
-    window_width,
-)
-from mlts_ray.net.network import ms_to_us
+from mlts_ray.mlts.consensus_round import Job, build_instance, consensus_honest, finish, prepare
 
 CHAIN = "vpp-0"
 
@@ -98,12 +89,9 @@ def run_schedule(s: dict) -> tuple[bool, bool, bool, bool]:
     behaviours = {members[p]: b for p, b in s["behaviours"].items()}
     trades = [Trade(CHAIN, 0, names[1], names[2], CHAIN, CHAIN, 100 + i, 10, f"b{i}", f"s{i}")
               .sign(ids[names[1]], ids[names[2]]).encode() for i in range(3)]
-    nodes = build_nodes(inst, range(len(names)), ids.__getitem__, behaviours,
-                        ms_to_us(cfg.faults.delay_ms))
-    sim = new_sim(cfg, inst, False, [nodes[i] for i in range(len(names))])
-    start(sim, inst, trades)
-    sim.run_windows(window_width(sim, inst))
-    out = read_outcome(inst, sim, behaviours)
+    run = prepare(cfg, Job(inst, behaviours, tuple(trades), False), ids.__getitem__, inst.keys)
+    run.sim.run_windows(run.width)
+    out, sim = finish(run), run.sim
     honest = {i for i, n in enumerate(names) if consensus_honest(behaviours.get(n, "honest"))}
     digests = {ob.value.digest for ob in sim.observations
                if isinstance(ob.value, Committed) and ob.node in honest}

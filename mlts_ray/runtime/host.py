@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.ledger.crypto import DerivedKeyRing
-from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job
+from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job, to_wire
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import Event, NodeHost, Processed
 
@@ -38,12 +38,11 @@ class HostService:
 
     def run_whole(self, job: Job) -> Outcome:
         """A chain whose every node lives here runs its round -- trading, then the whole
-        instance -- in one call: the same windows as across hosts, no round trip per window."""
-        spec = job.inst
-        inst = dataclasses.replace(spec, keys=self.keys)
-        out = run_job(self.cfg, dataclasses.replace(job, inst=inst), self.keys.identity, self.keys)
-        out.inst = spec  # the caller's own instance goes back in (no caches shipped)
-        return out
+        instance -- in one call: the same windows as across hosts, no round trip per window.
+        The outcome goes back in its wire form (``consensus_round.to_wire``)."""
+        inst = dataclasses.replace(job.inst, keys=self.keys)
+        return to_wire(run_job(self.cfg, dataclasses.replace(job, inst=inst),
+                               self.keys.identity, self.keys))
 
     def process(self, chain: str, events: list[Event], end_us: int) -> Processed:
         return self.hosts[chain].process(events, end_us)

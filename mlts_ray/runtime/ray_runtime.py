@@ -29,8 +29,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from mlts_ray.config import Config, to_toml
 from mlts_ray.errors import MltsError, RunError
 from mlts_ray.ledger.crypto import DerivedKeyRing, KeyRing
-from mlts_ray.mlts.consensus_round import Job, Outcome, new_sim, read_outcome, start, window_width
-from mlts_ray.mlts.trading import trade_round
+from mlts_ray.mlts.consensus_round import Job, Outcome, finish, from_wire, prepare
 from mlts_ray.mlts.simulation import Simulation, run_id_of
 from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
@@ -73,7 +72,8 @@ class RayRunner:
         for k, job in enumerate(jobs):
             if k in refs:
                 (out,) = self._get([refs[k]], [(job.inst.chain, job.inst.round)])
-                out.inst, out.wall_ms = job.inst, (time.perf_counter() - started) * 1000
+                out = from_wire(out, job.inst)
+                out.wall_ms = (time.perf_counter() - started) * 1000
                 yield out
             else:
                 yield outs[k]
@@ -81,54 +81,45 @@ class RayRunner:
     def _windows(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Chains spread over several hosts: trading here, then window by window."""
         started = time.perf_counter()
-        sims, widths, walls = [], [], [None] * len(jobs)
+        runs = [prepare(self.cfg, job, self.keys.identity, self.keys, with_nodes=False)
+                for job in jobs]
+        walls: list[float | None] = [None] * len(runs)
         begins = []
-        trading = [None] * len(jobs)
-        for k, job in enumerate(jobs):
-            if job.trading is not None:
-                trading[k] = trade_round(self.cfg, job.trading, job.inst.round,
-                                         self.keys.identity, self.keys)
-        jobs = [job if t is None else dataclasses.replace(
-                    job, trades=tuple(x.encode() for x in t.trades), trading=None)
-                for job, t in zip(jobs, trading, strict=True)]
-        for job in jobs:
-            inst = job.inst
+        for run in runs:
+            inst = run.job.inst
             spec = dataclasses.replace(inst, keys=KeyRing())  # hosts derive keys themselves
             for h in self.placement.hosts_of(inst.chain):
                 indices = self.indices[(inst.chain, h)]
-                mine = {inst.names[i]: job.behaviours.get(inst.names[i], "honest") for i in indices}
+                mine = {inst.names[i]: run.job.behaviours.get(inst.names[i], "honest")
+                        for i in indices}
                 begins.append(self.hosts[h].begin.remote(spec, indices, mine))
-            sim = new_sim(self.cfg, inst, job.inter, None)
-            start(sim, inst, job.trades)
-            sims.append(sim)
-            widths.append(window_width(sim, inst))
         self._get(begins, [(j.inst.chain, j.inst.round) for j in jobs])
-        active = set(range(len(jobs)))
+        active = set(range(len(runs)))
         while active:
             refs, owners = [], []
             for k in sorted(active):
-                batch = sims[k].window(widths[k])
+                sim, chain = runs[k].sim, runs[k].job.inst.chain
+                batch = sim.window(runs[k].width)
                 if not batch:
                     active.discard(k)
                     walls[k] = (time.perf_counter() - started) * 1000
                     continue
                 by_host: dict[int, list] = defaultdict(list)
                 for event in batch:
-                    by_host[self.placement.host_of[(jobs[k].inst.chain, event[DST])]].append(event)
+                    by_host[self.placement.host_of[(chain, event[DST])]].append(event)
                 for h, events in by_host.items():
-                    refs.append(self.hosts[h].process.remote(jobs[k].inst.chain, events,
-                                                             sims[k].window_end))
+                    refs.append(self.hosts[h].process.remote(chain, events, sim.window_end))
                     owners.append(k)
             results = self._get(refs, [(jobs[k].inst.chain, jobs[k].inst.round) for k in owners])
             merged: dict[int, list] = defaultdict(list)
             for k, done in zip(owners, results, strict=True):
                 merged[k].append(done)
             for k, batches in merged.items():
-                sims[k].apply(batches)
+                runs[k].sim.apply(batches)
         outs = []
-        for job, sim, wall, traded in zip(jobs, sims, walls, trading, strict=True):
-            out = read_outcome(job.inst, sim, job.behaviours)
-            out.wall_ms, out.trading = wall, traded
+        for run, wall in zip(runs, walls, strict=True):
+            out = finish(run)
+            out.wall_ms = wall
             outs.append(out)
         return outs
 
