@@ -28,11 +28,13 @@ HERE = Path(__file__).parent
 # section -> (sweep config, the figures docs/results.md shows)
 SWEEPS = {
     "latency_vs_nodes": ("latency_vs_nodes.toml", ["messages_vs_topology_nodes_per_vpp.png",
-                                                   "latency_ms_vs_topology_nodes_per_vpp.png"]),
+                                                   "bytes_vs_topology_nodes_per_vpp.png",
+                                                   "latency_ms_vs_topology_nodes_per_vpp.png",
+                                                   "finality_ms_vs_topology_nodes_per_vpp.png"]),
     "bandwidth": ("bandwidth.toml", ["latency_ms_vs_network_uplink_mbps.png",
                                      "finality_ms_vs_network_uplink_mbps.png"]),
     "byzantine_fraction": ("byzantine_fraction.toml", [
-        "committed_vs_faults_byzantine_fraction.png", "views_vs_faults_byzantine_fraction.png",
+        "views_vs_faults_byzantine_fraction.png",
         "byzantine_in_committee_vs_faults_byzantine_fraction.png"]),
     "random_committee_ablation": ("random_committee_ablation.toml", [
         "byzantine_in_committee_vs_consensus_algorithm.png"]),

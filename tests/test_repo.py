@@ -116,3 +116,18 @@ def test_a_vote_pickles_without_its_process_memos():
     assert vote.valid(KeyRing.of([me]))
     back = pickle.loads(pickle.dumps(vote))
     assert back == vote and back._checked is None and back._body is None
+
+
+def test_the_results_page_shows_what_reproduce_publishes_and_nothing_stale(repo_root):
+    """Every figure and table docs/results.md links exists, and every committed figure is on the
+    page (a figure left behind by a renamed sweep would go on being committed unseen)."""
+    docs = repo_root / "docs"
+    page = (docs / "results.md").read_text()
+    linked = set(re.findall(r"\]\((figures/[^)]+\.png)\)", page))
+    assert linked, "the results page shows no figure"
+    missing = sorted(f for f in linked if not (docs / f).is_file())
+    assert not missing, f"docs/results.md links figures that are not committed: {missing}"
+    committed = {f"figures/{p.name}" for p in (docs / "figures").glob("*.png")}
+    assert not committed - linked, f"committed figures not on the page: {sorted(committed - linked)}"
+    tables = set(re.findall(r"`(docs/tables/[^`]+\.md)`", page))
+    assert all((repo_root / t).is_file() for t in tables), tables

@@ -31,6 +31,7 @@ METRICS = {
     "latency_ms": "latency (ms)",
     "finality_ms": "finality (ms)",
     "messages": "messages per round",
+    "bytes": "bytes on the wire per round",
     "views": "views per round",
     "byzantine_in_committee": "Byzantine members in committee",
 }
@@ -205,9 +206,10 @@ def _summary(df: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
     keys = list(dict.fromkeys(["algorithm", "level", *swept]))
     per_seed = df.groupby([*keys, "experiment.seed"]).agg(
         latency_ms=("latency_ms", "mean"), finality_ms=("finality_ms", "mean"),
-        messages=("messages", "mean"), committed=("committed", "mean")).reset_index()
+        messages=("messages", "mean"), bytes=("bytes", "mean"),
+        committed=("committed", "mean")).reset_index()
     out = {}
-    for metric in ("latency_ms", "finality_ms", "messages", "committed"):
+    for metric in ("latency_ms", "finality_ms", "messages", "bytes", "committed"):
         stats = per_seed.groupby(keys)[metric].apply(_band)
         out[metric] = stats.map(lambda b: b[0])
         out[f"{metric}_ci95"] = stats.map(lambda b: b[1])
