@@ -297,14 +297,17 @@ def safety_cmd(schedules: int, seed: int, json_file: str | None) -> None:
 @click.option("--quick", is_flag=True, help="Smaller sizes: about a minute.")
 @click.option("--json", "json_file", default=None, help="Also write the figures to this file.")
 @click.option("--no-ray", is_flag=True, help="Skip the Ray packed-over-local figure.")
-def bench_cmd(quick: bool, json_file: str | None, no_ray: bool) -> None:
+@click.option("--large", is_flag=True,
+              help="Also a 1,000 VPP x 100 node round's time and peak memory (a few minutes).")
+def bench_cmd(quick: bool, json_file: str | None, no_ray: bool, large: bool) -> None:
     """Performance figures (docs/architecture.md section 11), as ratios measured in this one run."""
     import json
 
     from mlts_ray.runtime.bench import bench
 
     _writable_file("--json", json_file)
-    result = bench(quick=quick, ray_packed=not no_ray, say=lambda line: click.echo(line, err=True))
+    result = bench(quick=quick, ray_packed=not no_ray, large=large,
+                   say=lambda line: click.echo(line, err=True))
     text = json.dumps(result, indent=2)
     click.echo(text)
     if json_file:

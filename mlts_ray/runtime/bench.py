@@ -9,7 +9,10 @@ round's wall time over that floor: how much the simulator adds to the cryptograp
 from __future__ import annotations
 
 import gc
+import json
 import resource
+import subprocess
+import sys
 import time
 import timeit
 from collections.abc import Callable
@@ -59,11 +62,16 @@ def timed_round(sim: Simulation, rnd: int, sign_us: float, verify_us: float) -> 
     made, checked = COUNTS["signs"] - signs, COUNTS["verifies"] - verifies
     floor = (made * sign_us + checked * verify_us) / 1e6
     deliveries = sum(r["deliveries"] for r in tables["consensus"])
+    # the side chains' jobs (trading, then consensus), timed by the local runner when the
+    # simulation has a clock: the part of the round a runtime can run in parallel
+    parallel = sum(r["wall_ms"] or 0.0 for r in tables["consensus"] if r["chain"] != "main") / 1000
     return {"round_s": wall, "floor_s": floor, "ratio": wall / floor if floor else float("nan"),
-            "signs": made, "verifies": checked, "deliveries": deliveries}
+            "signs": made, "verifies": checked, "deliveries": deliveries,
+            "parallel_s": parallel}
 
 
-def bench(quick: bool = False, ray_packed: bool = True, say: Say = print) -> dict[str, Any]:
+def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
+          large: bool = False) -> dict[str, Any]:
     VERIFY_CACHE.clear()
     sign_us, verify_us = crypto_costs()
     out: dict[str, Any] = {"sign_us": sign_us, "verify_us": verify_us, "quick": quick}
@@ -82,7 +90,8 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print) -> dic
     say(f"one PBFT instance, N={32 if quick else 64}: {out['pbft_n64_instance_ms']} ms")
 
     vpps = 10 if quick else 100
-    dce = timed_round(Simulation(_cfg(vpps, 100, "dce-pbft")), 1, sign_us, verify_us)
+    dce = timed_round(Simulation(_cfg(vpps, 100, "dce-pbft"), clock=time.perf_counter), 1,
+                      sign_us, verify_us)
     out |= {"dce_10k_round_s": round(dce["round_s"], 3), "dce_10k_floor_s": round(dce["floor_s"], 3),
             "dce_10k_floor_ratio": round(dce["ratio"], 3)}
     say(f"DCE-PBFT round, {vpps} VPPs x 100 nodes: {dce['round_s']:.2f} s, floor "
@@ -94,12 +103,61 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print) -> dic
     out["pbft_10k_round_s"] = round(pbft10k["round_s"], 2)
     say(f"PBFT round, {5 if quick else 100} VPPs x 100 nodes: {pbft10k['round_s']:.1f} s")
 
+    ray_s, cpus = None, 0
     if ray_packed:
-        ratio = _ray_over_local(_cfg(vpps, 100, "dce-pbft"), dce["round_s"])
-        if ratio is not None:
-            out["ray_packed_over_local"] = round(ratio, 3)
-            say(f"Ray packed over local, same DCE-PBFT round: {ratio:.2f}")
+        ray_s, cpus = _ray_round_s(_cfg(vpps, 100, "dce-pbft"))
+        if ray_s is not None:
+            out["ray_packed_over_local"] = round(ray_s / dce["round_s"], 3)
+            say(f"Ray packed over local, same DCE-PBFT round: {out['ray_packed_over_local']:.2f}")
+    out |= scale_out(dce["round_s"], dce["parallel_s"], ray_s, cpus)
+    say(f"that round: serial share {out['coordinator_serial_share']:.3f} (serial "
+        f"{out['serial_s']:.2f} s, parallel {out['parallel_s']:.2f} s, Ray overhead "
+        f"{out['ray_overhead_s']:.2f} s); predicted speed-up {out['predicted_speedup_16']:.1f}x "
+        f"at 16 CPUs, {out['predicted_speedup_64']:.1f}x at 64")
+    if large:
+        out |= large_round(1000, 100)
+        say(f"DCE-PBFT round, 1,000 VPPs x 100 nodes, local: {out['dce_100k_round_s']:.1f} s, "
+            f"peak RSS {out['rss_100k_mb']:,.0f} MB")
     return out
+
+
+def large_round(vpps: int, nodes: int) -> dict[str, float]:
+    """Round 0 of a ``vpps x nodes`` DCE-PBFT run in a fresh process, so that its peak RSS is
+    the run's own and not this process's high-water mark."""
+    code = ("import json, resource, time; from mlts_ray.runtime.bench import _cfg; "
+            "from mlts_ray.mlts.simulation import Simulation; t = time.perf_counter(); "
+            f"sim = Simulation(_cfg({vpps}, {nodes}, 'dce-pbft')); b = time.perf_counter(); "
+            "sim.run_round(0); e = time.perf_counter(); "
+            "print(json.dumps({'setup_s': b - t, 'round_s': e - b, "
+            "'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RunError("bench --large", f"the {vpps} x {nodes} round failed: "
+                       f"{done.stderr.strip().splitlines()[-1:]}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"dce_100k_setup_s": round(got["setup_s"], 2), "dce_100k_round_s": round(got["round_s"], 2),
+            "rss_100k_mb": round(got["rss_mb"], 1)}
+
+
+def scale_out(round_s: float, parallel_s: float, ray_s: float | None,
+              cpus: int | None) -> dict[str, float]:
+    """The scale-out model of the README's cluster section, from one round measured locally:
+    ``parallel_s`` is the side chains' jobs (they run on hosts), the rest ``serial_s`` (the
+    coordinator's record, settlement, credit, anchoring, the main chain, the tables). On Ray
+    the coordinator also receives every outcome: ``ray_overhead_s`` is the Ray round's wall
+    beyond ``serial + parallel / cpus`` on this machine, counted as serial too. Then
+    ``speedup(k) = round_s / (serial + overhead + parallel / k)`` -- Amdahl's law, with the
+    serial part measured rather than assumed."""
+    serial = max(0.0, round_s - parallel_s)
+    overhead = max(0.0, ray_s - (serial + parallel_s / cpus)) if ray_s and cpus else 0.0
+
+    def speedup(k: int) -> float:
+        return round(round_s / (serial + overhead + parallel_s / k), 2)
+
+    return {"serial_s": round(serial, 3), "parallel_s": round(parallel_s, 3),
+            "ray_overhead_s": round(overhead, 3),
+            "coordinator_serial_share": round(serial / round_s, 4),
+            "predicted_speedup_16": speedup(16), "predicted_speedup_64": speedup(64)}
 
 
 def _instance_ms(n: int) -> float:
@@ -120,14 +178,15 @@ def _instance_ms(n: int) -> float:
     return wall
 
 
-def _ray_over_local(cfg: Config, local_s: float) -> float | None:
+def _ray_round_s(cfg: Config) -> tuple[float | None, int]:
+    """Wall of round 1 of ``cfg`` on Ray (all CPUs, auto packing) and the CPUs it had."""
     try:
         import ray
 
         from mlts_ray.runtime.placement import place
         from mlts_ray.runtime.ray_runtime import RayRunner, _chains, connect, start_hosts
     except ImportError:
-        return None
+        return None, 0
     # The local run of the same config and seed left this round's signatures in the process
     # cache; the Ray driver must not get them for free (that made the ratio look 0.63, not 1.1).
     VERIFY_CACHE.clear()
@@ -140,7 +199,7 @@ def _ray_over_local(cfg: Config, local_s: float) -> float | None:
         sim.run_round(0)  # warm-up: actors up, keys derived
         start = time.perf_counter()
         sim.run_round(1)
-        return (time.perf_counter() - start) / local_s
+        return time.perf_counter() - start, cpus
     finally:
         from ray.util.placement_group import remove_placement_group
 
