@@ -25,6 +25,8 @@ from mlts_ray.runtime.sink import RunSink
 
 Progress = Callable[[int, int], None]
 RoundFn = Callable[[int], Mapping[str, pa.RecordBatch]]
+Pending = Callable[[], Mapping[str, pa.RecordBatch]]  # waits for a round started elsewhere
+Submit = Callable[[int], Pending]
 
 
 class Interrupted(RunError):
@@ -71,10 +73,19 @@ def open_sink(cfg: Config, out: str | Path, resume: str | Path | None, runtime: 
 
 
 def drive(
-    cfg: Config, sink: RunSink, run_round: RoundFn, progress: Progress | None = None,
-    after_round: Callable[[int], None] | None = None, **manifest: Any,
+    cfg: Config, sink: RunSink, run_round: RoundFn | None = None,
+    progress: Progress | None = None, after_round: Callable[[int], None] | None = None,
+    submit: Submit | None = None, **manifest: Any,
 ) -> Path | str:
-    """Run the rounds not yet in ``sink`` (replaying the finished ones first)."""
+    """Run the rounds not yet in ``sink`` (replaying the finished ones first).
+
+    A runtime whose rounds run elsewhere passes ``submit(rnd)`` instead of ``run_round``: it
+    starts the round and returns what waits for its tables. Round ``r + 1`` is then started
+    before round ``r`` is written, so the writing overlaps the next round (pipelined), with the
+    same guarantees on disk: rounds are stored in order, each whole before ``rounds_done``
+    moves, and a failure in round ``r + 1`` surfaces only after round ``r`` is stored."""
+    if submit is None:
+        submit = lambda rnd: (lambda: run_round(rnd))  # noqa: E731 -- runs when waited for
     started = time.perf_counter()
     first = int(sink.manifest["rounds_done"])
     rounds = cfg.experiment.rounds
@@ -83,9 +94,13 @@ def drive(
     with graceful_stop() as stop:
         try:
             for rnd in range(first):
-                run_round(rnd)  # replay: rebuild the state, write nothing
+                submit(rnd)()  # replay: rebuild the state, write nothing
+            pending = submit(first) if first < rounds else None
             for rnd in range(first, rounds):
-                sink.write_batches(rnd, run_round(rnd))
+                batches = pending()
+                more = rnd + 1 < rounds and not stop.requested
+                pending = submit(rnd + 1) if more else None
+                sink.write_batches(rnd, batches)
                 if progress:
                     progress(rnd + 1, rounds)
                 if after_round:

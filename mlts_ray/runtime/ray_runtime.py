@@ -302,11 +302,13 @@ def run_ray(
                 "cluster_cpus": cpus, "startup_s": round(time.perf_counter() - t0, 3),
             }
 
-            def run_round(rnd: int):
-                return _unwrapped(lambda: ray.get(coordinator.run_round.remote(rnd)), f"round {rnd}")
+            def submit(rnd: int):
+                ref = coordinator.run_round.remote(rnd)  # the coordinator runs calls in order
+                return lambda: _unwrapped(lambda: ray.get(ref), f"round {rnd}")
 
             after = (lambda rnd: on_round(rnd, hosts)) if on_round else None
-            return drive(cfg, sink, run_round, progress, after, runtime="ray", ray=info)
+            return drive(cfg, sink, progress=progress, after_round=after, submit=submit,
+                         runtime="ray", ray=info)
         finally:
             for handle in [*hosts, coordinator]:
                 ray.kill(handle)
