@@ -5,9 +5,9 @@ every chain; credit is read from the chain's record of it (``consensus.conduct``
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass, field
 
 from mlts_ray.config import Config
