@@ -23,7 +23,7 @@ reports as a proof of misbehaviour, in ``evidence``.
 
 from __future__ import annotations
 
-from mlts_ray.consensus.checks import _decoded_trade, check_block, check_certificate
+from mlts_ray.consensus.checks import _decoded_trade, check_block, check_certificate, decoded_block
 from mlts_ray.consensus.evidence import DoubleVote, Equivocation, InvalidProposal
 from mlts_ray.consensus.instance import (
     Accepted,
@@ -486,15 +486,8 @@ class Replica:
         r.verifies += 1 + len(proof.prepares)
         if not pp.vote.valid(inst.keys) or not all(p.valid(inst.keys) for p in proof.prepares):
             return False
-        # Decoded once per process: every member checks every view change, and each carries
-        # the prepared block (at V = 300 the main chain decoded its block 80 k times a round).
-        block = inst.decoded.get(("block", pp.block))
-        if block is None:
-            try:
-                block = inst.decoded[("block", pp.block)] = Block.decode(pp.block)
-            except MltsError:
-                return False
-        return block.hash == digest
+        block = decoded_block(inst, pp.block)
+        return block is not None and block.hash == digest
 
     def _on_view_change(self, vc: ViewChange, r: Ready) -> None:
         if not self.member or not self._valid_view_change(vc, r):
