@@ -300,6 +300,10 @@ def run_ray(
                 "nodes": sorted(set(where)), "actors_per_node": dict(Counter(where)),
                 "hosts": len(hosts), "nodes_per_actor": cfg.experiment.nodes_per_actor,
                 "cluster_cpus": cpus, "startup_s": round(time.perf_counter() - t0, 3),
+                # which Ray nodes each chain's hosts run on, so a user (and the cluster test)
+                # can see the side chains spread over the cluster
+                "chain_nodes": {chain: sorted({where[h] for h in placement.hosts_of(chain)})
+                                for chain, _ in _chains(cfg)},
             }
 
             def submit(rnd: int):

@@ -1,0 +1,78 @@
+"""A real four-node Ray cluster (``ray.cluster_utils.Cluster``, one CPU per node): every chain
+gets its own host, the placement groups spread them so the side chains run on different Ray
+nodes, the tables equal the local runtime's, and a side chain's host killed mid-run ends the
+run naming that chain, with every finished round readable."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from mlts_ray.analysis.load import load_table  # noqa: E402
+from mlts_ray.config import build_config  # noqa: E402
+from mlts_ray.errors import RunError  # noqa: E402
+from mlts_ray.runtime.local import run_local  # noqa: E402
+from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
+from mlts_ray.runtime.tables import TABLES  # noqa: E402
+
+# nodes_per_actor = nodes_per_vpp: one host per side chain, one for the main chain (3 VMCs + 1
+# grid node); four hosts of 0.9 CPU on four 1-CPU nodes cannot share a node.
+CONFIG = {
+    "experiment": {"name": "cluster4", "seed": 11, "rounds": 3, "nodes_per_actor": 6},
+    "topology": {"vpps": 3, "nodes_per_vpp": 6, "grid_nodes": 1},
+    "workload": {"cross_vpp_share": 0.5},
+    "faults": {"byzantine_fraction": 0.3, "where": "both", "behaviours": ["silent", "forge"]},
+}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    for _ in range(3):
+        c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+def test_side_chains_run_on_different_nodes_with_the_local_tables(cluster, tmp_path):
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 4
+    run = run_ray(build_config(CONFIG), tmp_path / "ray")
+    info = json.loads((run / "manifest.json").read_text())["ray"]
+    on = info["chain_nodes"]
+    sides = [on[f"vpp-{v}"] for v in range(3)]
+    assert all(len(nodes) == 1 for nodes in sides), on  # a chain's one host is on one node
+    assert len({nodes[0] for nodes in sides}) == 3, on  # ...and no two side chains share one
+    assert len(info["nodes"]) == 4, info
+    local = run_local(build_config(CONFIG, ["experiment.runtime=local"]), tmp_path / "local")
+    for name in TABLES:
+        a, b = (pd.read_parquet(d / name) for d in (local, run))
+        keep = [c for c in a.columns if not c.startswith("wall_")]
+        pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True, obj=name)
+
+
+def test_a_killed_side_chain_host_ends_the_run_naming_it(cluster, tmp_path):
+    cfg = build_config(CONFIG, ["experiment.rounds=4"])
+
+    def kill_vpp1_after_round_1(rnd, hosts):
+        if rnd == 1:
+            ray.kill(hosts[1])  # the host of vpp-1 (hosts are placed chain by chain)
+
+    with pytest.raises(RunError) as err:
+        run_ray(cfg, tmp_path, on_round=kill_vpp1_after_round_1)
+    assert err.value.subject == "vpp-1 round 2", str(err.value)
+    assert "node host actor died" in err.value.why
+    (run,) = (tmp_path).iterdir()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["rounds_done"] == 2, manifest
+    trades = load_table(run, "trades")
+    assert sorted(trades["round"].unique()) == [0, 1]  # the finished rounds, whole
