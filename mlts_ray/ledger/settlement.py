@@ -109,6 +109,41 @@ class Settlement:
         self._balances[GRID] = (grid_money + paid, 0)
         return imported, exported
 
+    # --- what a shard reports and applies in a cross-chain step (ledger.chain_accounts) -------
+
+    def holds(self, node: str) -> bool:
+        return node in self._balances
+
+    @property
+    def horizon(self) -> int:
+        return self._horizon
+
+    def settled_among(self, ids: Iterable[tuple[int, str]]) -> dict[int, frozenset[str]]:
+        """Which of the ``(round, id)`` pairs the replay guard holds, by round."""
+        out: dict[int, set[str]] = {}
+        for rnd, tx_id in ids:
+            if tx_id in self._settled.get(rnd, ()):
+                out.setdefault(rnd, set()).add(tx_id)
+        return {r: frozenset(ids) for r, ids in out.items()}
+
+    @classmethod
+    def scratch(cls, keys: KeyRing, balances: Mapping[str, Balance],
+                settled: Mapping[int, Iterable[str]], horizon: int) -> Settlement:
+        """A ledger rebuilt from shards' reports, to decide a step on (no checks of the
+        balances: they are a real ledger's, grid bills below zero included)."""
+        out = cls(keys)
+        out._balances = dict(balances)
+        out._settled = {r: set(ids) for r, ids in settled.items()}
+        out._horizon = horizon
+        return out
+
+    def settled_ids(self) -> list[tuple[int, str]]:
+        return [(r, tx) for r, ids in self._settled.items() for tx in ids]
+
+    def apply(self, balances: Mapping[str, Balance], ids: Iterable[tuple[int, str]]) -> None:
+        """Write a decided step's balances and settled ids (the caller checked them)."""
+        self._commit(dict(balances), list(ids))
+
     def is_settled(self, tx_id: str) -> bool:
         """Settled in a round the guard still remembers."""
         return any(tx_id in ids for ids in self._settled.values())

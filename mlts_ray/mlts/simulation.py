@@ -24,6 +24,7 @@ from mlts_ray.config import PLACEMENT_KEYS, Config
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
+from mlts_ray.ledger.chain_accounts import Ledgers
 from mlts_ray.ledger.settlement import GRID, Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proofs, anchor_root
@@ -61,7 +62,8 @@ class Simulation:
         seed = cfg.experiment.seed
         self.identities = {n: Identity.derive(seed, n) for n in node_names(cfg)}
         self.keys = KeyRing.of(self.identities.values())
-        self.ledger = opening_ledger(cfg, self.keys)
+        # split by chain: what crosses chains settles by two-phase steps (ledger.chain_accounts)
+        self.ledger = Ledgers(self.keys, opening_balances(cfg))
         self.totals = self.ledger.totals()
         self.sides = {
             c.chain: c for c in (SideChain(cfg, v, self.identities, self.keys)
@@ -191,8 +193,13 @@ def node_names(cfg: Config) -> list[str]:
             *grid_names(cfg)]
 
 
-def opening_ledger(cfg: Config, keys: KeyRing) -> Settlement:
-    """The ledger before round 0: every node's starting money, no energy, and the grid's
-    account at zero."""
+def opening_balances(cfg: Config) -> dict[str, tuple[int, int]]:
+    """Before round 0: every node's starting money, no energy, and the grid's account at zero."""
     money = cfg.workload.initial_money_cents
-    return Settlement(keys, {**{n: (money, 0) for n in node_names(cfg)}, GRID: (0, 0)})
+    return {**{n: (money, 0) for n in node_names(cfg)}, GRID: (0, 0)}
+
+
+def opening_ledger(cfg: Config, keys: KeyRing) -> Settlement:
+    """The opening balances as one undivided ledger: what ``mlts verify`` replays the run's
+    settlement on, independently of the run's shards."""
+    return Settlement(keys, opening_balances(cfg))
