@@ -171,8 +171,9 @@ class Ledgers:
     def transfer_money(self, src: str, dst: str, cents: int) -> int:
         """As ``Settlement.transfer_money``; across shards by the two-phase protocol."""
         if home_of(src) == home_of(dst):
-            self._part(dst).check_unlocked(dst)
-            return self._local(src).transfer_money(src, dst, cents)
+            ledger = self._local(src)  # src first: the error names it, as Settlement's does
+            self._local(dst)
+            return ledger.transfer_money(src, dst, cents)
         for n in (src, dst):
             self._part(n)  # both accounts exist, or a named error before anything is locked
         return self._step_over({src, dst}, {}, lambda s: s.transfer_money(src, dst, cents))
