@@ -65,7 +65,11 @@ class ChainAccounts:
                 raise LedgerError(f"account {node}",
                                   f"locked by cross-chain step {self.locks[node]}")
 
-    def prepare(self, step: int, nodes: Iterable[str], tx_ids: Iterable[tuple[int, str]]) -> Prepared:
+    def prepare(
+        self, step: int, nodes: Iterable[str], tx_ids: Iterable[tuple[int, str]]
+    ) -> Prepared:
+        """Lock the accounts of ``nodes`` this shard holds; report them and which of
+        ``tx_ids`` it has settled."""
         held = sorted({n for n in nodes if self.ledger.holds(n)})
         self.check_unlocked(*held)
         for n in held:

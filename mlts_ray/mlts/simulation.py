@@ -22,9 +22,9 @@ import tomli_w
 
 from mlts_ray.config import PLACEMENT_KEYS, Config
 from mlts_ray.errors import RunError
+from mlts_ray.ledger.chain_accounts import Ledgers
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
-from mlts_ray.ledger.chain_accounts import Ledgers
 from mlts_ray.ledger.settlement import GRID, Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proofs, anchor_root
