@@ -4,13 +4,12 @@ its actors over both nodes and its tables equal the local runtime's."""
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 import pytest
 
 ray = pytest.importorskip("ray")
-from ray.cluster_utils import Cluster  # noqa: E402
+from ray_clusters import local_cluster  # noqa: E402
 
 from mlts_ray.config import build_config  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
@@ -27,14 +26,8 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def cluster():
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
-    yield c
-    ray.shutdown()
-    c.shutdown()
+    with local_cluster(2) as c:
+        yield c
 
 
 def test_a_two_node_cluster_runs_on_both_nodes_with_the_local_tables(cluster, tmp_path):

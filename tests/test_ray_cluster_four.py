@@ -6,13 +6,12 @@ run naming that chain, with every finished round readable."""
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 import pytest
 
 ray = pytest.importorskip("ray")
-from ray.cluster_utils import Cluster  # noqa: E402
+from ray_clusters import local_cluster  # noqa: E402
 
 from mlts_ray.analysis.load import load_table  # noqa: E402
 from mlts_ray.config import build_config  # noqa: E402
@@ -33,15 +32,8 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def cluster():
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    for _ in range(3):
-        c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
-    yield c
-    ray.shutdown()
-    c.shutdown()
+    with local_cluster(4) as c:
+        yield c
 
 
 def test_side_chains_run_on_different_nodes_with_the_local_tables(cluster, tmp_path):
