@@ -61,10 +61,13 @@ def test_a_killed_side_chain_host_ends_the_run_naming_it(cluster, tmp_path):
 
     with pytest.raises(RunError) as err:
         run_ray(cfg, tmp_path, on_round=kill_vpp1_after_round_1)
-    assert err.value.subject == "vpp-1 round 2", str(err.value)
+    # Rounds are pipelined: round 2 was already running when the kill came, so it may still
+    # have finished; the first round to fail is 2 or 3, and every round before it is stored.
+    chain, _, failed = err.value.subject.partition(" round ")
+    assert chain == "vpp-1" and failed in ("2", "3"), str(err.value)
     assert "node host actor died" in err.value.why
-    (run,) = (tmp_path).iterdir()
+    (run,) = tmp_path.iterdir()
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and manifest["rounds_done"] == 2, manifest
+    assert manifest["status"] == "failed" and manifest["rounds_done"] == int(failed), manifest
     trades = load_table(run, "trades")
-    assert sorted(trades["round"].unique()) == [0, 1]  # the finished rounds, whole
+    assert sorted(trades["round"].unique()) == list(range(int(failed)))  # finished rounds, whole

@@ -81,13 +81,17 @@ def test_a_dead_node_host_ends_the_run_cleanly(tmp_path):
 
     with pytest.raises(RunError) as err:
         run_ray(cfg, tmp_path, on_round=kill_after_first_round)
-    assert err.value.subject == "vpp-0 round 1", str(err.value)
+    # rounds are pipelined: round 1 was already running when the kill came and may still have
+    # finished, so the first round to fail is 1 or 2; every round before it is stored
+    chain, _, failed = err.value.subject.partition(" round ")
+    assert chain == "vpp-0" and failed in ("1", "2"), str(err.value)
     assert "node host actor died" in err.value.why
     (run,) = tmp_path.iterdir()
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and manifest["rounds_done"] == 1
+    assert manifest["status"] == "failed" and manifest["rounds_done"] == int(failed)
     consensus = pd.read_parquet(run / "consensus")
-    assert set(consensus["round"]) == {0}  # the finished round is readable, nothing half-written
+    # the finished rounds are readable, nothing half-written
+    assert set(consensus["round"]) == set(range(int(failed)))
 
 
 @ray.remote
