@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 
 ray = pytest.importorskip("ray")
 from ray_clusters import local_cluster  # noqa: E402
+from run_checks import assert_same_tables  # noqa: E402
 
 from mlts_ray.config import build_config  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
 from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
-from mlts_ray.runtime.tables import TABLES  # noqa: E402
 
 CONFIG = {
     "experiment": {"name": "cluster", "seed": 5, "rounds": 2, "nodes_per_actor": "auto"},
@@ -38,7 +37,4 @@ def test_a_two_node_cluster_runs_on_both_nodes_with_the_local_tables(cluster, tm
     placed = manifest["ray"]["actors_per_node"]
     assert len(placed) == 2 and all(count >= 1 for count in placed.values()), placed
     local = run_local(build_config(CONFIG, ["experiment.runtime=local"]), tmp_path / "local")
-    for name in TABLES:
-        a, b = (pd.read_parquet(d / name) for d in (local, run))
-        keep = [c for c in a.columns if not c.startswith("wall_")]
-        pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True, obj=name)
+    assert_same_tables(local, run)

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 
 ray = pytest.importorskip("ray")
 from ray_clusters import local_cluster  # noqa: E402
+from run_checks import assert_dead_host_ended, assert_same_tables  # noqa: E402
 
-from mlts_ray.analysis.load import load_table  # noqa: E402
 from mlts_ray.config import build_config  # noqa: E402
 from mlts_ray.errors import RunError  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
 from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
-from mlts_ray.runtime.tables import TABLES  # noqa: E402
 
 # nodes_per_actor = nodes_per_vpp: one host per side chain, one for the main chain (3 VMCs + 1
 # grid node); four hosts of 0.9 CPU on four 1-CPU nodes cannot share a node.
@@ -46,10 +44,7 @@ def test_side_chains_run_on_different_nodes_with_the_local_tables(cluster, tmp_p
     assert len({nodes[0] for nodes in sides}) == 3, on  # ...and no two side chains share one
     assert len(info["nodes"]) == 4, info
     local = run_local(build_config(CONFIG, ["experiment.runtime=local"]), tmp_path / "local")
-    for name in TABLES:
-        a, b = (pd.read_parquet(d / name) for d in (local, run))
-        keep = [c for c in a.columns if not c.startswith("wall_")]
-        pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True, obj=name)
+    assert_same_tables(local, run)
 
 
 def test_a_killed_side_chain_host_ends_the_run_naming_it(cluster, tmp_path):
@@ -61,13 +56,4 @@ def test_a_killed_side_chain_host_ends_the_run_naming_it(cluster, tmp_path):
 
     with pytest.raises(RunError) as err:
         run_ray(cfg, tmp_path, on_round=kill_vpp1_after_round_1)
-    # Rounds are pipelined: round 2 was already running when the kill came, so it may still
-    # have finished; the first round to fail is 2 or 3, and every round before it is stored.
-    chain, _, failed = err.value.subject.partition(" round ")
-    assert chain == "vpp-1" and failed in ("2", "3"), str(err.value)
-    assert "node host actor died" in err.value.why
-    (run,) = tmp_path.iterdir()
-    manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and manifest["rounds_done"] == int(failed), manifest
-    trades = load_table(run, "trades")
-    assert sorted(trades["round"].unique()) == list(range(int(failed)))  # finished rounds, whole
+    assert_dead_host_ended(err.value, "vpp-1", (2, 3), tmp_path)

@@ -16,6 +16,7 @@ from mlts_ray.errors import RunError  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
 from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
 from mlts_ray.runtime.tables import TABLES  # noqa: E402
+from run_checks import assert_dead_host_ended, assert_same_tables  # noqa: E402
 
 BYZANTINE = {
     "experiment": {"name": "det", "seed": 11, "rounds": 3},
@@ -42,12 +43,6 @@ def tables(run_dir) -> dict[str, pd.DataFrame]:
         df = pd.read_parquet(run_dir / name)
         out[name] = df[[c for c in df.columns if not c.startswith("wall_")]].reset_index(drop=True)
     return out
-
-
-def assert_same_tables(a, b):
-    ta, tb = tables(a), tables(b)
-    for name in TABLES:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +76,7 @@ def test_a_dead_node_host_ends_the_run_cleanly(tmp_path):
 
     with pytest.raises(RunError) as err:
         run_ray(cfg, tmp_path, on_round=kill_after_first_round)
-    # rounds are pipelined: round 1 was already running when the kill came and may still have
-    # finished, so the first round to fail is 1 or 2; every round before it is stored
-    chain, _, failed = err.value.subject.partition(" round ")
-    assert chain == "vpp-0" and failed in ("1", "2"), str(err.value)
-    assert "node host actor died" in err.value.why
-    (run,) = tmp_path.iterdir()
-    manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and manifest["rounds_done"] == int(failed)
-    consensus = pd.read_parquet(run / "consensus")
-    # the finished rounds are readable, nothing half-written
-    assert set(consensus["round"]) == set(range(int(failed)))
+    assert_dead_host_ended(err.value, "vpp-0", (1, 2), tmp_path)
 
 
 @ray.remote

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from mlts_ray.analysis.load import load_table, read_manifest
@@ -23,6 +22,8 @@ from mlts_ray.config import build_config
 from mlts_ray.errors import ConfigError, RunError
 from mlts_ray.runtime.local import run_local
 from mlts_ray.runtime.tables import TABLES
+
+from run_checks import assert_same_tables
 
 ROUNDS = 30  # about 3 s: room to interrupt it anywhere
 SETTINGS = ["experiment.runtime=local", f"experiment.rounds={ROUNDS}", "topology.vpps=3",
@@ -42,13 +43,6 @@ def config_file(tmp_path_factory) -> Path:
 def reference(config_file, tmp_path_factory) -> Path:
     cfg = build_config({"experiment": {"name": "resume", "seed": 9}}, SETTINGS)
     return run_local(cfg, tmp_path_factory.mktemp("ref"))
-
-
-def _same_tables(a, b) -> None:
-    for name in TABLES:
-        x, y = load_table(a, name), load_table(b, name)
-        keep = [c for c in x.columns if not c.startswith("wall_")]
-        pd.testing.assert_frame_equal(x[keep], y[keep], check_exact=True, obj=name)
 
 
 def _start(config_file, out) -> subprocess.Popen:
@@ -87,7 +81,7 @@ def test_sigint_stops_at_a_round_boundary_and_resume_matches(config_file, refere
     assert manifest["status"] == "interrupted" and 2 <= manifest["rounds_done"] < ROUNDS
     _resume(config_file, run_dir)
     assert read_manifest(run_dir)["status"] == "complete"
-    _same_tables(reference, run_dir)
+    assert_same_tables(reference, run_dir)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -104,7 +98,7 @@ def test_sigkill_at_a_random_instant_leaves_a_readable_resumable_run(config_file
         assert df.empty or set(df["round"]) <= set(range(done))
     assert set(load_table(run_dir, "consensus")["round"]) == set(range(done))
     _resume(config_file, run_dir)
-    _same_tables(reference, run_dir)
+    assert_same_tables(reference, run_dir)
     verify_run(run_dir)  # a killed-and-resumed run proves itself like an uninterrupted one
 
 

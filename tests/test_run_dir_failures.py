@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from mlts_ray.analysis.load import load_table, read_manifest
@@ -28,8 +27,8 @@ from mlts_ray.runtime.driver import StorageFailed
 from mlts_ray.runtime.local import run_local
 from mlts_ray.runtime.sink import RunSink
 from mlts_ray.runtime.storage import Location, RunLock
-from mlts_ray.runtime.tables import TABLES
 from quota_fs import quota_fs
+from run_checks import assert_same_tables
 
 SMALL = ["experiment.runtime=local", "experiment.rounds=6", "topology.vpps=2",
          "topology.nodes_per_vpp=5"]
@@ -38,13 +37,6 @@ CLI = [sys.executable, "-m", "mlts_ray.cli"]
 
 def _cfg(*extra: str):
     return build_config({"experiment": {"name": "failures", "seed": 3}}, [*SMALL, *extra])
-
-
-def _same_tables(a, b) -> None:
-    for name in TABLES:
-        x, y = load_table(a, name), load_table(b, name)
-        keep = [c for c in x.columns if not c.startswith("wall_")]
-        pd.testing.assert_frame_equal(x[keep], y[keep], check_exact=True, obj=name)
 
 
 def _temporaries(root: Path) -> list[Path]:
@@ -70,7 +62,7 @@ def _run_dir_bytes(run: Path) -> int:
 # --- a full disk ----------------------------------------------------------------------------
 
 
-def test_a_disk_that_fills_mid_run_fails_cleanly_and_resumes_to_the_same_tables(reference, tmp_path):
+def test_a_disk_that_fills_mid_run_fails_cleanly_and_resumes_to_theassert_same_tables(reference, tmp_path):
     fs, quota = quota_fs(budget=_run_dir_bytes(reference) // 2)
     with pytest.raises(StorageFailed) as err:
         run_local(_cfg(), Location(fs, str(tmp_path / "runs")))
@@ -83,7 +75,7 @@ def test_a_disk_that_fills_mid_run_fails_cleanly_and_resumes_to_the_same_tables(
     quota.budget = 10**9  # space freed
     run_local(_cfg(), Location(fs, str(tmp_path / "runs")), resume=run)
     assert read_manifest(run)["status"] == "complete" and "error" not in read_manifest(run)
-    _same_tables(reference, run)
+    assert_same_tables(reference, run)
     verify_run(run)  # the digest chain continues across the failure and the resume
 
 
@@ -252,7 +244,7 @@ def test_concurrent_runs_into_one_out_each_get_their_own_directory(config_file, 
     assert len(set(dirs)) == 6
     for run in dirs:
         assert read_manifest(run)["status"] == "complete"
-    _same_tables(dirs[0], dirs[5])
+    assert_same_tables(dirs[0], dirs[5])
 
 
 def test_runs_created_at_the_same_instant_never_share_a_directory(tmp_path):
