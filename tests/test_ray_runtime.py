@@ -62,6 +62,8 @@ def test_ray_tables_equal_local_tables(local_run, tmp_path, packing):
     placed = manifest["ray"]["actors_per_node"]
     hosts = {"1": 6 + 6 + 3, "auto": 2, "4": 2 + 2 + 1}[packing]
     assert sum(placed.values()) == hosts + 1  # + the coordinator
+    # whole chains keep their state on their hosts (runtime.ray_sides); spread ones cannot
+    assert manifest["ray"]["side_state"] == ("hosts" if packing == "auto" else "coordinator")
     faulty = tables(run)["credits"].behaviour.unique()
     # the comparison covers rounds with several kinds of Byzantine consensus nodes
     assert len(set(faulty) & {"equivocate", "forge", "silent", "delay"}) >= 2

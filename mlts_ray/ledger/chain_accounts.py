@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mlts_ray.errors import LedgerError, SettlementError
 from mlts_ray.ledger.crypto import KeyRing
@@ -93,28 +93,66 @@ class ChainAccounts:
         for n in [n for n, s in self.locks.items() if s == step]:
             del self.locks[n]
 
+    def holds(self, node: str) -> bool:
+        return self.ledger.holds(node)
+
+    def balance(self, node: str) -> Balance:
+        return self.ledger.balance(node)
+
+
+class Shard(Protocol):
+    """What a cross-chain step needs of a shard, wherever it lives (``ChainAccounts`` here;
+    a runtime's stand-in for one held by another process)."""
+
+    name: str
+
+    def holds(self, node: str) -> bool: ...
+    def balance(self, node: str) -> Balance: ...
+    def prepare(self, step: int, nodes: Iterable[str],
+                tx_ids: Iterable[tuple[int, str]]) -> Prepared: ...
+    def commit(self, step: int, balances: Mapping[str, Balance],
+               settled: Iterable[tuple[int, str]]) -> None: ...
+    def abort(self, step: int) -> None: ...
+
+
+Call = tuple[Shard, str, tuple]  # (shard, method, arguments)
+FanOut = Callable[[list[Call]], list[Any]]
+
+
+def one_by_one(calls: list[Call]) -> list[Any]:
+    """The shards' answers, each asked in turn (a runtime asks remote shards together)."""
+    return [getattr(shard, method)(*args) for shard, method, args in calls]
+
 
 class Ledgers:
     """Every shard, behind the ``Settlement`` interface the chains use."""
 
-    def __init__(self, keys: KeyRing, balances: Mapping[str, Balance]) -> None:
-        self.keys = keys
+    def __init__(self, keys: KeyRing, balances: Mapping[str, Balance],
+                 shards: Mapping[str, Shard] | None = None,
+                 fan_out: FanOut = one_by_one) -> None:
+        """``balances``: the opening balances of the shards made here; ``shards``: shards
+        made by their side chains' services (``mlts.side_service``), in this process or,
+        through a runtime's stand-in, in another -- asked together through ``fan_out``. The
+        totals and balances below are of the shards in this process."""
+        self.keys, self.fan_out = keys, fan_out
         split: dict[str, dict[str, Balance]] = {}
         for node, balance in balances.items():
             if node != GRID:
                 split.setdefault(home_of(node), {})[node] = balance
         grid = balances.get(GRID, (0, 0))
-        self.parts = {name: ChainAccounts(name, Settlement(
-                          keys, {**accounts, GRID: grid if name == MAIN else (0, 0)}))
-                      for name, accounts in split.items()}
+        self.parts: dict[str, Shard] = {
+            name: ChainAccounts(name, Settlement(
+                keys, {**accounts, GRID: grid if name == MAIN else (0, 0)}))
+            for name, accounts in split.items()}
         self.parts.setdefault(MAIN, ChainAccounts(MAIN, Settlement(keys, {GRID: grid})))
+        self.parts.update(shards or {})
         self._step = 0
 
     # --- one shard --------------------------------------------------------------------------
 
-    def _part(self, node: str) -> ChainAccounts:
+    def _part(self, node: str) -> Shard:
         part = self.parts.get(home_of(node))
-        if part is None or not part.ledger.holds(node):
+        if part is None or not part.holds(node):
             raise LedgerError(f"account {node}", "no such account")
         return part
 
@@ -126,10 +164,14 @@ class Ledgers:
     def balance(self, node: str) -> Balance:
         if node == GRID:
             return self.totals_of(GRID)
-        return self._part(node).ledger.balance(node)
+        return self._part(node).balance(node)
+
+    def here(self) -> list[ChainAccounts]:
+        """The shards in this process."""
+        return [p for p in self.parts.values() if isinstance(p, ChainAccounts)]
 
     def totals_of(self, account: str) -> Balance:
-        shares = [p.ledger.balance(account) for p in self.parts.values()]
+        shares = [p.ledger.balance(account) for p in self.here()]
         return sum(m for m, _ in shares), sum(e for _, e in shares)
 
     def mint(self, node: str, wh: int) -> None:
@@ -140,18 +182,18 @@ class Ledgers:
         return self._local(node).close(node, deficit_wh, feed_in, retail)
 
     def forget_before(self, round_: int) -> None:
-        for p in self.parts.values():
+        for p in self.here():
             p.ledger.forget_before(round_)
 
     def balances(self) -> dict[str, Balance]:
-        out = {n: b for p in self.parts.values() for n, b in p.ledger.balances().items()
+        out = {n: b for p in self.here() for n, b in p.ledger.balances().items()
                if n != GRID}
         out[GRID] = self.totals_of(GRID)
         return out
 
     def totals(self) -> Balance:
         """From the shards' own totals."""
-        per = [p.ledger.totals() for p in self.parts.values()]
+        per = [p.ledger.totals() for p in self.here()]
         return sum(m for m, _ in per), sum(e for _, e in per)
 
     # --- across shards ----------------------------------------------------------------------
@@ -193,8 +235,7 @@ class Ledgers:
         touched = [p for name, p in self.parts.items() if name in names]
         votes: list[Prepared] = []
         try:
-            for p in touched:
-                votes.append(p.prepare(step, parties, owners))
+            votes = self.fan_out([(p, "prepare", (step, parties, owners)) for p in touched])
             settled: dict[int, set[str]] = {}
             for vote in votes:
                 for rnd, ids in vote.settled.items():
@@ -208,7 +249,7 @@ class Ledgers:
                 p.abort(step)
             raise
         done = [key for key in scratch.settled_ids() if key in owners]
-        for p, vote in zip(touched, votes, strict=True):
-            p.commit(step, {n: scratch.balance(n) for n in vote.balances},
-                     [key for key in done if p.name in owners[key]])
+        self.fan_out([(p, "commit", (step, {n: scratch.balance(n) for n in vote.balances},
+                                     [key for key in done if p.name in owners[key]]))
+                      for p, vote in zip(touched, votes, strict=True)])
         return result

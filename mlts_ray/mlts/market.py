@@ -19,7 +19,8 @@ Row = dict[str, Any]
 
 
 def market_rows(cfg: Config, rows) -> list[Row]:
-    """``rows``: the round's ``RoundRows`` with its trades and energy filled in."""
+    """``rows``: the round's ``RoundRows`` with its trades and energy filled in -- every
+    chain's row at once (what ``mlts verify`` rebuilds the table from)."""
     settled = [t for t in rows.trades if t["status"] == "settled"]
     own: dict[str, list[Row]] = defaultdict(list)  # trades on each chain
     across: dict[str, int] = defaultdict(int)  # each VPP's cross-traded Wh, either side
@@ -28,24 +29,35 @@ def market_rows(cfg: Config, rows) -> list[Row]:
         if t["cross"]:
             for vpp in {t["buyer_vpp"], t["seller_vpp"]}:
                 across[vpp] += t["wh"]
-    grid: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    energy: dict[str, list[Row]] = defaultdict(list)
     for e in rows.energy:
-        grid[e["chain"]][0] += e["import_wh"]
-        grid[e["chain"]][1] += e["export_wh"]
-    chains = [*dict.fromkeys(e["chain"] for e in rows.energy), MAIN_CHAIN]
-    out = []
-    for chain in chains:
-        trades = own.get(chain, [])
-        volume = sum(t["wh"] for t in trades)
-        prices = [t["price"] for t in trades]
-        side = chain != MAIN_CHAIN
-        out.append({
-            "chain": chain, "market": cfg.workload.market, "trades": len(trades),
-            "volume_wh": volume,
-            "price_mean": sum(t["wh"] * t["price"] for t in trades) / volume if volume else None,
-            "price_min": min(prices, default=None), "price_max": max(prices, default=None),
-            "intra_wh": volume if side else 0, "cross_wh": across.get(chain, 0) if side else volume,
-            "grid_import_wh": grid[chain][0] if side else 0,
-            "grid_export_wh": grid[chain][1] if side else 0,
-        })
-    return out
+        energy[e["chain"]].append(e)
+    return [*(market_row(cfg, chain, own.get(chain, []), across.get(chain, 0), e)
+              for chain, e in energy.items()),
+            main_market_row(cfg, own.get(MAIN_CHAIN, []))]
+
+
+def market_row(cfg: Config, chain: str, intra: list[Row], cross_wh: int,
+               energy: list[Row]) -> Row:
+    """A VPP's row: its settled intra-VPP trades, the Wh its nodes traded across VPPs and its
+    nodes' exchange with the grid (its ``energy`` rows)."""
+    return {**_prices(cfg, chain, intra), "intra_wh": sum(t["wh"] for t in intra),
+            "cross_wh": cross_wh, "grid_import_wh": sum(e["import_wh"] for e in energy),
+            "grid_export_wh": sum(e["export_wh"] for e in energy)}
+
+
+def main_market_row(cfg: Config, cross: list[Row]) -> Row:
+    """The cross-VPP book's row: its settled trades."""
+    return {**_prices(cfg, MAIN_CHAIN, cross), "intra_wh": 0,
+            "cross_wh": sum(t["wh"] for t in cross), "grid_import_wh": 0, "grid_export_wh": 0}
+
+
+def _prices(cfg: Config, chain: str, trades: list[Row]) -> Row:
+    volume = sum(t["wh"] for t in trades)
+    prices = [t["price"] for t in trades]
+    return {
+        "chain": chain, "market": cfg.workload.market, "trades": len(trades),
+        "volume_wh": volume,
+        "price_mean": sum(t["wh"] * t["price"] for t in trades) / volume if volume else None,
+        "price_min": min(prices, default=None), "price_max": max(prices, default=None),
+    }

@@ -15,29 +15,36 @@ included) are checked, and every energy account is empty again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import tomli_w
 
 from mlts_ray.config import PLACEMENT_KEYS, Config
 from mlts_ray.errors import RunError
-from mlts_ray.ledger.chain_accounts import Ledgers
+from mlts_ray.ledger.chain_accounts import MAIN, Ledgers, home_of
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import GRID, Settlement
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
-from mlts_ray.mlts.anchoring import Anchor, anchor_of, anchor_proofs, anchor_root
+from mlts_ray.mlts.anchoring import Anchor, anchor_proofs, anchor_root
 from mlts_ray.mlts.chain import Chain, RoundRows
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
 from mlts_ray.mlts.energy import Calendar
-from mlts_ray.mlts.market import market_rows
+from mlts_ray.mlts.market import main_market_row
 from mlts_ray.mlts.metering import tally
-from mlts_ray.mlts.side import SideChain
+from mlts_ray.mlts.side_service import (
+    Ended,
+    FactsInbox,
+    LocalSides,
+    MainNews,
+    Sides,
+    piece,
+)
 from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.traders import contract
-from mlts_ray.mlts.topology import vpp_layout
+from mlts_ray.mlts.topology import assign_behaviours, vpp_layout
 from mlts_ray.mlts.workload import MARKETS
 
 Clock = Callable[[], float]
@@ -53,73 +60,83 @@ def run_id_of(cfg: Config) -> str:
 
 
 class Simulation:
-    """``runner`` runs consensus instances (default: in this process, timed by ``clock``)."""
+    """``runner`` runs consensus instances (default: in this process, timed by ``clock``);
+    ``sides`` holds the side chains' services (default: in this process, their jobs run by
+    ``runner``) -- a runtime may keep them on its hosts instead."""
 
     def __init__(
-        self, cfg: Config, runner: Runner | None = None, clock: Clock | None = None
+        self, cfg: Config, runner: Runner | None = None, clock: Clock | None = None,
+        sides: Callable[[Mapping[str, Identity], KeyRing], Sides] | None = None,
     ) -> None:
         self.cfg = cfg
         seed = cfg.experiment.seed
         self.identities = {n: Identity.derive(seed, n) for n in node_names(cfg)}
         self.keys = KeyRing.of(self.identities.values())
-        # split by chain: what crosses chains settles by two-phase steps (ledger.chain_accounts)
-        self.ledger = Ledgers(self.keys, opening_balances(cfg))
-        self.totals = self.ledger.totals()
-        self.sides = {
-            c.chain: c for c in (SideChain(cfg, v, self.identities, self.keys)
-                                 for v in range(cfg.topology.vpps))
-        }
-        self.main = MainChain(cfg, self.identities, self.keys, self.sides)
-        self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
         self.runner = runner or local_runner(cfg, self.identities, self.keys, clock)
+        self.services: Sides = (sides(self.identities, self.keys) if sides else
+                                LocalSides(cfg, self.identities, self.keys, self.runner, clock))
+        self.sides = getattr(self.services, "chains", {})  # the side chains, when here
+        # split by chain: what crosses chains settles by two-phase steps (ledger.chain_accounts)
+        self.ledger = Ledgers(self.keys, {n: b for n, b in opening_balances(cfg).items()
+                                          if home_of(n) == MAIN},
+                              self.services.shards, self.services.fan_out)
+        self.main_shard = self.ledger.parts[MAIN].ledger  # the grid nodes' accounts, here
+        self.totals = totals_of(opening_balances(cfg).values())
+        layouts = [vpp_layout(cfg, v) for v in range(cfg.topology.vpps)]
+        self.behaviour = {n: b for layout in layouts
+                          for n, b in assign_behaviours(cfg, layout).items()}
+        # what the main chain proves of each VPP's nodes, sent to its side chain each round
+        self.inboxes = {layout.chain: FactsInbox(layout.chain, layout.vmc, self.identities)
+                        for layout in layouts}
+        self.main = MainChain(cfg, self.identities, self.keys, self.inboxes)
+        self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
         self.calendar = Calendar.of(cfg)
 
     @property
     def chains(self) -> list[Chain]:
-        """Every chain: the side chains in VPP order, then the main chain."""
+        """Every chain held here: the side chains in VPP order (when here), then the main."""
         return [*self.sides.values(), self.main]
 
     def run_round(self, rnd: int) -> dict[str, list[dict[str, Any]]]:
-        """Every chain's round, then the checks every round must pass."""
-        rows = RoundRows()
-        self.ledger.forget_before(rnd)  # no trade of an earlier round can settle from now on
-        for chain in self.chains:
-            chain.begin(rnd)
-        for side in self.sides.values():
-            side.open_period(self.ledger)
-        # Each side chain's trading and consensus depend on its own VPP only: the runner may run
-        # them in parallel, wherever it runs the chain.
-        jobs = [side.job(rnd, [], trading=side.trading_spec(rnd, self.ledger))
-                for side in self.sides.values()]
-        forwarded: list[Order] = []
-        for side, out in zip(self.sides.values(), self.runner(jobs), strict=True):
-            side.apply_trading(out.trading)
-            forwarded += out.trading.forwarded
-            side.record(out, out.trading.trades, self.ledger, rows)
-        cross = self._cross_trades(rnd, forwarded)
+        """Every chain's round, then the checks every round must pass: the tables' rows."""
+        return flatten(self.run_pieces(rnd))
+
+    def run_pieces(self, rnd: int) -> list[Any]:
+        """The round's rows in pieces, in the order they are written (see ``flatten``): each
+        side chain's before the main block, the main chain's, each side chain's after it,
+        the main chain's credit, then the balances. A piece is a mapping of table to rows, or
+        whatever stands for one in the runtime's ``Sides`` (the rows held elsewhere)."""
+        self.main_shard.forget_before(rnd)  # each side chain forgets in its own shard
+        self.main.begin(rnd)
+        for inbox in self.inboxes.values():
+            inbox.begin()
+        # Each side chain's trading and consensus depend on its own VPP only: the services
+        # may run them in parallel, wherever they run the chain.
+        traded = self.services.trade(rnd)
+        head = RoundRows()
+        cross = self._cross_trades(rnd, [o for t in traded for o in t.forwarded])
         (out,) = self.runner([self.main.job(rnd, cross, anchor_root(self.pending))])
-        self.main.record(out, cross, self.ledger, rows)
+        self.main.record(out, cross, self.ledger, head)
         if out.block is not None:
-            self._anchor_and_record(rnd, out, rows)
-        traded = tally((t["seller"], t["buyer"], t["wh"]) for t in rows.trades
-                       if t["status"] == "settled")
-        for side in self.sides.values():
-            side.close_period(rnd, self.ledger, traded, rows)
-        self._check_balance(rnd, rows.energy)
-        rows.market.extend(market_rows(self.cfg, rows))
-        for chain in self.chains:
-            chain.credit(rnd, self.ledger, rows)
-        self._check_conservation(rnd)
-        tables = {name: getattr(rows, name) for name in RoundRows.__slots__}
+            self._anchor(out, head)
+        settled = [t for t in head.trades if t["status"] == "settled"]
+        closed = self.services.close(rnd, self._news(out, settled))
+        if out.block is not None:  # each VPP party to its trades made a collaborative block
+            self.pending = [c.anchor for c in closed if c.anchor is not None]
+        tail = RoundRows()
+        tail.market.append(main_market_row(self.cfg, settled))
+        self.main.credit(rnd, self.ledger, tail)
+        ended = self.services.end(rnd)
+        self._check_conservation(rnd, ended)
         start = self.calendar.period_start(rnd)
-        for row in (*tables["consensus"], *tables["trades"], *tables["energy"],
-                    *tables["market"]):
+        for row in (*head.consensus, *head.trades, *tail.market):
             row["period_start"] = start
-        tables["balances"] = [
-            {"node": n, "money": m, "energy_wh": e, "energy_kwh": e / 1000}
-            for n, (m, e) in sorted(self.ledger.balances().items())
-        ]
-        return tables
+        return [*(t.rows for t in traded),
+                piece(head, "consensus", "messages", "blocks", "trades", "anchors"),
+                *(c.rows for c in closed),
+                piece(tail, "credits", "audits", "market"),
+                *(e.rows for e in ended),
+                {"balances": self._main_balances(ended)}]
 
     def _cross_trades(self, rnd: int, forwarded: list[Order]) -> list[SignedTrade]:
         """Match the forwarded orders across VPPs; each party's VPP has its say on signing."""
@@ -129,24 +146,17 @@ class Simulation:
                 continue
             trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
                           f.wh, f.price, f.buy.order_id, f.sell.order_id)
-            parties = [(self.identities[n], strategies(self._behaviour_of(n)).trader)
+            parties = [(self.identities[n], strategies(self.behaviour[n]).trader)
                        for n in (trade.buyer, trade.seller)]  # each signs by its own strategy
             signed, walked = contract(trade, *parties)
             if signed is None:
-                self._side_of(walked).complain(walked, "abandoned", trade.encode(), rnd)
+                self.inboxes[home_of(walked)].complain(walked, "abandoned", trade.encode(), rnd)
             else:
                 out.append(signed)
         return out
 
-    def _side_of(self, node: str) -> SideChain:
-        return self.sides[node.partition("/")[0]]
-
-    def _behaviour_of(self, node: str) -> str:
-        return self._side_of(node).behaviour[node]
-
-    def _anchor_and_record(self, rnd: int, out: Outcome, rows: RoundRows) -> None:
-        """The committed main block anchors the pending collaborative blocks; then each VPP
-        party to its trades gets a new collaborative block, pending until the next main block."""
+    def _anchor(self, out: Outcome, rows: RoundRows) -> None:
+        """The committed main block anchors the pending collaborative blocks."""
         header = out.block.header
         # pending is in VPP order, one block per VPP: the root's order (anchoring.ordered)
         for a, proof in anchor_proofs(self.pending):
@@ -156,35 +166,59 @@ class Simulation:
                 "ok": verify_proof(a.leaf, proof, header.anchor_root),
             })
         self.pending = []
+
+    def _news(self, out: Outcome, settled: list[dict[str, Any]]) -> dict[str, MainNews]:
+        """What the main chain's round meant for each VPP: the committed block's trades with
+        a party there (its collaborative block), the facts the main chain proved of its
+        nodes, and the Wh they sold and bought across VPPs."""
         by_vpp: dict[str, list[SignedTrade]] = {}
-        for t in out.block.signed_trades():
-            for vpp in dict.fromkeys((t.trade.buyer_vpp, t.trade.seller_vpp)):
-                by_vpp.setdefault(vpp, []).append(t)
-        for vpp in sorted(by_vpp, key=lambda c: int(c.split("-")[1])):
-            block = self.sides[vpp].collaborative(rnd, header.height, by_vpp[vpp], rows)
-            self.pending.append(anchor_of(block))
+        if out.block is not None:
+            for t in out.block.signed_trades():
+                for vpp in dict.fromkeys((t.trade.buyer_vpp, t.trade.seller_vpp)):
+                    by_vpp.setdefault(vpp, []).append(t)
+        traded: dict[str, dict[str, tuple[int, int]]] = {}
+        for node, moved in tally((t["seller"], t["buyer"], t["wh"]) for t in settled).items():
+            traded.setdefault(home_of(node), {})[node] = moved
+        across: dict[str, int] = {}
+        for t in settled:
+            for vpp in {t["buyer_vpp"], t["seller_vpp"]}:
+                across[vpp] = across.get(vpp, 0) + t["wh"]
+        height = out.block.header.height if out.block is not None else None
+        return {chain: inbox.news(main_height=height, trades=tuple(by_vpp.get(chain, ())),
+                                  traded=traded.get(chain, {}), cross_wh=across.get(chain, 0))
+                for chain, inbox in self.inboxes.items()}
 
-    def _check_balance(self, rnd: int, energy: list[dict[str, Any]]) -> None:
-        """Each node's metered position went somewhere: to buyers, or to the grid."""
-        for row in energy:
-            net = row["generation_wh"] - row["consumption_wh"] - row["charge_wh"] \
-                + row["discharge_wh"]
-            moved = row["sold_wh"] - row["bought_wh"] + row["export_wh"] - row["import_wh"]
-            if net != row["net_wh"] or net != moved:
-                raise RunError(f"round {rnd} node {row['node']}",
-                               f"physical balance broken: metered {net} Wh, but it sold, bought "
-                               f"and exchanged with the grid {moved} Wh net")
+    def _main_balances(self, ended: list[Ended]) -> list[dict[str, Any]]:
+        """The main shard's accounts, and the grid's: the sum of every shard's share."""
+        here = self.main_shard.balances()
+        grid = totals_of([here.pop(GRID), *(e.grid_share for e in ended)])
+        return [{"node": n, "money": m, "energy_wh": e, "energy_kwh": e / 1000}
+                for n, (m, e) in sorted({**here, GRID: grid}.items())]
 
-    def _check_conservation(self, rnd: int) -> None:
+    def _check_conservation(self, rnd: int, ended: list[Ended]) -> None:
         # Money moves between accounts only (the grid's included); energy lives one period:
-        # every account is empty when the period closes.
-        if self.ledger.totals() != self.totals:
+        # every account is empty when the period closes. From the shards' own totals.
+        now = totals_of([self.main_shard.totals(), *(e.totals for e in ended)])
+        if now != self.totals:
             raise RunError(
-                f"round {rnd}",
-                f"money/energy not conserved: totals {self.ledger.totals()} != {self.totals}",
-            )
+                f"round {rnd}", f"money/energy not conserved: totals {now} != {self.totals}")
 
 
+def flatten(pieces: Sequence[Mapping[str, list[dict[str, Any]]]]) -> dict[str, list[dict[str, Any]]]:
+    """The round's tables from its pieces: each table's rows in piece order; ``balances``
+    sorted by node, as one ledger lists them."""
+    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in RoundRows.__slots__}
+    tables["balances"] = []
+    for piece in pieces:
+        for name, rows in piece.items():
+            tables[name].extend(rows)
+    tables["balances"].sort(key=lambda r: r["node"])
+    return tables
+
+
+def totals_of(balances: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    balances = list(balances)
+    return sum(m for m, _ in balances), sum(e for _, e in balances)
 
 
 def node_names(cfg: Config) -> list[str]:

@@ -62,9 +62,10 @@ def timed_round(sim: Simulation, rnd: int, sign_us: float, verify_us: float) -> 
     made, checked = COUNTS["signs"] - signs, COUNTS["verifies"] - verifies
     floor = (made * sign_us + checked * verify_us) / 1e6
     deliveries = sum(r["deliveries"] for r in tables["consensus"])
-    # the side chains' jobs (trading, then consensus), timed by the local runner when the
-    # simulation has a clock: the part of the round a runtime can run in parallel
-    parallel = sum(r["wall_ms"] or 0.0 for r in tables["consensus"] if r["chain"] != "main") / 1000
+    # the side chains' services (trading, consensus, record, settlement, close, credit, their
+    # rows), timed when the simulation has a clock: what the Ray runtime runs on the hosts
+    # that own the chains, in parallel
+    parallel = sim.services.work_s
     return {"round_s": wall, "floor_s": floor, "ratio": wall / floor if floor else float("nan"),
             "signs": made, "verifies": checked, "deliveries": deliveries,
             "parallel_s": parallel}
@@ -142,9 +143,10 @@ def large_round(vpps: int, nodes: int) -> dict[str, float]:
 def scale_out(round_s: float, parallel_s: float, ray_s: float | None,
               cpus: int | None) -> dict[str, float]:
     """The scale-out model of the README's cluster section, from one round measured locally:
-    ``parallel_s`` is the side chains' jobs (they run on hosts), the rest ``serial_s`` (the
-    coordinator's record, settlement, credit, anchoring, the main chain, the tables). On Ray
-    the coordinator also receives every outcome: ``ray_overhead_s`` is the Ray round's wall
+    ``parallel_s`` is the side chains' services (they run on the hosts that own the chains),
+    the rest ``serial_s`` (the coordinator's: the cross-VPP book and contracts, the main
+    chain's consensus, record, settlement and credit, anchoring). On Ray the coordinator also
+    sends and receives each service's calls: ``ray_overhead_s`` is the Ray round's wall
     beyond ``serial + parallel / cpus`` on this machine, counted as serial too. Then
     ``speedup(k) = round_s / (serial + overhead + parallel / k)`` -- Amdahl's law, with the
     serial part measured rather than assumed."""
@@ -184,7 +186,7 @@ def _ray_round_s(cfg: Config) -> tuple[float | None, int]:
         import ray
 
         from mlts_ray.runtime.placement import place
-        from mlts_ray.runtime.ray_runtime import RayRunner, _chains, connect, start_hosts
+        from mlts_ray.runtime.ray_runtime import _chains, connect, ray_simulation, start_hosts
     except ImportError:
         return None, 0
     # The local run of the same config and seed left this round's signatures in the process
@@ -195,10 +197,14 @@ def _ray_round_s(cfg: Config) -> tuple[float | None, int]:
     placement = place(_chains(cfg), "auto", cpus)
     hosts, groups = start_hosts(cfg, placement)
     try:
-        sim = Simulation(cfg, runner=RayRunner(cfg, hosts, placement))
-        sim.run_round(0)  # warm-up: actors up, keys derived
+        sim = ray_simulation(cfg, hosts, placement)
+
+        def whole_round(rnd: int) -> None:  # the coordinator's part, then the rows fetched
+            ray.get([p for p in sim.run_pieces(rnd) if isinstance(p, ray.ObjectRef)])
+
+        whole_round(0)  # warm-up: actors up, keys derived
         start = time.perf_counter()
-        sim.run_round(1)
+        whole_round(1)
         return time.perf_counter() - start, cpus
     finally:
         from ray.util.placement_group import remove_placement_group

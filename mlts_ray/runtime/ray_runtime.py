@@ -36,7 +36,8 @@ from mlts_ray.runtime.host import HostService
 from mlts_ray.runtime.placement import Placement, place
 from mlts_ray.net.sim import DST
 from mlts_ray.runtime.driver import drive, open_sink
-from mlts_ray.runtime.tables import to_batch
+from mlts_ray.runtime.ray_sides import RaySides, get_named, whole_chains
+from mlts_ray.runtime.tables import assemble, to_batch
 
 Progress = Callable[[int, int], None]
 
@@ -125,23 +126,22 @@ class RayRunner:
 
     @staticmethod
     def _get(refs: list, owners: list[tuple[str, int]]) -> list:
-        try:
-            return ray.get(refs)
-        except RayActorError as err:
-            for ref, (chain, rnd) in zip(refs, owners, strict=True):
-                try:
-                    ray.get(ref)
-                except RayActorError:
-                    raise RunError(
-                        f"{chain} round {rnd}",
-                        f"a node host actor died ({type(err).__name__}); every finished round "
-                        "is in the run directory",
-                    ) from None
-            raise
+        return get_named(refs, owners)
+
+
+def ray_simulation(cfg: Config, hosts: Sequence[Any], placement: Placement) -> Simulation:
+    """The simulation as the coordinator runs it: when every side chain runs whole on one host
+    (``auto`` packing, or ``nodes_per_actor >= nodes_per_vpp``) its state lives there
+    (``ray_sides``); otherwise here, its consensus driven across its hosts window by window."""
+    runner = RayRunner(cfg, hosts, placement)
+    if not whole_chains(placement, _sides(cfg)):
+        return Simulation(cfg, runner=runner)
+    return Simulation(cfg, runner=runner, sides=lambda ids, keys: RaySides(cfg, hosts, placement))
 
 
 class CoordinatorService:
-    """Owns the simulation (every chain's state, the ledger) and runs its rounds."""
+    """Owns the main chain, the cross-VPP book and anchoring (and the side chains' state when
+    they cannot live on their hosts), and runs the rounds."""
 
     def __init__(self, cfg_toml: str, hosts: Sequence[Any], placement: Placement) -> None:
         import tomllib
@@ -150,14 +150,25 @@ class CoordinatorService:
 
         self.cfg = build_config(tomllib.loads(cfg_toml))
         self.run_id = run_id_of(self.cfg)
-        self.sim = Simulation(self.cfg, runner=RayRunner(self.cfg, hosts, placement))
+        self.sim = ray_simulation(self.cfg, hosts, placement)
 
-    def run_round(self, rnd: int) -> dict[str, Any]:
-        tables = self.sim.run_round(rnd)
-        return {name: to_batch(name, self.run_id, rnd, rows) for name, rows in tables.items()}
+    def run_round(self, rnd: int) -> list[Any]:
+        """The round's pieces (``Simulation.run_pieces``): the ones made here as record
+        batches, the hosts' as the references they came as (the driver fetches them)."""
+        return [piece if isinstance(piece, ray.ObjectRef) else
+                {name: to_batch(name, self.run_id, rnd, rows) for name, rows in piece.items()}
+                for piece in self.sim.run_pieces(rnd)]
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
+
+
+def fetch_round(pieces: list[Any]) -> dict[str, Any]:
+    """A round's tables from the coordinator's pieces: the hosts' fetched (one call for all
+    of them), then each table put together in piece order (``tables.assemble``)."""
+    refs = [p for p in pieces if isinstance(p, ray.ObjectRef)]
+    got = iter(ray.get(refs))
+    return assemble([next(got) if isinstance(p, ray.ObjectRef) else p for p in pieces])
 
 
 def timeout_s() -> float:
@@ -258,6 +269,10 @@ def _chains(cfg: Config) -> list[tuple[str, int]]:
     return [*sides, ("main", cfg.topology.vpps + cfg.topology.grid_nodes)]
 
 
+def _sides(cfg: Config) -> list[str]:
+    return [chain for chain, _ in _chains(cfg) if chain != "main"]
+
+
 def start_hosts(cfg: Config, placement: Placement) -> tuple[list[Any], list[Any]]:
     """Host actors, each group of hosts in one PACK placement group; fractional CPUs."""
     cpus = max(1.0, ray.cluster_resources().get("CPU", 1.0))
@@ -304,11 +319,14 @@ def run_ray(
                 # can see the side chains spread over the cluster
                 "chain_nodes": {chain: sorted({where[h] for h in placement.hosts_of(chain)})
                                 for chain, _ in _chains(cfg)},
+                # where the side chains' state lives (ray_simulation): on the hosts that run
+                # them whole, or in the coordinator when a chain is spread over hosts
+                "side_state": "hosts" if whole_chains(placement, _sides(cfg)) else "coordinator",
             }
 
             def submit(rnd: int):
                 ref = coordinator.run_round.remote(rnd)  # the coordinator runs calls in order
-                return lambda: _unwrapped(lambda: ray.get(ref), f"round {rnd}")
+                return lambda: _unwrapped(lambda: fetch_round(ray.get(ref)), f"round {rnd}")
 
             after = (lambda rnd: on_round(rnd, hosts)) if on_round else None
             return drive(cfg, sink, progress=progress, after_round=after, submit=submit,

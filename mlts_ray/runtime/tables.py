@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -95,3 +95,18 @@ def to_batch(table: str, run_id: str, round_: int, rows: Sequence[dict[str, Any]
     columns["run_id"] = [run_id] * len(rows)
     columns["round"] = [round_] * len(rows)
     return pa.RecordBatch.from_pydict({n: columns[n] for n in schema.names}, schema=schema)
+
+
+def assemble(pieces: Sequence[Mapping[str, pa.RecordBatch]]) -> dict[str, pa.RecordBatch]:
+    """A round's tables from its pieces (``Simulation.run_pieces``) as record batches: each
+    table's in piece order, ``balances`` sorted by node -- the same batches, row for row, as
+    ``to_batch`` of ``Simulation.run_round``'s rows."""
+    out = {}
+    for name, schema in SCHEMAS.items():
+        parts = [p[name] for p in pieces if name in p]
+        table = pa.Table.from_batches(parts, schema=schema).combine_chunks()
+        if name == "balances":
+            table = table.sort_by("node").combine_chunks()
+        batches = table.to_batches()
+        out[name] = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
+    return out

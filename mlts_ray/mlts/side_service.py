@@ -1,0 +1,266 @@
+"""Everything one side chain owns and does in a round, wherever it lives (docs/architecture.md
+section 7): its chain (store, credit book, meters, committee), its VPP's accounts (a
+``ChainAccounts`` shard), its trading, consensus, record, intra-VPP settlement, collaborative
+block, the period's close, its credit and audits, and its rows of the round's tables.
+
+A round is three calls, so a runtime can keep the service on the host that runs the chain
+and send it only what the main chain decided:
+
+1. :meth:`SideService.start` then :meth:`SideService.recorded` -- the period opens, the
+   traders trade, the intra-VPP block goes through consensus (run by the caller, wherever it
+   runs the chain's nodes) and settles; returns the orders for the cross-VPP book and the
+   rows written before the main block (``Traded``).
+2. :meth:`SideService.close` -- given what the main chain's round meant for this VPP
+   (``MainNews``: its collaborative block's trades, the complaints and the settled, active
+   and offending parties the main chain proved, the Wh its nodes traded across VPPs): the
+   collaborative block, the grid's close, the physical-balance check, the VPP's market row,
+   its credit and audits (``Closed``).
+3. :meth:`SideService.end` -- after the main chain's audits (whose fines reach a VMC's account
+   here through the shard's two-phase step): the period's balances and the shard's totals
+   (``Ended``).
+
+Between 1 and 2 the shard answers the main chain's two-phase steps (``ChainAccounts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mlts_ray.config import Config
+from mlts_ray.consensus.credit import RoundFacts
+from mlts_ray.consensus.complaints import file
+from mlts_ray.errors import RunError
+from mlts_ray.ledger.chain_accounts import ChainAccounts, FanOut, Ledgers, Shard, one_by_one
+from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.ledger.settlement import GRID, Balance, Settlement
+from mlts_ray.ledger.tx import Order, SignedTrade
+from mlts_ray.mlts.anchoring import Anchor, anchor_of
+from mlts_ray.mlts.chain import RoundRows, bump
+from mlts_ray.mlts.consensus_round import Job, Outcome, Runner
+from mlts_ray.mlts.energy import Calendar
+from mlts_ray.mlts.market import market_row
+from mlts_ray.mlts.metering import tally
+from mlts_ray.mlts.side import SideChain
+from mlts_ray.mlts.topology import vpp_layout
+
+Row = dict[str, Any]
+Piece = Mapping[str, list[Row]]  # some tables' rows, in the order they are written
+
+
+@dataclass(frozen=True, slots=True)
+class Traded:
+    chain: str
+    forwarded: tuple[Order, ...]
+    rows: Piece  # consensus, messages, blocks, trades
+
+
+@dataclass(frozen=True, slots=True)
+class MainNews:
+    """What the main chain's round meant for one VPP."""
+
+    main_height: int | None = None  # the committed main block, if it has this VPP's trades
+    trades: tuple[SignedTrade, ...] = ()  # that block's trades with a party here, in order
+    complaints: tuple = ()  # filed against this VPP's nodes off its chain, in filing order
+    active: frozenset[str] = frozenset()
+    settled: Mapping[str, int] = field(default_factory=dict)  # in first-settled order
+    trade_offences: Mapping[str, int] = field(default_factory=dict)
+    traded: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # Wh sold, bought
+    cross_wh: int = 0  # settled cross-VPP Wh with a party here (each trade once)
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    chain: str
+    anchor: Anchor | None  # the collaborative block the next main block anchors
+    rows: Piece  # blocks, messages (collaborative), energy, market, credits, audits
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    chain: str
+    rows: Piece  # balances: this VPP's accounts
+    grid_share: Balance  # this shard's share of the grid's account
+    totals: Balance  # the shard's money and energy, the grid's share included
+
+
+class FactsInbox:
+    """What the main chain proves of one VPP's nodes in a round (settled, active, offending,
+    complained of), collected where the main chain runs and sent to the side chain in its
+    ``MainNews``: it stands in for the side chain as ``MainChain.chain_for`` a party."""
+
+    def __init__(self, chain: str, client: str, identities: Mapping[str, Identity]) -> None:
+        self.chain, self.client, self.identities = chain, client, identities
+        self.facts = RoundFacts(roles={})
+
+    def begin(self) -> None:
+        self.facts = RoundFacts(roles={})
+
+    def chain_for(self, node: str) -> FactsInbox:
+        return self
+
+    def complain(self, accused: str, reason: str, exhibit: bytes, rnd: int) -> None:
+        """The accused's VMC files the complaint, as ``Chain.complain`` does on its chain."""
+        self.facts.complaints.append(
+            file(self.identities[self.client], self.chain, rnd, accused, reason, exhibit))
+
+    def news(self, **rest: Any) -> MainNews:
+        f = self.facts
+        return MainNews(complaints=tuple(f.complaints), active=frozenset(f.active),
+                        settled=dict(f.settled), trade_offences=dict(f.trade_offences), **rest)
+
+
+def opening_shard(chain: str, keys: KeyRing, balances: Mapping[str, Balance]) -> ChainAccounts:
+    """A VPP's shard at the start: its nodes' opening balances, and no share of the grid."""
+    return ChainAccounts(chain, Settlement(keys, {**balances, GRID: (0, 0)}))
+
+
+class SideService:
+    def __init__(self, cfg: Config, v: int, identities: Mapping[str, Identity], keys: KeyRing,
+                 shard: ChainAccounts) -> None:
+        self.cfg = cfg
+        self.side = SideChain(cfg, v, identities, keys)
+        self.chain = self.side.chain
+        self.shard = shard
+        # the chain's own work goes through the shard's locks: an account a main-chain step
+        # holds refuses it (steps and these calls never overlap; the check says so)
+        self.ledger = Ledgers(keys, {}, {self.chain: shard})
+        self.calendar = Calendar.of(cfg)
+        self.intra: list[Row] = []  # this round's settled intra-VPP trade rows
+
+    def start(self, rnd: int) -> Job:
+        """The period opens; the round's consensus job (trading first), for the caller to run."""
+        self.ledger.forget_before(rnd)  # no trade of an earlier round can settle from now on
+        self.side.begin(rnd)
+        self.side.open_period(self.ledger)
+        return self.side.job(rnd, [], trading=self.side.trading_spec(rnd, self.ledger))
+
+    def recorded(self, rnd: int, out: Outcome) -> Traded:
+        """The job's outcome committed, settled and recorded."""
+        rows = RoundRows()
+        self.side.apply_trading(out.trading)
+        self.side.record(out, out.trading.trades, self.ledger, rows)
+        self.intra = [t for t in rows.trades if t["status"] == "settled"]
+        self._stamp(rnd, rows.consensus, rows.trades)
+        return Traded(self.chain, tuple(out.trading.forwarded), piece(
+            rows, "consensus", "messages", "blocks", "trades"))
+
+    def close(self, rnd: int, news: MainNews) -> Closed:
+        side, rows = self.side, RoundRows()
+        self._take(news)
+        anchor = None
+        if news.main_height is not None and news.trades:
+            anchor = anchor_of(side.collaborative(rnd, news.main_height, list(news.trades), rows))
+        traded = tally((t["seller"], t["buyer"], t["wh"]) for t in self.intra)
+        for node, (sold, bought) in news.traded.items():
+            mine = traded.get(node, (0, 0))
+            traded[node] = (mine[0] + sold, mine[1] + bought)
+        side.close_period(rnd, self.ledger, traded, rows)
+        check_balance(rnd, rows.energy)
+        if rows.energy:  # a VPP without traders has no market
+            rows.market.append(market_row(self.cfg, self.chain, self.intra, news.cross_wh,
+                                          rows.energy))
+        side.credit(rnd, self.ledger, rows)
+        self._stamp(rnd, rows.energy, rows.market)
+        return Closed(self.chain, anchor, piece(
+            rows, "blocks", "messages", "energy", "market", "credits", "audits"))
+
+    def end(self, rnd: int) -> Ended:
+        accounts = self.shard.ledger
+        balances = accounts.balances()
+        rows = [{"node": n, "money": m, "energy_wh": e, "energy_kwh": e / 1000}
+                for n, (m, e) in sorted(balances.items()) if n != GRID]
+        return Ended(self.chain, {"balances": rows}, balances[GRID], accounts.totals())
+
+    def _take(self, news: MainNews) -> None:
+        """The main chain's facts about this VPP's nodes join the chain's own, after them."""
+        facts = self.side.facts
+        facts.complaints.extend(news.complaints)
+        facts.active |= news.active
+        for node, n in news.settled.items():
+            bump(facts.settled, node, n)
+        for node, n in news.trade_offences.items():
+            bump(facts.trade_offences, node, n)
+
+    def _stamp(self, rnd: int, *tables: list[Row]) -> None:
+        start = self.calendar.period_start(rnd)
+        for rows in tables:
+            for row in rows:
+                row["period_start"] = start
+
+
+def piece(rows: RoundRows, *tables: str) -> Piece:
+    return {name: getattr(rows, name) for name in tables}
+
+
+def check_balance(rnd: int, energy: list[Row]) -> None:
+    """Each node's metered position went somewhere: to buyers, or to the grid."""
+    for row in energy:
+        net = row["generation_wh"] - row["consumption_wh"] - row["charge_wh"] \
+            + row["discharge_wh"]
+        moved = row["sold_wh"] - row["bought_wh"] + row["export_wh"] - row["import_wh"]
+        if net != row["net_wh"] or net != moved:
+            raise RunError(f"round {rnd} node {row['node']}",
+                           f"physical balance broken: metered {net} Wh, but it sold, bought "
+                           f"and exchanged with the grid {moved} Wh net")
+
+
+class Sides(Protocol):
+    """Every side chain's service, wherever the runtime keeps them; each call covers every
+    side chain and answers in VPP order."""
+
+    shards: Mapping[str, Shard]  # each VPP's accounts, for the main chain's two-phase steps
+    fan_out: FanOut  # how those shards are asked together
+
+    def trade(self, rnd: int) -> list[Traded]: ...
+    def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]: ...
+    def end(self, rnd: int) -> list[Ended]: ...
+
+
+class LocalSides:
+    """The services in this process; ``runner`` runs their consensus jobs (together, so a
+    runtime may run them in parallel). With ``clock``, ``work_s`` is the services' own time in
+    the last round -- the part of a round a runtime that keeps them on hosts runs in parallel."""
+
+    def __init__(self, cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
+                 runner: Runner, clock: Callable[[], float] | None = None) -> None:
+        money = cfg.workload.initial_money_cents
+        self.services: dict[str, SideService] = {}
+        for v in range(cfg.topology.vpps):
+            layout = vpp_layout(cfg, v)
+            shard = opening_shard(layout.chain, keys, dict.fromkeys(layout.nodes, (money, 0)))
+            self.services[layout.chain] = SideService(cfg, v, identities, keys, shard)
+        self.shards = {chain: s.shard for chain, s in self.services.items()}
+        self.fan_out = one_by_one
+        self.runner, self.clock = runner, clock
+        self.work_s = 0.0
+
+    @property
+    def chains(self) -> dict[str, SideChain]:
+        return {chain: s.side for chain, s in self.services.items()}
+
+    def trade(self, rnd: int) -> list[Traded]:
+        self.work_s = 0.0
+        jobs = [self._timed(s.start, rnd) for s in self.services.values()]
+        out = []
+        for s, done in zip(self.services.values(), self.runner(jobs), strict=True):
+            self.work_s += (done.wall_ms or 0.0) / 1000
+            out.append(self._timed(s.recorded, rnd, done))
+        return out
+
+    def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]:
+        return [self._timed(s.close, rnd, news.get(chain, MainNews()))
+                for chain, s in self.services.items()]
+
+    def end(self, rnd: int) -> list[Ended]:
+        return [self._timed(s.end, rnd) for s in self.services.values()]
+
+    def _timed(self, call: Callable[..., Any], *args: Any) -> Any:
+        if self.clock is None:
+            return call(*args)
+        started = self.clock()
+        try:
+            return call(*args)
+        finally:
+            self.work_s += self.clock() - started

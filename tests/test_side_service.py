@@ -1,0 +1,135 @@
+"""Side chains own their state (mlts.side_service): the round in pieces puts the same tables
+together as one ledger and one row list would, and the main chain reaches a side chain's
+accounts only through the shard's two-phase step (docs/architecture.md section 7)."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pytest
+
+from mlts_ray.config import build_config
+from mlts_ray.errors import LedgerError
+from mlts_ray.mlts.side_service import MainNews, SideService, opening_shard
+from mlts_ray.mlts.simulation import Simulation, flatten
+from mlts_ray.mlts.topology import vpp_layout
+from mlts_ray.runtime.tables import TABLES, assemble, to_batch
+
+CFG = {
+    "experiment": {"name": "pieces", "seed": 6, "rounds": 3, "runtime": "local"},
+    "topology": {"vpps": 3, "nodes_per_vpp": 10, "grid_nodes": 2},
+    "consensus": {"side_committee_min": 4},
+    "workload": {"cross_vpp_share": 1.0},
+    "faults": {"byzantine_fraction": 0.3, "where": "both",
+               "behaviours": ["forge", "abandon", "silent", "false-audit"]},
+}
+
+
+@pytest.fixture(scope="module")
+def rounds():
+    sim = Simulation(build_config(CFG))
+    return sim, [sim.run_pieces(r) for r in range(3)]
+
+
+def test_pieces_assembled_as_batches_equal_the_flat_rows(rounds):
+    """What the Ray driver writes (each piece a batch, ``assemble``) is, row for row, what
+    the local runtime writes (``to_batch`` of ``flatten``)."""
+    _, pieces = rounds
+    for rnd, round_pieces in enumerate(pieces):
+        flat = flatten(round_pieces)
+        batched = assemble([{t: to_batch(t, "r", rnd, rows) for t, rows in p.items()}
+                            for p in round_pieces])
+        for table in TABLES:
+            assert batched[table].equals(to_batch(table, "r", rnd, flat[table])), table
+    flat = [flatten(p) for p in pieces]
+    assert all(f["trades"] and f["energy"] and f["audits"] for f in flat)
+    assert any(t["cross"] and t["status"] == "settled" for t in flat[1]["trades"])
+    assert flat[2]["anchors"]  # the main block anchors the last one's collaborative blocks
+
+
+def test_a_round_is_each_side_chain_then_the_main_chain_then_each_again(rounds):
+    sim, pieces = rounds
+    v = sim.cfg.topology.vpps
+    tables = [sorted(p) for p in pieces[1]]
+    assert tables[:v] == [["blocks", "consensus", "messages", "trades"]] * v
+    assert tables[v] == ["anchors", "blocks", "consensus", "messages", "trades"]
+    assert tables[v + 1:2 * v + 1] == [["audits", "blocks", "credits", "energy", "market",
+                                         "messages"]] * v
+    assert tables[2 * v + 1] == ["audits", "credits", "market"]
+    assert tables[2 * v + 2:] == [["balances"]] * (v + 1)
+    # a side chain's pieces carry its own rows only
+    for k in range(v):
+        chain = f"vpp-{k}"
+        for p in (pieces[1][k], pieces[1][v + 1 + k]):
+            assert {r["chain"] for rows in p.values() for r in rows} <= {chain}
+
+
+def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
+    """With the services held by another ``Sides`` the coordinator's ledger has the grid
+    nodes' accounts alone; the side chains' accounts are the services' shards."""
+    cfg = build_config(CFG)
+    made = {}
+
+    class Elsewhere:  # the services in this process, but not the Simulation's own
+        def __init__(self, identities, keys):
+            self.services = {}
+            for v in range(cfg.topology.vpps):
+                layout = vpp_layout(cfg, v)
+                shard = opening_shard(layout.chain, keys, dict.fromkeys(
+                    layout.nodes, (cfg.workload.initial_money_cents, 0)))
+                self.services[layout.chain] = SideService(cfg, v, identities, keys, shard)
+            self.shards = {c: s.shard for c, s in self.services.items()}
+            self.fan_out = lambda calls: [getattr(s, m)(*a) for s, m, a in calls]
+            made["services"] = self.services
+
+        def trade(self, rnd):
+            from mlts_ray.mlts.consensus_round import run_job
+            out = []
+            for s in self.services.values():
+                job = s.start(rnd)
+                out.append(s.recorded(rnd, run_job(cfg, job, ids.__getitem__, job.inst.keys)))
+            return out
+
+        def close(self, rnd, news):
+            return [s.close(rnd, news.get(c, MainNews())) for c, s in self.services.items()]
+
+        def end(self, rnd):
+            return [s.end(rnd) for s in self.services.values()]
+
+    sim = Simulation(cfg, sides=Elsewhere)
+    ids = sim.identities
+    here = Simulation(cfg)
+    for rnd in range(3):
+        assert flatten(sim.run_pieces(rnd)) == here.run_round(rnd)
+    assert sim.sides == {}  # no side chain in the coordinator
+    # the side chains' accounts are the services' own
+    for chain, service in made["services"].items():
+        assert sim.ledger.parts[chain] is service.shard
+
+
+def test_a_shard_locked_by_a_step_refuses_the_side_chains_own_work():
+    """While the main chain holds a step on a VPP's accounts, its service cannot touch them."""
+    sim = Simulation(build_config(CFG))
+    service = sim.services.services["vpp-0"]
+    node = service.side.layout.traders[0]
+    service.shard.prepare(99, [node], [])
+    with pytest.raises(LedgerError, match="step 99") as err:
+        service.ledger.mint(node, 1)
+    assert err.value.subject == f"account {node}"
+    service.shard.abort(99)
+    service.ledger.mint(node, 1)
+    assert service.shard.balance(node)[1] == 1
+
+
+def test_balances_sorted_across_pieces_whatever_their_order():
+    """``assemble`` sorts balances by node, as one ledger lists them, however the shards'
+    pieces come."""
+    rows = [{"node": f"vpp-{v}/n-{i:03d}", "money": v * 10 + i, "energy_wh": 0,
+             "energy_kwh": 0.0} for v in (0, 1, 10, 2) for i in range(3)]
+    pieces = [{"balances": to_batch("balances", "r", 0, rows[k:k + 3])}
+              for k in range(0, len(rows), 3)]
+    random.Random(1).shuffle(pieces)
+    got = assemble(pieces)["balances"].column("node").to_pylist()
+    assert got == sorted(r["node"] for r in rows)
+    assert isinstance(assemble(pieces)["energy"], pa.RecordBatch)
