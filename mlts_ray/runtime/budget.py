@@ -99,8 +99,9 @@ def estimate(cfg: Config, runtime: str, cpus: int) -> Estimate:
     if runtime != "ray":
         return Estimate(nodes, 0, BASE_BYTES + sim_memory, seconds, messages)
     actors = host_count(cfg, cpus) + 1
-    # The coordinator holds every chain's state and the hosts the node machines: twice the
-    # simulation, plus a worker process per actor and Ray itself.
+    # The hosts hold the node machines and (whole chains) the side chains' state, the
+    # coordinator the main chain and (spread chains) the side chains' state: at most twice
+    # the simulation, plus a worker process per actor and Ray itself.
     memory = BASE_BYTES + RAY_BASE_BYTES + actors * ACTOR_BYTES + 2 * sim_memory
     return Estimate(nodes, actors, memory, seconds + actors / ACTOR_STARTS_PER_S, messages)
 

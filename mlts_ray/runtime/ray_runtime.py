@@ -1,6 +1,7 @@
 """The Ray runtime (docs/architecture.md section 7): node hosts as actors, a coordinator actor that runs the
 rounds, chain drivers that deliver each chain's messages in conservative windows, results
-streamed back as Arrow record batches. The only module that imports ``ray``.
+streamed back as Arrow record batches; side chains that own their state on their hosts are in
+``ray_sides``. With it, the only modules that import ``ray``.
 
 Per window a chain driver makes one call per host that has events in it, never one call per
 protocol message; the windows of all chains of a round are in flight together, so side chains
