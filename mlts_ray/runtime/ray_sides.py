@@ -27,8 +27,9 @@ from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.runtime.placement import Placement
 
 
-def get_named(refs: list, owners: Sequence[tuple[str, int]]) -> list:
-    """``ray.get(refs)``; a dead host named by the first ``(chain, round)`` it failed."""
+def get_named(refs: list, owners: Sequence[tuple[str, int | None]]) -> list:
+    """``ray.get(refs)``; a dead host named by the first ``(chain, round)`` it failed (round
+    None: a call on the chain's accounts, in whatever round)."""
     try:
         return ray.get(refs)
     except RayActorError as err:
@@ -37,7 +38,7 @@ def get_named(refs: list, owners: Sequence[tuple[str, int]]) -> list:
                 ray.get(ref)
             except RayActorError:
                 raise RunError(
-                    f"{chain} round {rnd}",
+                    f"{chain} round {rnd}" if rnd is not None else f"{chain} accounts",
                     f"a node host actor died ({type(err).__name__}); every finished round "
                     "is in the run directory",
                 ) from None
@@ -57,13 +58,13 @@ class RemoteShard:
         return self.host.shard_call.remote(self.name, method, args)
 
     def balance(self, node: str) -> Balance:
-        return get_named([self.start("balance", node)], [(self.name, -1)])[0]
+        return get_named([self.start("balance", node)], [(self.name, None)])[0]
 
     def prepare(self, *args: Any) -> Any:
-        return get_named([self.start("prepare", *args)], [(self.name, -1)])[0]
+        return get_named([self.start("prepare", *args)], [(self.name, None)])[0]
 
     def commit(self, *args: Any) -> None:
-        get_named([self.start("commit", *args)], [(self.name, -1)])
+        get_named([self.start("commit", *args)], [(self.name, None)])
 
     def abort(self, step: int) -> None:
         self.start("abort", step)  # runs before anything this caller sends the host later
@@ -74,7 +75,7 @@ def fan_out(calls: list[Call]) -> list[Any]:
     started = [shard.start(method, *args) if isinstance(shard, RemoteShard) else None
                for shard, method, args in calls]
     remote = [ref for ref in started if ref is not None]
-    got = iter(get_named(remote, [(s.name, -1) for (s, _, _), ref in zip(calls, started,
+    got = iter(get_named(remote, [(s.name, None) for (s, _, _), ref in zip(calls, started,
                                                                         strict=True)
                                   if ref is not None]))
     return [next(got) if ref is not None else getattr(shard, method)(*args)
