@@ -11,7 +11,7 @@ import pytest
 
 from mlts_ray.config import build_config
 from mlts_ray.errors import LedgerError
-from mlts_ray.mlts.side_service import MainNews, SideService, opening_shard
+from mlts_ray.mlts.side_service import MainNews, SideService
 from mlts_ray.mlts.simulation import Simulation, flatten
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.runtime.tables import TABLES, assemble, to_batch
@@ -75,10 +75,7 @@ def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
         def __init__(self, identities, keys):
             self.services = {}
             for v in range(cfg.topology.vpps):
-                layout = vpp_layout(cfg, v)
-                shard = opening_shard(layout.chain, keys, dict.fromkeys(
-                    layout.nodes, (cfg.workload.initial_money_cents, 0)))
-                self.services[layout.chain] = SideService(cfg, v, identities, keys, shard)
+                self.services[vpp_layout(cfg, v).chain] = SideService(cfg, v, identities, keys)
             self.shards = {c: s.shard for c, s in self.services.items()}
             self.fan_out = lambda calls: [getattr(s, m)(*a) for s, m, a in calls]
             made["services"] = self.services

@@ -10,6 +10,7 @@ continuous auction's volume-weighted mean and range.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from mlts_ray.config import Config
@@ -23,18 +24,25 @@ def market_rows(cfg: Config, rows) -> list[Row]:
     chain's row at once (what ``mlts verify`` rebuilds the table from)."""
     settled = [t for t in rows.trades if t["status"] == "settled"]
     own: dict[str, list[Row]] = defaultdict(list)  # trades on each chain
-    across: dict[str, int] = defaultdict(int)  # each VPP's cross-traded Wh, either side
     for t in settled:
         own[t["chain"]].append(t)
-        if t["cross"]:
-            for vpp in {t["buyer_vpp"], t["seller_vpp"]}:
-                across[vpp] += t["wh"]
+    across = cross_wh_by_vpp(t for t in settled if t["cross"])
     energy: dict[str, list[Row]] = defaultdict(list)
     for e in rows.energy:
         energy[e["chain"]].append(e)
     return [*(market_row(cfg, chain, own.get(chain, []), across.get(chain, 0), e)
               for chain, e in energy.items()),
             main_market_row(cfg, own.get(MAIN_CHAIN, []))]
+
+
+def cross_wh_by_vpp(cross: Iterable[Row]) -> dict[str, int]:
+    """Each VPP's cross-traded Wh over settled cross trades, as buyer or seller (a trade
+    counts once per VPP)."""
+    out: dict[str, int] = {}
+    for t in cross:
+        for vpp in {t["buyer_vpp"], t["seller_vpp"]}:
+            out[vpp] = out.get(vpp, 0) + t["wh"]
+    return out
 
 
 def market_row(cfg: Config, chain: str, intra: list[Row], cross_wh: int,

@@ -30,7 +30,6 @@ from typing import Any, Protocol
 
 from mlts_ray.config import Config
 from mlts_ray.consensus.credit import RoundFacts
-from mlts_ray.consensus.complaints import file
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.chain_accounts import ChainAccounts, FanOut, Ledgers, Shard, one_by_one
 from mlts_ray.ledger.crypto import Identity, KeyRing
@@ -43,7 +42,6 @@ from mlts_ray.mlts.energy import Calendar
 from mlts_ray.mlts.market import market_row
 from mlts_ray.mlts.metering import tally
 from mlts_ray.mlts.side import SideChain
-from mlts_ray.mlts.topology import vpp_layout
 
 Row = dict[str, Any]
 Piece = Mapping[str, list[Row]]  # some tables' rows, in the order they are written
@@ -88,7 +86,8 @@ class Ended:
 class FactsInbox:
     """What the main chain proves of one VPP's nodes in a round (settled, active, offending,
     complained of), collected where the main chain runs and sent to the side chain in its
-    ``MainNews``: it stands in for the side chain as ``MainChain.chain_for`` a party."""
+    ``MainNews``: it stands in for the side chain as ``MainChain.chain_for`` a party, so
+    ``Chain.complain`` files a complaint here with the VPP's VMC (``client``) signing."""
 
     def __init__(self, chain: str, client: str, identities: Mapping[str, Identity]) -> None:
         self.chain, self.client, self.identities = chain, client, identities
@@ -97,35 +96,25 @@ class FactsInbox:
     def begin(self) -> None:
         self.facts = RoundFacts(roles={})
 
-    def chain_for(self, node: str) -> FactsInbox:
-        return self
-
-    def complain(self, accused: str, reason: str, exhibit: bytes, rnd: int) -> None:
-        """The accused's VMC files the complaint, as ``Chain.complain`` does on its chain."""
-        self.facts.complaints.append(
-            file(self.identities[self.client], self.chain, rnd, accused, reason, exhibit))
-
     def news(self, **rest: Any) -> MainNews:
         f = self.facts
         return MainNews(complaints=tuple(f.complaints), active=frozenset(f.active),
                         settled=dict(f.settled), trade_offences=dict(f.trade_offences), **rest)
 
 
-def opening_shard(chain: str, keys: KeyRing, balances: Mapping[str, Balance]) -> ChainAccounts:
-    """A VPP's shard at the start: its nodes' opening balances, and no share of the grid."""
-    return ChainAccounts(chain, Settlement(keys, {**balances, GRID: (0, 0)}))
-
-
 class SideService:
-    def __init__(self, cfg: Config, v: int, identities: Mapping[str, Identity], keys: KeyRing,
-                 shard: ChainAccounts) -> None:
+    def __init__(self, cfg: Config, v: int, identities: Mapping[str, Identity],
+                 keys: KeyRing) -> None:
         self.cfg = cfg
         self.side = SideChain(cfg, v, identities, keys)
         self.chain = self.side.chain
-        self.shard = shard
+        # the VPP's accounts at the start: its nodes' opening money, no share of the grid's
+        money = cfg.workload.initial_money_cents
+        self.shard = ChainAccounts(self.chain, Settlement(
+            keys, {**dict.fromkeys(self.side.names, (money, 0)), GRID: (0, 0)}))
         # the chain's own work goes through the shard's locks: an account a main-chain step
         # holds refuses it (steps and these calls never overlap; the check says so)
-        self.ledger = Ledgers(keys, {}, {self.chain: shard})
+        self.ledger = Ledgers(keys, {}, {self.chain: self.shard})
         self.calendar = Calendar.of(cfg)
         self.intra: list[Row] = []  # this round's settled intra-VPP trade rows
 
@@ -225,12 +214,8 @@ class LocalSides:
 
     def __init__(self, cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
                  runner: Runner, clock: Callable[[], float] | None = None) -> None:
-        money = cfg.workload.initial_money_cents
-        self.services: dict[str, SideService] = {}
-        for v in range(cfg.topology.vpps):
-            layout = vpp_layout(cfg, v)
-            shard = opening_shard(layout.chain, keys, dict.fromkeys(layout.nodes, (money, 0)))
-            self.services[layout.chain] = SideService(cfg, v, identities, keys, shard)
+        self.services = {s.chain: s for s in (SideService(cfg, v, identities, keys)
+                                               for v in range(cfg.topology.vpps))}
         self.shards = {chain: s.shard for chain, s in self.services.items()}
         self.fan_out = one_by_one
         self.runner, self.clock = runner, clock

@@ -32,7 +32,7 @@ from mlts_ray.mlts.chain import Chain, RoundRows
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
 from mlts_ray.mlts.energy import Calendar
-from mlts_ray.mlts.market import main_market_row
+from mlts_ray.mlts.market import cross_wh_by_vpp, main_market_row
 from mlts_ray.mlts.metering import tally
 from mlts_ray.mlts.side_service import (
     Ended,
@@ -77,11 +77,11 @@ class Simulation:
                                 LocalSides(cfg, self.identities, self.keys, self.runner, clock))
         self.sides = getattr(self.services, "chains", {})  # the side chains, when here
         # split by chain: what crosses chains settles by two-phase steps (ledger.chain_accounts)
-        self.ledger = Ledgers(self.keys, {n: b for n, b in opening_balances(cfg).items()
-                                          if home_of(n) == MAIN},
+        opening = opening_balances(cfg)
+        self.ledger = Ledgers(self.keys, {n: b for n, b in opening.items() if home_of(n) == MAIN},
                               self.services.shards, self.services.fan_out)
         self.main_shard = self.ledger.parts[MAIN].ledger  # the grid nodes' accounts, here
-        self.totals = totals_of(opening_balances(cfg).values())
+        self.totals = totals_of(opening.values())
         layouts = [vpp_layout(cfg, v) for v in range(cfg.topology.vpps)]
         self.behaviour = {n: b for layout in layouts
                           for n, b in assign_behaviours(cfg, layout).items()}
@@ -150,7 +150,8 @@ class Simulation:
                        for n in (trade.buyer, trade.seller)]  # each signs by its own strategy
             signed, walked = contract(trade, *parties)
             if signed is None:
-                self.inboxes[home_of(walked)].complain(walked, "abandoned", trade.encode(), rnd)
+                # filed on the walker's side chain (MainChain.chain_for: its inbox)
+                self.main.complain(walked, "abandoned", trade.encode(), rnd)
             else:
                 out.append(signed)
         return out
@@ -179,10 +180,7 @@ class Simulation:
         traded: dict[str, dict[str, tuple[int, int]]] = {}
         for node, moved in tally((t["seller"], t["buyer"], t["wh"]) for t in settled).items():
             traded.setdefault(home_of(node), {})[node] = moved
-        across: dict[str, int] = {}
-        for t in settled:
-            for vpp in {t["buyer_vpp"], t["seller_vpp"]}:
-                across[vpp] = across.get(vpp, 0) + t["wh"]
+        across = cross_wh_by_vpp(settled)
         height = out.block.header.height if out.block is not None else None
         return {chain: inbox.news(main_height=height, trades=tuple(by_vpp.get(chain, ())),
                                   traded=traded.get(chain, {}), cross_wh=across.get(chain, 0))

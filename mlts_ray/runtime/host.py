@@ -20,8 +20,7 @@ from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job, to_wire
-from mlts_ray.mlts.side_service import Closed, Ended, MainNews, Piece, SideService, Traded, \
-    opening_shard
+from mlts_ray.mlts.side_service import Closed, Ended, MainNews, Piece, SideService, Traded
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.net.network import ms_to_us
@@ -62,18 +61,14 @@ class HostService:
     def process(self, chain: str, events: list[Event], end_us: int) -> Processed:
         return self.hosts[chain].process(events, end_us)
 
-
     # --- side chains whose state lives here (runtime.ray_sides) -----------------------------
 
     def own(self, vpps: Sequence[int]) -> None:
         """Open the services of these VPPs' side chains, at their opening balances."""
-        money = self.cfg.workload.initial_money_cents
         for v in vpps:
             layout = vpp_layout(self.cfg, v)
             identities = {n: self.keys.identity(n) for n in layout.nodes}
-            shard = opening_shard(layout.chain, self.keys,
-                                  dict.fromkeys(layout.nodes, (money, 0)))
-            self.sides[layout.chain] = SideService(self.cfg, v, identities, self.keys, shard)
+            self.sides[layout.chain] = SideService(self.cfg, v, identities, self.keys)
 
     def side_trade(self, chain: str, rnd: int) -> tuple[Traded, Batches]:
         """The chain's round up to the main block: trading and consensus run here."""

@@ -73,7 +73,7 @@ class RayRunner:
         outs: dict[int, Outcome] = dict(zip(spread, self._windows([jobs[k] for k in spread]), strict=True))
         for k, job in enumerate(jobs):
             if k in refs:
-                (out,) = self._get([refs[k]], [(job.inst.chain, job.inst.round)])
+                (out,) = get_named([refs[k]], [(job.inst.chain, job.inst.round)])
                 out = from_wire(out, job.inst)
                 out.wall_ms = (time.perf_counter() - started) * 1000
                 yield out
@@ -95,7 +95,7 @@ class RayRunner:
                 mine = {inst.names[i]: run.job.behaviours.get(inst.names[i], "honest")
                         for i in indices}
                 begins.append(self.hosts[h].begin.remote(spec, indices, mine))
-        self._get(begins, [(j.inst.chain, j.inst.round) for j in jobs])
+        get_named(begins, [(j.inst.chain, j.inst.round) for j in jobs])
         active = set(range(len(runs)))
         while active:
             refs, owners = [], []
@@ -112,7 +112,7 @@ class RayRunner:
                 for h, events in by_host.items():
                     refs.append(self.hosts[h].process.remote(chain, events, sim.window_end))
                     owners.append(k)
-            results = self._get(refs, [(jobs[k].inst.chain, jobs[k].inst.round) for k in owners])
+            results = get_named(refs, [(jobs[k].inst.chain, jobs[k].inst.round) for k in owners])
             merged: dict[int, list] = defaultdict(list)
             for k, done in zip(owners, results, strict=True):
                 merged[k].append(done)
@@ -124,10 +124,6 @@ class RayRunner:
             out.wall_ms = wall
             outs.append(out)
         return outs
-
-    @staticmethod
-    def _get(refs: list, owners: list[tuple[str, int]]) -> list:
-        return get_named(refs, owners)
 
 
 def ray_simulation(cfg: Config, hosts: Sequence[Any], placement: Placement) -> Simulation:

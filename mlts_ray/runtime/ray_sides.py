@@ -87,15 +87,16 @@ class RaySides:
 
     def __init__(self, cfg: Config, hosts: Sequence[Any], placement: Placement) -> None:
         self.host_of: dict[str, Any] = {}
+        self.shards: dict[str, RemoteShard] = {}
         mine: dict[int, list[int]] = {}
         for v in range(cfg.topology.vpps):
-            (h,) = placement.hosts_of(vpp_layout(cfg, v).chain)
+            layout = vpp_layout(cfg, v)
+            (h,) = placement.hosts_of(layout.chain)
             mine.setdefault(h, []).append(v)
-            self.host_of[vpp_layout(cfg, v).chain] = hosts[h]
+            self.host_of[layout.chain] = hosts[h]
+            self.shards[layout.chain] = RemoteShard(layout.chain, hosts[h], layout.nodes)
         get_named([hosts[h].own.remote(vs) for h, vs in mine.items()],
                   [(f"vpp-{vs[0]}", 0) for vs in mine.values()])
-        self.shards = {chain: RemoteShard(chain, host, vpp_layout(cfg, v).nodes)
-                       for v, (chain, host) in enumerate(self.host_of.items())}
         self.fan_out = fan_out
 
     def trade(self, rnd: int) -> list[Traded]:
