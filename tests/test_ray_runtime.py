@@ -81,6 +81,27 @@ def test_a_dead_node_host_ends_the_run_cleanly(tmp_path):
     assert_dead_host_ended(err.value, "vpp-0", (1, 2), tmp_path)
 
 
+def test_a_host_dying_in_a_cross_chain_step_is_named_with_its_chain_and_round():
+    """The main chain's two-phase step reaches a side chain's accounts on its host; a host
+    dead by then ends the run naming the chain and the round, as any other call to it does."""
+    from mlts_ray.config import to_toml
+    from mlts_ray.runtime.host import HostService
+    from mlts_ray.runtime.ray_sides import RemoteShard, fan_out
+
+    cfg = build_config(BYZANTINE)
+    host = ray.remote(HostService).options(num_cpus=0, max_restarts=0).remote(to_toml(cfg))
+    ray.get(host.own.remote([0]))
+    shard = RemoteShard("vpp-0", host, ["vpp-0/vmc"])
+    shard.round = 3
+    assert fan_out([(shard, "balance", ("vpp-0/vmc",))]) == [(100_000, 0)]  # alive: answers
+    ray.kill(host)
+    for ask in (lambda: shard.prepare(1, ["vpp-0/vmc"], {}),
+                lambda: fan_out([(shard, "commit", (1, {}, []))])):
+        with pytest.raises(RunError) as err:
+            ask()
+        assert err.value.subject == "vpp-0 round 3" and "node host actor died" in err.value.why
+
+
 @ray.remote
 def _divide(a: int, b: int) -> int:
     return a // b

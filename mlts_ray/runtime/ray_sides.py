@@ -27,9 +27,8 @@ from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.runtime.placement import Placement
 
 
-def get_named(refs: list, owners: Sequence[tuple[str, int | None]]) -> list:
-    """``ray.get(refs)``; a dead host named by the first ``(chain, round)`` it failed (round
-    None: a call on the chain's accounts, in whatever round)."""
+def get_named(refs: list, owners: Sequence[tuple[str, int]]) -> list:
+    """``ray.get(refs)``; a dead host named by the first ``(chain, round)`` it failed."""
     try:
         return ray.get(refs)
     except RayActorError as err:
@@ -38,7 +37,7 @@ def get_named(refs: list, owners: Sequence[tuple[str, int | None]]) -> list:
                 ray.get(ref)
             except RayActorError:
                 raise RunError(
-                    f"{chain} round {rnd}" if rnd is not None else f"{chain} accounts",
+                    f"{chain} round {rnd}",
                     f"a node host actor died ({type(err).__name__}); every finished round "
                     "is in the run directory",
                 ) from None
@@ -50,6 +49,7 @@ class RemoteShard:
 
     def __init__(self, name: str, host: Any, nodes: Iterable[str]) -> None:
         self.name, self.host, self.nodes = name, host, frozenset(nodes)
+        self.round = 0  # the round the coordinator is in (RaySides.trade): a dead host's name
 
     def holds(self, node: str) -> bool:
         return node in self.nodes  # the VPP's accounts never change: no call needed
@@ -58,13 +58,13 @@ class RemoteShard:
         return self.host.shard_call.remote(self.name, method, args)
 
     def balance(self, node: str) -> Balance:
-        return get_named([self.start("balance", node)], [(self.name, None)])[0]
+        return get_named([self.start("balance", node)], [(self.name, self.round)])[0]
 
     def prepare(self, *args: Any) -> Any:
-        return get_named([self.start("prepare", *args)], [(self.name, None)])[0]
+        return get_named([self.start("prepare", *args)], [(self.name, self.round)])[0]
 
     def commit(self, *args: Any) -> None:
-        get_named([self.start("commit", *args)], [(self.name, None)])
+        get_named([self.start("commit", *args)], [(self.name, self.round)])
 
     def abort(self, step: int) -> None:
         self.start("abort", step)  # runs before anything this caller sends the host later
@@ -75,7 +75,7 @@ def fan_out(calls: list[Call]) -> list[Any]:
     started = [shard.start(method, *args) if isinstance(shard, RemoteShard) else None
                for shard, method, args in calls]
     remote = [ref for ref in started if ref is not None]
-    got = iter(get_named(remote, [(s.name, None) for (s, _, _), ref in zip(calls, started,
+    got = iter(get_named(remote, [(s.name, s.round) for (s, _, _), ref in zip(calls, started,
                                                                         strict=True)
                                   if ref is not None]))
     return [next(got) if ref is not None else getattr(shard, method)(*args)
@@ -100,6 +100,8 @@ class RaySides:
         self.fan_out = fan_out
 
     def trade(self, rnd: int) -> list[Traded]:
+        for shard in self.shards.values():  # a host dying in a step is named with this round
+            shard.round = rnd
         return self._each("side_trade", rnd)
 
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]:
