@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections import Counter
 
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ ray = pytest.importorskip("ray")
 
 from mlts_ray.config import build_config  # noqa: E402
 from mlts_ray.errors import RunError  # noqa: E402
+from mlts_ray.runtime.host import HostService  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
 from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
 from mlts_ray.runtime.tables import TABLES  # noqa: E402
@@ -100,6 +103,69 @@ def test_a_host_dying_in_a_cross_chain_step_is_named_with_its_chain_and_round():
         with pytest.raises(RunError) as err:
             ask()
         assert err.value.subject == "vpp-0 round 3" and "node host actor died" in err.value.why
+
+
+class CountingHost(HostService):
+    """A real host that also counts the calls it answers, by method."""
+
+    def __init__(self, cfg_toml: str) -> None:
+        super().__init__(cfg_toml)
+        self.calls: Counter[str] = Counter()
+        self.widest = 0  # the most shards one shard_calls call asked
+
+    def sides_trade(self, *args):
+        self.calls["sides_trade"] += 1
+        return super().sides_trade(*args)
+
+    def sides_close(self, *args):
+        self.calls["sides_close"] += 1
+        return super().sides_close(*args)
+
+    def sides_end(self, *args):
+        self.calls["sides_end"] += 1
+        return super().sides_end(*args)
+
+    def shard_calls(self, calls):
+        self.widest = max(self.widest, len({chain for chain, _, _ in calls}))
+        return super().shard_calls(calls)
+
+    def counts(self) -> tuple[dict[str, int], int]:
+        return dict(self.calls), self.widest
+
+
+def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
+    """Six side chains on two hosts (four and two): a round sends each host one trade, one close and one end
+    call (not one per chain), and a two-phase step's prepare (or commit) one call for all the
+    host's shards it touches; the rows come back to the right chains, in VPP order, equal to
+    the local runtime's."""
+    from mlts_ray.config import to_toml
+    from mlts_ray.mlts.simulation import Simulation
+    from mlts_ray.runtime.placement import place
+    from mlts_ray.mlts.simulation import run_id_of
+    from mlts_ray.runtime.ray_runtime import _chains, as_batches, fetch_round, ray_simulation
+    from mlts_ray.runtime.tables import to_batch
+
+    cfg = build_config({**BYZANTINE, "topology": {"vpps": 6, "nodes_per_vpp": 6,
+                                                   "grid_nodes": 1}})
+    placement = place(_chains(cfg), "auto", 2)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
+    hosts = [ray.remote(CountingHost).options(num_cpus=0).remote(to_toml(cfg))
+             for _ in placement.hosts]
+    sim, local = ray_simulation(cfg, hosts, placement), Simulation(cfg)
+    owned = [len(sim.services.chains_of[h]) for h in range(len(hosts))]
+    assert min(owned) >= 2 and sum(owned) == 6
+    for rnd in range(2):
+        got = fetch_round(as_batches(run_id_of(cfg), rnd, sim.run_pieces(rnd)))
+        want = local.run_round(rnd)
+        for table in TABLES:
+            mine = to_batch(table, run_id_of(cfg), rnd, want[table])
+            walls = [c for c in mine.schema.names if c.startswith("wall_")]
+            assert got[table].drop_columns(walls).equals(mine.drop_columns(walls)), (rnd, table)
+        assert any(t["cross"] for t in want["trades"])  # the main chain's steps reached hosts
+    for (counts, widest), chains in zip(ray.get([h.counts.remote() for h in hosts]), owned,
+                                        strict=True):
+        assert (counts["sides_trade"], counts["sides_close"], counts["sides_end"]) == (2, 2, 2)
+        assert 2 <= widest <= chains  # a step over several of the host's shards: one call
 
 
 @ray.remote

@@ -187,6 +187,7 @@ def _ray_round_s(cfg: Config) -> tuple[float | None, int]:
 
         from mlts_ray.runtime.placement import place
         from mlts_ray.runtime.ray_runtime import _chains, connect, ray_simulation, start_hosts
+        from mlts_ray.runtime.ray_sides import fetch_pieces
     except ImportError:
         return None, 0
     # The local run of the same config and seed left this round's signatures in the process
@@ -200,7 +201,7 @@ def _ray_round_s(cfg: Config) -> tuple[float | None, int]:
         sim = ray_simulation(cfg, hosts, placement)
 
         def whole_round(rnd: int) -> None:  # the coordinator's part, then the rows fetched
-            ray.get([p for p in sim.run_pieces(rnd) if isinstance(p, ray.ObjectRef)])
+            fetch_pieces(sim.run_pieces(rnd))
 
         whole_round(0)  # warm-up: actors up, keys derived
         start = time.perf_counter()

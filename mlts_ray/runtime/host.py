@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +21,7 @@ from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job, to_wire
-from mlts_ray.mlts.side_service import Closed, Ended, MainNews, Piece, SideService, Traded
+from mlts_ray.mlts.side_service import MainNews, SideService, Traded
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.net.network import ms_to_us
@@ -28,6 +29,8 @@ from mlts_ray.net.sim import Event, NodeHost, Processed
 from mlts_ray.runtime.tables import to_batch
 
 Batches = dict[str, pa.RecordBatch]
+# (each chain's reply without its rows, seconds of work), then each chain's rows
+Answer = tuple[tuple[list[Any], list[float]], list[Batches]]
 
 
 class HostService:
@@ -70,28 +73,40 @@ class HostService:
             identities = {n: self.keys.identity(n) for n in layout.nodes}
             self.sides[layout.chain] = SideService(self.cfg, v, identities, self.keys)
 
-    def side_trade(self, chain: str, rnd: int) -> tuple[Traded, Batches]:
-        """The chain's round up to the main block: trading and consensus run here."""
-        service = self.sides[chain]
+    def sides_trade(self, chains: Sequence[str], rnd: int) -> Answer:
+        """These chains' rounds up to the main block, in turn: trading and consensus run here.
+        One call for all the host's chains (``ray_sides``: a call costs the coordinator about
+        as much as a small chain's record)."""
+        return self._each(rnd, [partial(self._trade, self.sides[c], rnd) for c in chains])
+
+    def sides_close(self, chains: Sequence[str], rnd: int, news: Sequence[MainNews]) -> Answer:
+        return self._each(rnd, [partial(self.sides[c].close, rnd, n)
+                                for c, n in zip(chains, news, strict=True)])
+
+    def sides_end(self, chains: Sequence[str], rnd: int) -> Answer:
+        return self._each(rnd, [partial(self.sides[c].end, rnd) for c in chains])
+
+    def shard_calls(self, calls: Sequence[tuple[str, str, tuple]]) -> list[Any]:
+        """Chains' accounts answer a step of the main chain's (``ChainAccounts``), in order."""
+        return [getattr(self.sides[chain].shard, method)(*args) for chain, method, args in calls]
+
+    def _trade(self, service: SideService, rnd: int) -> Traded:
         job = service.start(rnd)
         started = time.perf_counter()
         out = run_job(self.cfg, job, self.keys.identity, self.keys)
         out.wall_ms = (time.perf_counter() - started) * 1000
-        return self._split(rnd, service.recorded(rnd, out))
+        return service.recorded(rnd, out)
 
-    def side_close(self, chain: str, rnd: int, news: MainNews) -> tuple[Closed, Batches]:
-        return self._split(rnd, self.sides[chain].close(rnd, news))
-
-    def side_end(self, chain: str, rnd: int) -> tuple[Ended, Batches]:
-        return self._split(rnd, self.sides[chain].end(rnd))
-
-    def shard_call(self, chain: str, method: str, args: tuple) -> Any:
-        """The chain's accounts answer a step of the main chain's (``ChainAccounts``)."""
-        return getattr(self.sides[chain].shard, method)(*args)
-
-    def _split(self, rnd: int, reply: Any) -> tuple[Any, Batches]:
-        """The reply without its rows, and the rows as record batches (two return values:
-        the coordinator reads the first and passes the second on by reference)."""
-        rows: Piece = reply.rows
-        return (dataclasses.replace(reply, rows={}),
-                {name: to_batch(name, self.run_id, rnd, r) for name, r in rows.items()})
+    def _each(self, rnd: int, calls: list[Callable[[], Any]]) -> Answer:
+        """Each chain's call in turn: its reply without rows, the seconds its work took here
+        (rows included: what a host spends on the chain), and its rows as record batches
+        (the second return value: the coordinator reads the first, passes this one on)."""
+        replies, work, batches = [], [], []
+        for call in calls:
+            started = time.perf_counter()
+            reply = call()
+            batches.append({name: to_batch(name, self.run_id, rnd, rows)
+                            for name, rows in reply.rows.items()})
+            replies.append(dataclasses.replace(reply, rows={}))
+            work.append(time.perf_counter() - started)
+        return (replies, work), batches

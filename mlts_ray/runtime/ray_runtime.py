@@ -37,7 +37,7 @@ from mlts_ray.runtime.host import HostService
 from mlts_ray.runtime.placement import Placement, place
 from mlts_ray.net.sim import DST
 from mlts_ray.runtime.driver import drive, open_sink
-from mlts_ray.runtime.ray_sides import RaySides, get_named, whole_chains
+from mlts_ray.runtime.ray_sides import HostRows, RaySides, fetch_pieces, get_named, whole_chains
 from mlts_ray.runtime.tables import assemble, to_batch
 
 Progress = Callable[[int, int], None]
@@ -150,22 +150,24 @@ class CoordinatorService:
         self.sim = ray_simulation(self.cfg, hosts, placement)
 
     def run_round(self, rnd: int) -> list[Any]:
-        """The round's pieces (``Simulation.run_pieces``): the ones made here as record
-        batches, the hosts' as the references they came as (the driver fetches them)."""
-        return [piece if isinstance(piece, ray.ObjectRef) else
-                {name: to_batch(name, self.run_id, rnd, rows) for name, rows in piece.items()}
-                for piece in self.sim.run_pieces(rnd)]
+        return as_batches(self.run_id, rnd, self.sim.run_pieces(rnd))
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
 
+def as_batches(run_id: str, rnd: int, pieces: list[Any]) -> list[Any]:
+    """A round's pieces (``Simulation.run_pieces``): the ones made here as record batches,
+    the hosts' as the references they came as (the driver fetches them)."""
+    return [piece if isinstance(piece, HostRows) else
+            {name: to_batch(name, run_id, rnd, rows) for name, rows in piece.items()}
+            for piece in pieces]
+
+
 def fetch_round(pieces: list[Any]) -> dict[str, Any]:
     """A round's tables from the coordinator's pieces: the hosts' fetched (one call for all
     of them), then each table put together in piece order (``tables.assemble``)."""
-    refs = [p for p in pieces if isinstance(p, ray.ObjectRef)]
-    got = iter(ray.get(refs))
-    return assemble([next(got) if isinstance(p, ray.ObjectRef) else p for p in pieces])
+    return assemble(fetch_pieces(pieces))
 
 
 def timeout_s() -> float:

@@ -12,7 +12,7 @@ round (``tables.assemble``), while the next round runs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import ray
@@ -47,80 +47,114 @@ def get_named(refs: list, owners: Sequence[tuple[str, int]]) -> list:
 class RemoteShard:
     """A side chain's accounts on its host, as the coordinator's ``Ledgers`` asks them."""
 
-    def __init__(self, name: str, host: Any, nodes: Iterable[str]) -> None:
+    def __init__(self, name: str, host: Any, nodes: Iterable[str], key: int = 0) -> None:
         self.name, self.host, self.nodes = name, host, frozenset(nodes)
+        self.key = key  # the host's index: shards with one key are asked in one call
         self.round = 0  # the round the coordinator is in (RaySides.trade): a dead host's name
 
     def holds(self, node: str) -> bool:
         return node in self.nodes  # the VPP's accounts never change: no call needed
 
-    def start(self, method: str, *args: Any) -> Any:
-        return self.host.shard_call.remote(self.name, method, args)
-
     def balance(self, node: str) -> Balance:
-        return get_named([self.start("balance", node)], [(self.name, self.round)])[0]
+        return fan_out([(self, "balance", (node,))])[0]
 
     def prepare(self, *args: Any) -> Any:
-        return get_named([self.start("prepare", *args)], [(self.name, self.round)])[0]
+        return fan_out([(self, "prepare", args)])[0]
 
     def commit(self, *args: Any) -> None:
-        get_named([self.start("commit", *args)], [(self.name, self.round)])
+        fan_out([(self, "commit", args)])
 
     def abort(self, step: int) -> None:
-        self.start("abort", step)  # runs before anything this caller sends the host later
+        # not awaited: it runs before anything this caller sends the host later
+        self.host.shard_calls.remote([(self.name, "abort", (step,))])
 
 
 def fan_out(calls: list[Call]) -> list[Any]:
-    """Every remote shard asked at once, the ones here in turn; answers in call order."""
-    started = [shard.start(method, *args) if isinstance(shard, RemoteShard) else None
-               for shard, method, args in calls]
-    remote = [ref for ref in started if ref is not None]
-    got = iter(get_named(remote, [(s.name, s.round) for (s, _, _), ref in zip(calls, started,
-                                                                        strict=True)
-                                  if ref is not None]))
-    return [next(got) if ref is not None else getattr(shard, method)(*args)
-            for (shard, method, args), ref in zip(calls, started, strict=True)]
+    """Every host holding a remote shard asked at once, in one call for all its shards; the
+    shards here in turn. Answers in call order."""
+    by_host: dict[int, list[int]] = {}
+    for k, (shard, _, _) in enumerate(calls):
+        if isinstance(shard, RemoteShard):
+            by_host.setdefault(shard.key, []).append(k)
+    groups = list(by_host.values())
+    refs = [calls[ks[0]][0].host.shard_calls.remote([(calls[k][0].name, *calls[k][1:])
+                                                     for k in ks]) for ks in groups]
+    got = get_named(refs, [(calls[ks[0]][0].name, calls[ks[0]][0].round) for ks in groups])
+    out: list[Any] = [None] * len(calls)
+    for ks, answers in zip(groups, got, strict=True):
+        for k, answer in zip(ks, answers, strict=True):
+            out[k] = answer
+    for k, (shard, method, args) in enumerate(calls):
+        if not isinstance(shard, RemoteShard):
+            out[k] = getattr(shard, method)(*args)
+    return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostRows:
+    """One chain's rows of a call, held on its host: the reference to the call's list of
+    rows (one record-batch piece per chain of the host) and the chain's place in it."""
+
+    ref: ray.ObjectRef
+    index: int
+
+
+def fetch_pieces(pieces: Sequence[Any]) -> list[Any]:
+    """``pieces`` with each ``HostRows`` fetched: every reference once, all in one call."""
+    refs = list(dict.fromkeys(p.ref for p in pieces if isinstance(p, HostRows)))
+    got = dict(zip(refs, ray.get(refs), strict=True))
+    return [got[p.ref][p.index] if isinstance(p, HostRows) else p for p in pieces]
 
 
 class RaySides:
-    """Every side chain's service on the one host that runs the chain whole."""
+    """Every side chain's service on the one host that runs the chain whole; each of a
+    round's calls goes to every host at once, one call for all of a host's chains."""
 
     def __init__(self, cfg: Config, hosts: Sequence[Any], placement: Placement) -> None:
-        self.host_of: dict[str, Any] = {}
-        self.shards: dict[str, RemoteShard] = {}
-        mine: dict[int, list[int]] = {}
+        self.hosts = list(hosts)
+        self.chains_of: dict[int, list[str]] = {}  # host -> its chains, in VPP order
+        self.shards: dict[str, RemoteShard] = {}  # in VPP order
+        vpps: dict[int, list[int]] = {}
         for v in range(cfg.topology.vpps):
             layout = vpp_layout(cfg, v)
             (h,) = placement.hosts_of(layout.chain)
-            mine.setdefault(h, []).append(v)
-            self.host_of[layout.chain] = hosts[h]
-            self.shards[layout.chain] = RemoteShard(layout.chain, hosts[h], layout.nodes)
-        get_named([hosts[h].own.remote(vs) for h, vs in mine.items()],
-                  [(f"vpp-{vs[0]}", 0) for vs in mine.values()])
+            self.chains_of.setdefault(h, []).append(layout.chain)
+            vpps.setdefault(h, []).append(v)
+            self.shards[layout.chain] = RemoteShard(layout.chain, hosts[h], layout.nodes, h)
+        get_named([hosts[h].own.remote(vs) for h, vs in vpps.items()],
+                  [(chains[0], 0) for chains in self.chains_of.values()])
         self.fan_out = fan_out
+        self.work_s: dict[str, float] = {}  # each chain's seconds of work on its host, this round
 
     def trade(self, rnd: int) -> list[Traded]:
         for shard in self.shards.values():  # a host dying in a step is named with this round
             shard.round = rnd
-        return self._each("side_trade", rnd)
+        self.work_s = dict.fromkeys(self.shards, 0.0)
+        return self._each("sides_trade", rnd, lambda chains: ())
 
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]:
-        return self._each("side_close", rnd, news)
+        return self._each("sides_close", rnd,
+                          lambda chains: ([news.get(c, MainNews()) for c in chains],))
 
     def end(self, rnd: int) -> list[Ended]:
-        return self._each("side_end", rnd)
+        return self._each("sides_end", rnd, lambda chains: ())
 
     def _each(self, method: str, rnd: int,
-              news: Mapping[str, MainNews] | None = None) -> list[Any]:
-        """One call per chain, all in flight together: each answers its reply (what the
-        coordinator reads) and its rows (a reference it passes on unread)."""
-        pairs = []
-        for chain, host in self.host_of.items():
-            args = (chain, rnd) if news is None else (chain, rnd, news.get(chain, MainNews()))
-            pairs.append(getattr(host, method).options(num_returns=2).remote(*args))
-        replies = get_named([reply for reply, _ in pairs], [(c, rnd) for c in self.host_of])
-        return [dataclasses.replace(reply, rows=rows)
-                for reply, (_, rows) in zip(replies, pairs, strict=True)]
+              extra: Callable[[list[str]], tuple]) -> list[Any]:
+        """One call per host, all in flight together: each answers its chains' replies (what
+        the coordinator reads) and their rows (a reference it passes on unread). A dead host
+        is named by its first chain."""
+        pairs = [getattr(self.hosts[h], method).options(num_returns=2).remote(
+                     chains, rnd, *extra(chains)) for h, chains in self.chains_of.items()]
+        replies = get_named([reply for reply, _ in pairs],
+                            [(chains[0], rnd) for chains in self.chains_of.values()])
+        by_chain = {}
+        for chains, (answers, work), (_, rows) in zip(self.chains_of.values(), replies, pairs,
+                                                      strict=True):
+            for k, (chain, reply, s) in enumerate(zip(chains, answers, work, strict=True)):
+                by_chain[chain] = dataclasses.replace(reply, rows=HostRows(rows, k))
+                self.work_s[chain] += s
+        return [by_chain[chain] for chain in self.shards]
 
 
 def whole_chains(placement: Placement, chains: Iterable[str]) -> bool:
