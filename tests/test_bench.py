@@ -20,15 +20,3 @@ def test_bench_quick_reports_every_figure(tmp_path, capsys):
     assert KEYS <= set(figures) and figures["quick"] is True
     assert all(figures[k] > 0 for k in KEYS)
     assert json.loads(capsys.readouterr().out) == figures
-
-
-def test_the_scale_out_model_is_amdahls_law_with_the_ray_overhead_serial():
-    """Closed form: 1 s serial + 9 s parallel, a Ray round of 6 s on 2 CPUs (0.5 s beyond
-    1 + 9/2): 16 CPUs give 10 / (1 + 0.5 + 9/16) = 4.85x; without Ray, 10 / (1 + 9/64)."""
-    from mlts_ray.runtime.bench import scale_out
-
-    got = scale_out(10.0, 9.0, 6.0, 2)
-    assert got["serial_s"] == 1.0 and got["ray_overhead_s"] == 0.5
-    assert got["coordinator_serial_share"] == 0.1
-    assert got["predicted_speedup_16"] == round(10 / (1.5 + 9 / 16), 2)
-    assert scale_out(10.0, 9.0, None, 0)["predicted_speedup_64"] == round(10 / (1 + 9 / 64), 2)

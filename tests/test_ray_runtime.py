@@ -142,12 +142,13 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
     from mlts_ray.mlts.simulation import Simulation
     from mlts_ray.runtime.placement import place
     from mlts_ray.mlts.simulation import run_id_of
-    from mlts_ray.runtime.ray_runtime import _chains, as_batches, fetch_round, ray_simulation
+    from mlts_ray.mlts.topology import chain_sizes
+    from mlts_ray.runtime.ray_runtime import as_batches, fetch_round, ray_simulation
     from mlts_ray.runtime.tables import to_batch
 
     cfg = build_config({**BYZANTINE, "topology": {"vpps": 6, "nodes_per_vpp": 6,
                                                    "grid_nodes": 1}})
-    placement = place(_chains(cfg), "auto", 2)
+    placement = place(chain_sizes(cfg), "auto", 2)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
     hosts = [ray.remote(CountingHost).options(num_cpus=0).remote(to_toml(cfg))
              for _ in placement.hosts]

@@ -14,7 +14,7 @@ from mlts_ray.errors import LedgerError
 from mlts_ray.mlts.side_service import MainNews, SideService
 from mlts_ray.mlts.simulation import Simulation, flatten
 from mlts_ray.mlts.topology import vpp_layout
-from mlts_ray.runtime.tables import TABLES, assemble, to_batch
+from mlts_ray.runtime.tables import TABLES, assemble, bundle, to_batch
 
 CFG = {
     "experiment": {"name": "pieces", "seed": 6, "rounds": 3, "runtime": "local"},
@@ -46,6 +46,28 @@ def test_pieces_assembled_as_batches_equal_the_flat_rows(rounds):
     assert all(f["trades"] and f["energy"] and f["audits"] for f in flat)
     assert any(t["cross"] and t["status"] == "settled" for t in flat[1]["trades"])
     assert flat[2]["anchors"]  # the main block anchors the last one's collaborative blocks
+
+
+def test_pieces_bundled_per_host_and_sliced_back_equal_the_flat_rows(rounds):
+    """As a host answers (one ``Bundle`` for all its chains of a call) and the driver reads
+    (each chain's span, in VPP order): the same tables, row for row, as the flat rows --
+    with the chains dealt to two hosts crosswise, and the pieces of one call bundled."""
+    sim, pieces = rounds
+    v = sim.cfg.topology.vpps
+    for rnd, round_pieces in enumerate(pieces):
+        rebuilt = list(round_pieces)
+        for first in (0, v + 1, 2 * v + 2):  # each side chain's trade, close and end pieces
+            for host in (0, 1):
+                mine = [first + k for k in range(v) if k % 2 == host]
+                rows = bundle("r", rnd, [round_pieces[i] for i in mine])
+                for k, i in enumerate(mine):
+                    rebuilt[i] = rows.piece(k)
+        rebuilt = [p if all(isinstance(b, pa.RecordBatch) for b in p.values()) else
+                   {t: to_batch(t, "r", rnd, r) for t, r in p.items()} for p in rebuilt]
+        flat = flatten(round_pieces)
+        got = assemble(rebuilt)
+        for table in TABLES:
+            assert got[table].equals(to_batch(table, "r", rnd, flat[table])), (rnd, table)
 
 
 def test_a_round_is_each_side_chain_then_the_main_chain_then_each_again(rounds):

@@ -58,6 +58,14 @@ def vpp_layout(cfg: Config, v: int) -> VppLayout:
     return VppLayout(chain, f"{chain}/vmc", resources, resources[len(resources) - s :] if s else ())
 
 
+def chain_sizes(cfg: Config) -> list[tuple[str, int]]:
+    """Every chain and its number of nodes, side chains in VPP order, then the main chain
+    (each VPP's VMC and the grid's nodes)."""
+    n = cfg.topology.nodes_per_vpp
+    sides = [(side_chain(v), n) for v in range(cfg.topology.vpps)]
+    return [*sides, ("main", cfg.topology.vpps + cfg.topology.grid_nodes)]
+
+
 def byzantine_count(fraction: float, pool: int) -> int:
     """``round(fraction * pool)``, halves up, in exact arithmetic."""
     return int(Fraction(repr(fraction)) * pool + Fraction(1, 2))

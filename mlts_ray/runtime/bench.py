@@ -22,6 +22,8 @@ from mlts_ray.config import Config, build_config
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.crypto import COUNTS, VERIFY_CACHE, Identity, SigKind, signing_root, verify
 from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.mlts.topology import chain_sizes
+from mlts_ray.runtime.scale_model import RayRound, predict, scale_out
 
 Say = Callable[[str], None]
 
@@ -104,17 +106,24 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     out["pbft_10k_round_s"] = round(pbft10k["round_s"], 2)
     say(f"PBFT round, {5 if quick else 100} VPPs x 100 nodes: {pbft10k['round_s']:.1f} s")
 
-    ray_s, cpus = None, 0
-    if ray_packed:
-        ray_s, cpus = _ray_round_s(_cfg(vpps, 100, "dce-pbft"))
-        if ray_s is not None:
-            out["ray_packed_over_local"] = round(ray_s / dce["round_s"], 3)
-            say(f"Ray packed over local, same DCE-PBFT round: {out['ray_packed_over_local']:.2f}")
-    out |= scale_out(dce["round_s"], dce["parallel_s"], ray_s, cpus)
+    ray_round, chains = None, chain_sizes(_cfg(vpps, 100, "dce-pbft"))
+    if ray_packed and (ray_round := _ray_round(_cfg(vpps, 100, "dce-pbft"))) is not None:
+        out["ray_packed_over_local"] = round(ray_round.round_s / dce["round_s"], 3)
+        say(f"Ray packed over local, same DCE-PBFT round: {out['ray_packed_over_local']:.2f}")
+        # the model's check: the round on one host, predicted from this one and measured
+        if (one := _ray_round(_cfg(vpps, 100, "dce-pbft"), cpus=1)) is not None:
+            out["ray_one_host_s"] = round(one.round_s, 3)
+            out["ray_one_host_predicted_s"] = round(predict(ray_round, chains, 1), 3)
+    out |= scale_out(dce["round_s"], dce["parallel_s"], ray_round, chains)
     say(f"that round: serial share {out['coordinator_serial_share']:.3f} (serial "
-        f"{out['serial_s']:.2f} s, parallel {out['parallel_s']:.2f} s, Ray overhead "
-        f"{out['ray_overhead_s']:.2f} s); predicted speed-up {out['predicted_speedup_16']:.1f}x "
-        f"at 16 CPUs, {out['predicted_speedup_64']:.1f}x at 64")
+        f"{out['serial_s']:.2f} s, parallel {out['parallel_s']:.2f} s)")
+    if ray_round is not None:
+        say(f"on Ray: coordinator {out['ray_serial_s']:.2f} s, calls beyond the hosts' work "
+            f"{out['ray_sync_s']:.2f} s, hosts' work {out['ray_parallel_s']:.2f} s; one host "
+            f"{out.get('ray_one_host_s', float('nan')):.2f} s (model "
+            f"{out.get('ray_one_host_predicted_s', float('nan')):.2f} s)")
+    say(f"predicted speed-up ({out['scale_out_model']} model) "
+        f"{out['predicted_speedup_16']:.1f}x at 16 CPUs, {out['predicted_speedup_64']:.1f}x at 64")
     if large:
         out |= large_round(1000, 100)
         say(f"DCE-PBFT round, 1,000 VPPs x 100 nodes, local: {out['dce_100k_round_s']:.1f} s, "
@@ -140,28 +149,6 @@ def large_round(vpps: int, nodes: int) -> dict[str, float]:
             "rss_100k_mb": round(got["rss_mb"], 1)}
 
 
-def scale_out(round_s: float, parallel_s: float, ray_s: float | None,
-              cpus: int | None) -> dict[str, float]:
-    """The scale-out model of the README's cluster section, from one round measured locally:
-    ``parallel_s`` is the side chains' services (they run on the hosts that own the chains),
-    the rest ``serial_s`` (the coordinator's: the cross-VPP book and contracts, the main
-    chain's consensus, record, settlement and credit, anchoring). On Ray the coordinator also
-    sends and receives each service's calls: ``ray_overhead_s`` is the Ray round's wall
-    beyond ``serial + parallel / cpus`` on this machine, counted as serial too. Then
-    ``speedup(k) = round_s / (serial + overhead + parallel / k)`` -- Amdahl's law, with the
-    serial part measured rather than assumed."""
-    serial = max(0.0, round_s - parallel_s)
-    overhead = max(0.0, ray_s - (serial + parallel_s / cpus)) if ray_s and cpus else 0.0
-
-    def speedup(k: int) -> float:
-        return round(round_s / (serial + overhead + parallel_s / k), 2)
-
-    return {"serial_s": round(serial, 3), "parallel_s": round(parallel_s, 3),
-            "ray_overhead_s": round(overhead, 3),
-            "coordinator_serial_share": round(serial / round_s, 4),
-            "predicted_speedup_16": speedup(16), "predicted_speedup_64": speedup(64)}
-
-
 def _instance_ms(n: int) -> float:
     from mlts_ray.ledger import KeyRing
     from mlts_ray.ledger.block import ZERO_HASH, BlockKind
@@ -180,33 +167,35 @@ def _instance_ms(n: int) -> float:
     return wall
 
 
-def _ray_round_s(cfg: Config) -> tuple[float | None, int]:
-    """Wall of round 1 of ``cfg`` on Ray (all CPUs, auto packing) and the CPUs it had."""
+def _ray_round(cfg: Config, cpus: int | None = None) -> RayRound | None:
+    """Round 1 of ``cfg`` on Ray (``auto`` packing over ``cpus``, default all), measured at
+    the coordinator: its wall (rows fetched by the driver not included: a run fetches them
+    while the next round runs) and each call's host work and wait (``RaySides``)."""
     try:
         import ray
 
         from mlts_ray.runtime.placement import place
-        from mlts_ray.runtime.ray_runtime import _chains, connect, ray_simulation, start_hosts
+        from mlts_ray.runtime.ray_runtime import connect, ray_simulation, start_hosts
         from mlts_ray.runtime.ray_sides import fetch_pieces
     except ImportError:
-        return None, 0
+        return None
     # The local run of the same config and seed left this round's signatures in the process
     # cache; the Ray driver must not get them for free (that made the ratio look 0.63, not 1.1).
     VERIFY_CACHE.clear()
     connect(None)
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    placement = place(_chains(cfg), "auto", cpus)
+    cpus = cpus or int(ray.cluster_resources().get("CPU", 1))
+    placement = place(chain_sizes(cfg), "auto", cpus)
     hosts, groups = start_hosts(cfg, placement)
     try:
         sim = ray_simulation(cfg, hosts, placement)
-
-        def whole_round(rnd: int) -> None:  # the coordinator's part, then the rows fetched
-            fetch_pieces(sim.run_pieces(rnd))
-
-        whole_round(0)  # warm-up: actors up, keys derived
+        fetch_pieces(sim.run_pieces(0))  # warm-up: actors up, keys derived
         start = time.perf_counter()
-        whole_round(1)
-        return time.perf_counter() - start, cpus
+        pieces = sim.run_pieces(1)
+        wall = time.perf_counter() - start
+        fetch_pieces(pieces)
+        sides = sim.services
+        return RayRound(wall, sides.work_s, sides.wait_s,
+                        {c: h for h, chains in sides.chains_of.items() for c in chains})
     finally:
         from ray.util.placement_group import remove_placement_group
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-import pyarrow as pa
 
 from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Instance
@@ -26,11 +25,10 @@ from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import Event, NodeHost, Processed
-from mlts_ray.runtime.tables import to_batch
+from mlts_ray.runtime.tables import Bundle, bundle
 
-Batches = dict[str, pa.RecordBatch]
-# (each chain's reply without its rows, seconds of work), then each chain's rows
-Answer = tuple[tuple[list[Any], list[float]], list[Batches]]
+# (each chain's reply without its rows, seconds of work), then all the chains' rows
+Answer = tuple[tuple[list[Any], list[float]], Bundle]
 
 
 class HostService:
@@ -98,15 +96,19 @@ class HostService:
         return service.recorded(rnd, out)
 
     def _each(self, rnd: int, calls: list[Callable[[], Any]]) -> Answer:
-        """Each chain's call in turn: its reply without rows, the seconds its work took here
-        (rows included: what a host spends on the chain), and its rows as record batches
-        (the second return value: the coordinator reads the first, passes this one on)."""
-        replies, work, batches = [], [], []
+        """Each chain's call in turn: its reply without rows and the seconds its work took
+        here (its share of turning the rows into batches included: what a host spends on the
+        chain), then all the chains' rows as one ``Bundle`` (the second return value: the
+        coordinator reads the first, passes this one on)."""
+        replies, work, pieces = [], [], []
         for call in calls:
             started = time.perf_counter()
             reply = call()
-            batches.append({name: to_batch(name, self.run_id, rnd, rows)
-                            for name, rows in reply.rows.items()})
+            pieces.append(reply.rows)
             replies.append(dataclasses.replace(reply, rows={}))
             work.append(time.perf_counter() - started)
-        return (replies, work), batches
+        started = time.perf_counter()
+        rows = bundle(self.run_id, rnd, pieces)
+        spent, counts = time.perf_counter() - started, [sum(map(len, p.values())) for p in pieces]
+        total = sum(counts) or 1
+        return (replies, [w + spent * n / total for w, n in zip(work, counts, strict=True)]), rows

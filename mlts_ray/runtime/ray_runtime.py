@@ -32,6 +32,7 @@ from mlts_ray.errors import MltsError, RunError
 from mlts_ray.ledger.crypto import DerivedKeyRing, KeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, finish, from_wire, prepare
 from mlts_ray.mlts.simulation import Simulation, run_id_of
+from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
 from mlts_ray.runtime.placement import Placement, place
@@ -262,14 +263,8 @@ def stdout_kept_for_results() -> Iterator[None]:
             os.close(saved)
 
 
-def _chains(cfg: Config) -> list[tuple[str, int]]:
-    n = cfg.topology.nodes_per_vpp
-    sides = [(f"vpp-{v}", n) for v in range(cfg.topology.vpps)]
-    return [*sides, ("main", cfg.topology.vpps + cfg.topology.grid_nodes)]
-
-
 def _sides(cfg: Config) -> list[str]:
-    return [chain for chain, _ in _chains(cfg) if chain != "main"]
+    return [chain for chain, _ in chain_sizes(cfg) if chain != "main"]
 
 
 def start_hosts(cfg: Config, placement: Placement) -> tuple[list[Any], list[Any]]:
@@ -300,7 +295,7 @@ def run_ray(
     (tests use it to inject failures)."""
     connect(address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    placement = place(_chains(cfg), cfg.experiment.nodes_per_actor, cpus)
+    placement = place(chain_sizes(cfg), cfg.experiment.nodes_per_actor, cpus)
     with open_sink(cfg, out, resume, "ray") as sink:  # a failure before the loop marks it failed
         t0 = time.perf_counter()
         hosts, groups = start_hosts(cfg, placement)
@@ -317,7 +312,7 @@ def run_ray(
                 # which Ray nodes each chain's hosts run on, so a user (and the cluster test)
                 # can see the side chains spread over the cluster
                 "chain_nodes": {chain: sorted({where[h] for h in placement.hosts_of(chain)})
-                                for chain, _ in _chains(cfg)},
+                                for chain, _ in chain_sizes(cfg)},
                 # where the side chains' state lives (ray_simulation): on the hosts that run
                 # them whole, or in the coordinator when a chain is spread over hosts
                 "side_state": "hosts" if whole_chains(placement, _sides(cfg)) else "coordinator",

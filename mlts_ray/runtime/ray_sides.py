@@ -12,6 +12,7 @@ round (``tables.assemble``), while the next round runs.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -92,8 +93,8 @@ def fan_out(calls: list[Call]) -> list[Any]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class HostRows:
-    """One chain's rows of a call, held on its host: the reference to the call's list of
-    rows (one record-batch piece per chain of the host) and the chain's place in it."""
+    """One chain's rows of a call, held on its host: the reference to the call's rows (a
+    ``tables.Bundle`` of all the host's chains) and the chain's place in it."""
 
     ref: ray.ObjectRef
     index: int
@@ -103,7 +104,7 @@ def fetch_pieces(pieces: Sequence[Any]) -> list[Any]:
     """``pieces`` with each ``HostRows`` fetched: every reference once, all in one call."""
     refs = list(dict.fromkeys(p.ref for p in pieces if isinstance(p, HostRows)))
     got = dict(zip(refs, ray.get(refs), strict=True))
-    return [got[p.ref][p.index] if isinstance(p, HostRows) else p for p in pieces]
+    return [got[p.ref].piece(p.index) if isinstance(p, HostRows) else p for p in pieces]
 
 
 class RaySides:
@@ -124,12 +125,16 @@ class RaySides:
         get_named([hosts[h].own.remote(vs) for h, vs in vpps.items()],
                   [(chains[0], 0) for chains in self.chains_of.values()])
         self.fan_out = fan_out
-        self.work_s: dict[str, float] = {}  # each chain's seconds of work on its host, this round
+        # this round, per call (trade, close, end): each chain's seconds of work on its host,
+        # and the coordinator's wall from sending the call to every host to their answers --
+        # what the bench's scale-out model is measured from (runtime.bench.scale_out)
+        self.work_s: dict[str, dict[str, float]] = {}
+        self.wait_s: dict[str, float] = {}
 
     def trade(self, rnd: int) -> list[Traded]:
         for shard in self.shards.values():  # a host dying in a step is named with this round
             shard.round = rnd
-        self.work_s = dict.fromkeys(self.shards, 0.0)
+        self.work_s, self.wait_s = {}, {}
         return self._each("sides_trade", rnd, lambda chains: ())
 
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]:
@@ -144,16 +149,18 @@ class RaySides:
         """One call per host, all in flight together: each answers its chains' replies (what
         the coordinator reads) and their rows (a reference it passes on unread). A dead host
         is named by its first chain."""
+        started = time.perf_counter()
         pairs = [getattr(self.hosts[h], method).options(num_returns=2).remote(
                      chains, rnd, *extra(chains)) for h, chains in self.chains_of.items()]
         replies = get_named([reply for reply, _ in pairs],
                             [(chains[0], rnd) for chains in self.chains_of.values()])
-        by_chain = {}
+        self.wait_s[method] = time.perf_counter() - started
+        by_chain, work_s = {}, self.work_s.setdefault(method, {})
         for chains, (answers, work), (_, rows) in zip(self.chains_of.values(), replies, pairs,
                                                       strict=True):
             for k, (chain, reply, s) in enumerate(zip(chains, answers, work, strict=True)):
                 by_chain[chain] = dataclasses.replace(reply, rows=HostRows(rows, k))
-                self.work_s[chain] += s
+                work_s[chain] = s
         return [by_chain[chain] for chain in self.shards]
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -110,3 +111,34 @@ def assemble(pieces: Sequence[Mapping[str, pa.RecordBatch]]) -> dict[str, pa.Rec
         batches = table.to_batches()
         out[name] = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Several pieces' rows in one record batch per table, each piece a span of it: what a
+    host answers for all its chains in one call. One batch per table is what makes it cheap
+    to ship: Ray put 50 chains' rows of a 100 x 100 round in 4 ms as one batch per table, in
+    44-187 ms as a batch per chain and table (its cost is per buffer, not per byte)."""
+
+    batches: Mapping[str, pa.RecordBatch]
+    spans: tuple[Mapping[str, tuple[int, int]], ...]  # per piece: table -> (offset, rows)
+
+    def piece(self, k: int) -> dict[str, pa.RecordBatch]:
+        return {name: self.batches[name].slice(start, n)
+                for name, (start, n) in self.spans[k].items()}
+
+
+def bundle(run_id: str, round_: int, pieces: Sequence[Mapping[str, Sequence[dict[str, Any]]]]
+           ) -> Bundle:
+    """``pieces`` (each a mapping of table to rows) as one ``Bundle``."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    spans = []
+    for piece in pieces:
+        span = {}
+        for name, got in piece.items():
+            mine = rows.setdefault(name, [])
+            span[name] = (len(mine), len(got))
+            mine.extend(got)
+        spans.append(span)
+    return Bundle({name: to_batch(name, run_id, round_, r) for name, r in rows.items()},
+                  tuple(spans))
