@@ -15,7 +15,7 @@ from mlts_ray.cli import main
 from mlts_ray.config import build_config, load_config
 from mlts_ray.errors import ConfigError
 from mlts_ray.runtime import budget
-from mlts_ray.runtime.placement import place
+from mlts_ray.runtime.placement import place_run
 from mlts_ray.runtime.sweep import sweep_configs
 
 EXPERIMENTS = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml"))
@@ -35,7 +35,7 @@ def _chains(cfg):
 def test_host_count_is_the_number_of_hosts_placement_makes(vpps, n, grid, pack, cpus):
     cfg = build_config({"topology": {"vpps": vpps, "nodes_per_vpp": n, "grid_nodes": grid},
                         "experiment": {"nodes_per_actor": pack}})
-    assert budget.host_count(cfg, cpus) == len(place(_chains(cfg), pack, cpus).hosts)
+    assert budget.host_count(cfg, cpus) == len(place_run(_chains(cfg), pack, cpus).hosts)
 
 
 @pytest.mark.parametrize(("n", "k"), [(4, 4), (10, 4), (100, 10), (100, 100), (500, 50)])

@@ -1,6 +1,6 @@
-"""A real four-node Ray cluster (``ray.cluster_utils.Cluster``, one CPU per node): every chain
-gets its own host, the placement groups spread them so the side chains run on different Ray
-nodes, the tables equal the local runtime's, and a side chain's host killed mid-run ends the
+"""A real four-node Ray cluster (``ray.cluster_utils.Cluster``, one CPU per node): every side
+chain gets its own host, the placement groups spread them so the side chains run on different
+Ray nodes (the main chain runs in the coordinator), the tables equal the local runtime's, and a side chain's host killed mid-run ends the
 run naming that chain, with every finished round readable."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from mlts_ray.errors import RunError  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
 from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
 
-# nodes_per_actor = nodes_per_vpp: one host per side chain, one for the main chain (3 VMCs + 1
-# grid node); four hosts of 0.9 CPU on four 1-CPU nodes cannot share a node.
+# nodes_per_actor = nodes_per_vpp: one host per side chain (each whole, so the main chain runs in
+# the coordinator); four hosts of 0.9 CPU on four 1-CPU nodes cannot share a node.
 CONFIG = {
     "experiment": {"name": "cluster4", "seed": 11, "rounds": 3, "nodes_per_actor": 6},
-    "topology": {"vpps": 3, "nodes_per_vpp": 6, "grid_nodes": 1},
+    "topology": {"vpps": 4, "nodes_per_vpp": 6, "grid_nodes": 1},
     "workload": {"cross_vpp_share": 0.5},
     "faults": {"byzantine_fraction": 0.3, "where": "both", "behaviours": ["silent", "forge"]},
 }
@@ -39,9 +39,10 @@ def test_side_chains_run_on_different_nodes_with_the_local_tables(cluster, tmp_p
     run = run_ray(build_config(CONFIG), tmp_path / "ray")
     info = json.loads((run / "manifest.json").read_text())["ray"]
     on = info["chain_nodes"]
-    sides = [on[f"vpp-{v}"] for v in range(3)]
+    sides = [on[f"vpp-{v}"] for v in range(4)]
     assert all(len(nodes) == 1 for nodes in sides), on  # a chain's one host is on one node
-    assert len({nodes[0] for nodes in sides}) == 3, on  # ...and no two side chains share one
+    assert len({nodes[0] for nodes in sides}) == 4, on  # ...and no two side chains share one
+    assert info["side_state"] == "hosts" and len(on["main"]) == 1, info
     assert len(info["nodes"]) == 4, info
     local = run_local(build_config(CONFIG, ["experiment.runtime=local"]), tmp_path / "local")
     assert_same_tables(local, run)

@@ -89,7 +89,9 @@ def test_a_round_is_each_side_chain_then_the_main_chain_then_each_again(rounds):
 
 def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
     """With the services held by another ``Sides`` the coordinator's ledger has the grid
-    nodes' accounts alone; the side chains' accounts are the services' shards."""
+    nodes' accounts alone; the side chains' accounts are the services' shards; and the
+    tables are the local runtime's though the side chains' consensus ran in another order,
+    before the main chain's instance."""
     cfg = build_config(CFG)
     made = {}
 
@@ -102,13 +104,17 @@ def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
             self.fan_out = lambda calls: [getattr(s, m)(*a) for s, m, a in calls]
             made["services"] = self.services
 
-        def trade(self, rnd):
+        def open(self, rnd):
+            return [s.open(rnd) for s in self.services.values()]
+
+        def record(self, rnd):
+            # the side chains' consensus at once, last VPP first, before the coordinator
+            # matches the cross-VPP book and runs the main chain's instance (the local
+            # runtime runs it after them): the round does not depend on that order
             from mlts_ray.mlts.consensus_round import run_job
-            out = []
-            for s in self.services.values():
-                job = s.start(rnd)
-                out.append(s.recorded(rnd, run_job(cfg, job, ids.__getitem__, job.inst.keys)))
-            return out
+            ran = {c: run_job(cfg, s.job, ids.__getitem__, s.job.inst.keys)
+                   for c, s in reversed(self.services.items())}
+            return lambda: [s.recorded(rnd, ran[c]) for c, s in self.services.items()]
 
         def close(self, rnd, news):
             return [s.close(rnd, news.get(c, MainNews())) for c, s in self.services.items()]

@@ -113,10 +113,7 @@ def prepare(
 ) -> Run:
     """The job's trading (if any), its network and its start; ``with_nodes=False`` when the
     nodes live in hosts elsewhere (the runtime delivers each window's events to them)."""
-    result, trades = None, job.trades
-    if job.trading is not None:
-        result = trade_round(cfg, job.trading, job.inst.round, identity_of, keys)
-        trades = tuple(t.encode() for t in result.trades)
+    job, result = trade_first(cfg, job, identity_of, keys)
     nodes = None
     if with_nodes:
         n = len(job.inst.names)
@@ -124,9 +121,21 @@ def prepare(
                             ms_to_us(cfg.faults.delay_ms))
         nodes = [built[i] for i in range(n)]
     sim = new_sim(cfg, job.inst, job.inter, nodes)
-    start(sim, job.inst, trades)
-    job = Job(job.inst, job.behaviours, trades, job.inter)
+    start(sim, job.inst, job.trades)
     return Run(job, sim, window_width(sim, job.inst), result)
+
+
+def trade_first(
+    cfg: Config, job: Job, identity_of: Callable[[str], Identity], keys: KeyRing
+) -> tuple[Job, TradingResult | None]:
+    """The job's trading alone (if any): the job left for the instance, with the trades
+    trading produced and no trading to do, and the trading's result. Its forwarded orders
+    are known here, before the chain's consensus runs."""
+    if job.trading is None:
+        return job, None
+    result = trade_round(cfg, job.trading, job.inst.round, identity_of, keys)
+    trades = tuple(t.encode() for t in result.trades)
+    return Job(job.inst, job.behaviours, trades, job.inter), result
 
 
 def finish(run: Run) -> Outcome:

@@ -3,23 +3,25 @@ section 7): its chain (store, credit book, meters, committee), its VPP's account
 ``ChainAccounts`` shard), its trading, consensus, record, intra-VPP settlement, collaborative
 block, the period's close, its credit and audits, and its rows of the round's tables.
 
-A round is three calls, so a runtime can keep the service on the host that runs the chain
+A round is four calls, so a runtime can keep the service on the host that runs the chain
 and send it only what the main chain decided:
 
-1. :meth:`SideService.start` then :meth:`SideService.recorded` -- the period opens, the
-   traders trade, the intra-VPP block goes through consensus (run by the caller, wherever it
-   runs the chain's nodes) and settles; returns the orders for the cross-VPP book and the
-   rows written before the main block (``Traded``).
-2. :meth:`SideService.close` -- given what the main chain's round meant for this VPP
+1. :meth:`SideService.open` -- the period opens and the traders trade; returns the orders
+   the VPP forwards to the cross-VPP book, which needs nothing else of the side chain's round
+   (so the book and the main chain's instance may run while the side chains' consensus does).
+2. :meth:`SideService.recorded` -- the intra-VPP block's consensus job (``self.job``, run by
+   the caller, wherever it runs the chain's nodes) committed, settled and recorded; returns
+   the rows written before the main block (``Traded``).
+3. :meth:`SideService.close` -- given what the main chain's round meant for this VPP
    (``MainNews``: its collaborative block's trades, the complaints and the settled, active
    and offending parties the main chain proved, the Wh its nodes traded across VPPs): the
    collaborative block, the grid's close, the physical-balance check, the VPP's market row,
    its credit and audits (``Closed``).
-3. :meth:`SideService.end` -- after the main chain's audits (whose fines reach a VMC's account
+4. :meth:`SideService.end` -- after the main chain's audits (whose fines reach a VMC's account
    here through the shard's two-phase step): the period's balances and the shard's totals
    (``Ended``).
 
-Between 1 and 2 the shard answers the main chain's two-phase steps (``ChainAccounts``).
+Between 2 and 3 the shard answers the main chain's two-phase steps (``ChainAccounts``).
 """
 
 from __future__ import annotations
@@ -37,20 +39,29 @@ from mlts_ray.ledger.settlement import GRID, Balance, Settlement
 from mlts_ray.ledger.tx import Order, SignedTrade
 from mlts_ray.mlts.anchoring import Anchor, anchor_of
 from mlts_ray.mlts.chain import RoundRows, bump
-from mlts_ray.mlts.consensus_round import Job, Outcome, Runner
+from mlts_ray.mlts.consensus_round import Job, Outcome, Runner, trade_first
 from mlts_ray.mlts.energy import Calendar
 from mlts_ray.mlts.market import market_row
 from mlts_ray.mlts.metering import tally
 from mlts_ray.mlts.side import SideChain
+from mlts_ray.mlts.trading import TradingResult
 
 Row = dict[str, Any]
 Piece = Mapping[str, list[Row]]  # some tables' rows, in the order they are written
 
 
 @dataclass(frozen=True, slots=True)
-class Traded:
+class Opened:
+    """A side chain's answer to the period's opening, where the service is remote."""
+
     chain: str
     forwarded: tuple[Order, ...]
+    rows: Piece = field(default_factory=dict)  # none yet
+
+
+@dataclass(frozen=True, slots=True)
+class Traded:
+    chain: str
     rows: Piece  # consensus, messages, blocks, trades
 
 
@@ -117,23 +128,30 @@ class SideService:
         self.ledger = Ledgers(keys, {}, {self.chain: self.shard})
         self.calendar = Calendar.of(cfg)
         self.intra: list[Row] = []  # this round's settled intra-VPP trade rows
+        self.job: Job | None = None  # this round's consensus job, once the traders traded
+        self.trading: TradingResult | None = None
 
-    def start(self, rnd: int) -> Job:
-        """The period opens; the round's consensus job (trading first), for the caller to run."""
+    def open(self, rnd: int) -> tuple[Order, ...]:
+        """The period opens and the traders trade: the orders this VPP forwards to the
+        cross-VPP book. The chain's consensus job is then ``self.job``, for the caller to run
+        (the cross-VPP book does not wait for it)."""
         self.ledger.forget_before(rnd)  # no trade of an earlier round can settle from now on
         self.side.begin(rnd)
         self.side.open_period(self.ledger)
-        return self.side.job(rnd, [], trading=self.side.trading_spec(rnd, self.ledger))
+        job = self.side.job(rnd, [], trading=self.side.trading_spec(rnd, self.ledger))
+        self.job, self.trading = trade_first(self.cfg, job, self.side.identities.__getitem__,
+                                             self.side.keys)
+        return tuple(self.trading.forwarded)
 
     def recorded(self, rnd: int, out: Outcome) -> Traded:
         """The job's outcome committed, settled and recorded."""
         rows = RoundRows()
+        out.trading = self.trading
         self.side.apply_trading(out.trading)
         self.side.record(out, out.trading.trades, self.ledger, rows)
         self.intra = [t for t in rows.trades if t["status"] == "settled"]
         self._stamp(rnd, rows.consensus, rows.trades)
-        return Traded(self.chain, tuple(out.trading.forwarded), piece(
-            rows, "consensus", "messages", "blocks", "trades"))
+        return Traded(self.chain, piece(rows, "consensus", "messages", "blocks", "trades"))
 
     def close(self, rnd: int, news: MainNews) -> Closed:
         side, rows = self.side, RoundRows()
@@ -197,12 +215,14 @@ def check_balance(rnd: int, energy: list[Row]) -> None:
 
 class Sides(Protocol):
     """Every side chain's service, wherever the runtime keeps them; each call covers every
-    side chain and answers in VPP order."""
+    side chain and answers in VPP order. ``record`` starts the side chains' consensus and
+    returns what waits for it, so the caller may work in between."""
 
     shards: Mapping[str, Shard]  # each VPP's accounts, for the main chain's two-phase steps
     fan_out: FanOut  # how those shards are asked together
 
-    def trade(self, rnd: int) -> list[Traded]: ...
+    def open(self, rnd: int) -> list[tuple[Order, ...]]: ...
+    def record(self, rnd: int) -> Callable[[], list[Traded]]: ...
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]: ...
     def end(self, rnd: int) -> list[Ended]: ...
 
@@ -225,14 +245,23 @@ class LocalSides:
     def chains(self) -> dict[str, SideChain]:
         return {chain: s.side for chain, s in self.services.items()}
 
-    def trade(self, rnd: int) -> list[Traded]:
+    def open(self, rnd: int) -> list[tuple[Order, ...]]:
         self.work_s = 0.0
-        jobs = [self._timed(s.start, rnd) for s in self.services.values()]
-        out = []
-        for s, done in zip(self.services.values(), self.runner(jobs), strict=True):
-            self.work_s += (done.wall_ms or 0.0) / 1000
-            out.append(self._timed(s.recorded, rnd, done))
-        return out
+        return [self._timed(s.open, rnd) for s in self.services.values()]
+
+    def record(self, rnd: int) -> Callable[[], list[Traded]]:
+        """The consensus jobs run when the caller asks for them: in this process there is
+        nothing to overlap with."""
+
+        def done() -> list[Traded]:
+            out = []
+            jobs = [s.job for s in self.services.values()]
+            for s, ran in zip(self.services.values(), self.runner(jobs), strict=True):
+                self.work_s += (ran.wall_ms or 0.0) / 1000
+                out.append(self._timed(s.recorded, rnd, ran))
+            return out
+
+        return done
 
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]:
         return [self._timed(s.close, rnd, news.get(chain, MainNews()))

@@ -111,11 +111,16 @@ class Simulation:
         for inbox in self.inboxes.values():
             inbox.begin()
         # Each side chain's trading and consensus depend on its own VPP only: the services
-        # may run them in parallel, wherever they run the chain.
-        traded = self.services.trade(rnd)
+        # may run them in parallel, wherever they run the chain. The cross-VPP book and the
+        # main chain's instance need only the forwarded orders: they run while the side
+        # chains' consensus does; the main block's record waits for the side chains' (its
+        # settlement reaches their accounts).
+        forwarded = self.services.open(rnd)
+        recorded = self.services.record(rnd)
         head = RoundRows()
-        cross = self._cross_trades(rnd, [o for t in traded for o in t.forwarded])
+        cross = self._cross_trades(rnd, [o for orders in forwarded for o in orders])
         (out,) = self.runner([self.main.job(rnd, cross, anchor_root(self.pending))])
+        traded = recorded()
         self.main.record(out, cross, self.ledger, head)
         if out.block is not None:
             self._anchor(out, head)

@@ -107,13 +107,15 @@ def estimate(cfg: Config, runtime: str, cpus: int) -> Estimate:
 
 
 def host_count(cfg: Config, cpus: int) -> int:
-    """The host actors ``placement.place`` makes for ``cfg``, counted without placing 10^7
-    nodes one by one."""
+    """The host actors ``ray_runtime.placement_of`` makes for ``cfg``, counted without
+    placing 10^7 nodes one by one."""
     t, pack = cfg.topology, cfg.experiment.nodes_per_actor
+    # side chains whole on their hosts: the main chain runs in the coordinator, on no host
     if pack == "auto":
-        return max(1, min(cpus, t.vpps + 1))
+        return max(1, min(cpus, t.vpps))
     size = int(pack)
-    return t.vpps * math.ceil(t.nodes_per_vpp / size) + math.ceil((t.vpps + t.grid_nodes) / size)
+    main = 0 if size >= t.nodes_per_vpp else math.ceil((t.vpps + t.grid_nodes) / size)
+    return t.vpps * math.ceil(t.nodes_per_vpp / size) + main
 
 
 def check(cfg: Config, runtime: str, machine: Machine, force: bool = False) -> Estimate:

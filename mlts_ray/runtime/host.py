@@ -20,7 +20,7 @@ from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job, to_wire
-from mlts_ray.mlts.side_service import MainNews, SideService, Traded
+from mlts_ray.mlts.side_service import MainNews, Opened, SideService, Traded
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.net.network import ms_to_us
@@ -71,11 +71,16 @@ class HostService:
             identities = {n: self.keys.identity(n) for n in layout.nodes}
             self.sides[layout.chain] = SideService(self.cfg, v, identities, self.keys)
 
-    def sides_trade(self, chains: Sequence[str], rnd: int) -> Answer:
-        """These chains' rounds up to the main block, in turn: trading and consensus run here.
-        One call for all the host's chains (``ray_sides``: a call costs the coordinator about
-        as much as a small chain's record)."""
-        return self._each(rnd, [partial(self._trade, self.sides[c], rnd) for c in chains])
+    def sides_open(self, chains: Sequence[str], rnd: int) -> Answer:
+        """These chains' periods open and their traders trade, in turn: each answers the
+        orders it forwards (no rows yet). One call for all the host's chains (``ray_sides``:
+        a call costs the coordinator about as much as a small chain's record)."""
+        return self._each(rnd, [partial(self._opened, self.sides[c], rnd) for c in chains])
+
+    def sides_record(self, chains: Sequence[str], rnd: int) -> Answer:
+        """These chains' consensus jobs run and are recorded, in turn (their rows up to the
+        main block)."""
+        return self._each(rnd, [partial(self._recorded, self.sides[c], rnd) for c in chains])
 
     def sides_close(self, chains: Sequence[str], rnd: int, news: Sequence[MainNews]) -> Answer:
         return self._each(rnd, [partial(self.sides[c].close, rnd, n)
@@ -88,10 +93,12 @@ class HostService:
         """Chains' accounts answer a step of the main chain's (``ChainAccounts``), in order."""
         return [getattr(self.sides[chain].shard, method)(*args) for chain, method, args in calls]
 
-    def _trade(self, service: SideService, rnd: int) -> Traded:
-        job = service.start(rnd)
+    def _opened(self, service: SideService, rnd: int) -> Opened:
+        return Opened(service.chain, service.open(rnd))
+
+    def _recorded(self, service: SideService, rnd: int) -> Traded:
         started = time.perf_counter()
-        out = run_job(self.cfg, job, self.keys.identity, self.keys)
+        out = run_job(self.cfg, service.job, self.keys.identity, self.keys)
         out.wall_ms = (time.perf_counter() - started) * 1000
         return service.recorded(rnd, out)
 

@@ -64,3 +64,16 @@ def place(chains: Sequence[tuple[str, int]], nodes_per_actor: int | str, cpus: i
                 plans.append(HostPlan(len(plans), chain, nodes))
     host_of = {node: plan.host for plan in plans for node in plan.nodes}
     return Placement(tuple(plans), host_of)
+
+
+def place_run(chains: Sequence[tuple[str, int]], nodes_per_actor: int | str,
+              cpus: int) -> Placement:
+    """A run's hosts: ``chains`` are the side chains, then the main chain (last). When every
+    side chain runs whole on one host its state lives there (``runtime.ray_sides``) and the
+    main chain's instance runs in the coordinator, while the hosts run the side chains': the
+    hosts get the side chains alone. Otherwise every chain is placed."""
+    every = place(chains, nodes_per_actor, cpus)
+    sides = chains[:-1]
+    if all(len(every.hosts_of(chain)) == 1 for chain, _ in sides):
+        return place(sides, nodes_per_actor, cpus)
+    return every

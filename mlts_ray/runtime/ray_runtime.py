@@ -35,7 +35,7 @@ from mlts_ray.mlts.simulation import Simulation, run_id_of
 from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
-from mlts_ray.runtime.placement import Placement, place
+from mlts_ray.runtime.placement import Placement, place_run
 from mlts_ray.net.sim import DST
 from mlts_ray.runtime.driver import drive, open_sink
 from mlts_ray.runtime.ray_sides import HostRows, RaySides, fetch_pieces, get_named, whole_chains
@@ -131,10 +131,10 @@ def ray_simulation(cfg: Config, hosts: Sequence[Any], placement: Placement) -> S
     """The simulation as the coordinator runs it: when every side chain runs whole on one host
     (``auto`` packing, or ``nodes_per_actor >= nodes_per_vpp``) its state lives there
     (``ray_sides``); otherwise here, its consensus driven across its hosts window by window."""
-    runner = RayRunner(cfg, hosts, placement)
     if not whole_chains(placement, _sides(cfg)):
-        return Simulation(cfg, runner=runner)
-    return Simulation(cfg, runner=runner, sides=lambda ids, keys: RaySides(cfg, hosts, placement))
+        return Simulation(cfg, runner=RayRunner(cfg, hosts, placement))
+    # the main chain's instance runs here, while the hosts run the side chains' consensus
+    return Simulation(cfg, sides=lambda ids, keys: RaySides(cfg, hosts, placement))
 
 
 class CoordinatorService:
@@ -267,6 +267,10 @@ def _sides(cfg: Config) -> list[str]:
     return [chain for chain, _ in chain_sizes(cfg) if chain != "main"]
 
 
+def placement_of(cfg: Config, cpus: int) -> Placement:
+    return place_run(chain_sizes(cfg), cfg.experiment.nodes_per_actor, cpus)
+
+
 def start_hosts(cfg: Config, placement: Placement) -> tuple[list[Any], list[Any]]:
     """Host actors, each group of hosts in one PACK placement group; fractional CPUs."""
     cpus = max(1.0, ray.cluster_resources().get("CPU", 1.0))
@@ -295,7 +299,7 @@ def run_ray(
     (tests use it to inject failures)."""
     connect(address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    placement = place(chain_sizes(cfg), cfg.experiment.nodes_per_actor, cpus)
+    placement = placement_of(cfg, cpus)
     with open_sink(cfg, out, resume, "ray") as sink:  # a failure before the loop marks it failed
         t0 = time.perf_counter()
         hosts, groups = start_hosts(cfg, placement)
@@ -311,7 +315,8 @@ def run_ray(
                 "cluster_cpus": cpus, "startup_s": round(time.perf_counter() - t0, 3),
                 # which Ray nodes each chain's hosts run on, so a user (and the cluster test)
                 # can see the side chains spread over the cluster
-                "chain_nodes": {chain: sorted({where[h] for h in placement.hosts_of(chain)})
+                "chain_nodes": {chain: sorted({where[h] for h in placement.hosts_of(chain)}
+                                              or {where[-1]})  # none: the coordinator's
                                 for chain, _ in chain_sizes(cfg)},
                 # where the side chains' state lives (ray_simulation): on the hosts that run
                 # them whole, or in the coordinator when a chain is spread over hosts

@@ -2,11 +2,13 @@
 chain's service (``mlts.side_service``) -- chain store, credit book, its VPP's accounts, its
 trading, consensus, record, settlement, credit and audits -- lives on the host actor that runs
 the chain. The coordinator keeps the main chain, the cross-VPP book and anchoring, and per round
-sends each service three calls; its shard answers the main chain's two-phase steps between.
+sends each host four calls, each for all its chains (open, record, close, end); between them,
+its shards answer the main chain's two-phase steps. The coordinator matches the cross-VPP book
+and runs the main chain's instance while the hosts run the side chains' consensus.
 
-Each service's rows leave its host as Arrow record batches in the object store: the coordinator
-passes on their references without reading them, and the driver fetches them to write the
-round (``tables.assemble``), while the next round runs.
+A host's rows of a call leave it as one ``tables.Bundle`` in the object store: the coordinator
+passes on its reference without reading it, and the driver fetches it to write the round
+(``tables.assemble``), while the next round runs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mlts_ray.config import Config
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.chain_accounts import Call
 from mlts_ray.ledger.settlement import Balance
+from mlts_ray.ledger.tx import Order
 from mlts_ray.mlts.side_service import Closed, Ended, MainNews, Traded
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.runtime.placement import Placement
@@ -125,43 +128,61 @@ class RaySides:
         get_named([hosts[h].own.remote(vs) for h, vs in vpps.items()],
                   [(chains[0], 0) for chains in self.chains_of.values()])
         self.fan_out = fan_out
-        # this round, per call (trade, close, end): each chain's seconds of work on its host,
+        # this round, per call (open, record, close, end): each chain's seconds of work on its host,
         # and the coordinator's wall from sending the call to every host to their answers --
         # what the bench's scale-out model is measured from (runtime.bench.scale_out)
         self.work_s: dict[str, dict[str, float]] = {}
         self.wait_s: dict[str, float] = {}
+        self.overlap_s = 0.0
 
-    def trade(self, rnd: int) -> list[Traded]:
+    def open(self, rnd: int) -> list[tuple[Order, ...]]:
         for shard in self.shards.values():  # a host dying in a step is named with this round
             shard.round = rnd
-        self.work_s, self.wait_s = {}, {}
-        return self._each("sides_trade", rnd, lambda chains: ())
+        self.work_s, self.wait_s, self.overlap_s = {}, {}, 0.0
+        return [o.forwarded for o in self._send("sides_open", rnd, lambda chains: ())()]
+
+    def record(self, rnd: int) -> Callable[[], list[Traded]]:
+        """The side chains' consensus, sent to every host; what waits for it notes how long
+        the coordinator worked meanwhile (``overlap_s``: the cross-VPP book and the main
+        chain's instance)."""
+        answers = self._send("sides_record", rnd, lambda chains: ())
+        sent = time.perf_counter()
+
+        def done() -> list[Traded]:
+            self.overlap_s = time.perf_counter() - sent
+            return answers()
+
+        return done
 
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]:
-        return self._each("sides_close", rnd,
-                          lambda chains: ([news.get(c, MainNews()) for c in chains],))
+        return self._send("sides_close", rnd,
+                          lambda chains: ([news.get(c, MainNews()) for c in chains],))()
 
     def end(self, rnd: int) -> list[Ended]:
-        return self._each("sides_end", rnd, lambda chains: ())
+        return self._send("sides_end", rnd, lambda chains: ())()
 
-    def _each(self, method: str, rnd: int,
-              extra: Callable[[list[str]], tuple]) -> list[Any]:
-        """One call per host, all in flight together: each answers its chains' replies (what
-        the coordinator reads) and their rows (a reference it passes on unread). A dead host
-        is named by its first chain."""
+    def _send(self, method: str, rnd: int,
+              extra: Callable[[list[str]], tuple]) -> Callable[[], list[Any]]:
+        """One call per host, all in flight together, and what waits for them: each host
+        answers its chains' replies (what the coordinator reads) and their rows (a reference
+        it passes on unread). A dead host is named by its first chain."""
         started = time.perf_counter()
         pairs = [getattr(self.hosts[h], method).options(num_returns=2).remote(
                      chains, rnd, *extra(chains)) for h, chains in self.chains_of.items()]
-        replies = get_named([reply for reply, _ in pairs],
-                            [(chains[0], rnd) for chains in self.chains_of.values()])
-        self.wait_s[method] = time.perf_counter() - started
-        by_chain, work_s = {}, self.work_s.setdefault(method, {})
-        for chains, (answers, work), (_, rows) in zip(self.chains_of.values(), replies, pairs,
+
+        def answers() -> list[Any]:
+            replies = get_named([reply for reply, _ in pairs],
+                                [(chains[0], rnd) for chains in self.chains_of.values()])
+            self.wait_s[method] = time.perf_counter() - started
+            by_chain, work_s = {}, self.work_s.setdefault(method, {})
+            for chains, (got, work), (_, rows) in zip(self.chains_of.values(), replies, pairs,
                                                       strict=True):
-            for k, (chain, reply, s) in enumerate(zip(chains, answers, work, strict=True)):
-                by_chain[chain] = dataclasses.replace(reply, rows=HostRows(rows, k))
-                work_s[chain] = s
-        return [by_chain[chain] for chain in self.shards]
+                for k, (chain, reply, s) in enumerate(zip(chains, got, work, strict=True)):
+                    by_chain[chain] = dataclasses.replace(reply, rows=HostRows(rows, k))
+                    work_s[chain] = s
+            return [by_chain[chain] for chain in self.shards]
+
+        return answers
 
 
 def whole_chains(placement: Placement, chains: Iterable[str]) -> bool:

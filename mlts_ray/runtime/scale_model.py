@@ -1,24 +1,26 @@
 """What a cluster of k CPUs would give, from one round measured here (README, "What a cluster
 will give"; ``mlts bench``). Pure arithmetic over measured times, apart from any actor.
 
-A Ray round (``runtime.ray_sides``) is the coordinator's own work -- the cross-VPP book and
-contracts, the main chain's instance, record, settlement and credit, anchoring -- and three
-calls (trade, close, end) that every host answers for all its side chains. Measured in one
-Ray round on this machine:
+A Ray round (``runtime.ray_sides``) is the coordinator's own work and four calls (open,
+record, close, end) that every host answers for all its side chains. The coordinator matches
+the cross-VPP book and runs the main chain's instance while the ``record`` call (the side
+chains' consensus) is out. Measured in one Ray round on this machine:
 
 - ``work[call][chain]``: the seconds each chain's part of a call took on its host;
 - ``wait[call]``: the coordinator's wall from sending the call to every host to the last
   answer;
+- ``overlap``: the coordinator's own work while the ``record`` call was out;
 - the round's wall at the coordinator.
 
-Then ``serial = round - sum(wait)`` (the coordinator's part, the main chain's instance
-included), ``sync = sum(wait) - parallel(placement here)`` (what a call costs beyond its
-slowest host's work: sending, scheduling, answering, imbalance within a call), and for k CPUs
+A call's *busy* time is its busiest host's work -- for ``record``, or the coordinator's
+overlapping work if longer. Then ``serial = round - sum(wait)`` (the coordinator's part outside
+the calls: the main chain's record, settlement and credit, anchoring), ``sync = sum(wait) -
+sum(busy here)`` (what a call costs beyond its busy time: sending, scheduling, answering,
+imbalance within a host's call), and for k CPUs
 
-    T(k) = serial + sync + parallel(place(k)),
-    parallel(p) = sum over calls of the busiest host's work under placement p,
+    T(k) = serial + sync + sum over calls of busy(place(k)),
 
-with ``place(k)`` the ``auto`` packing at k CPUs (``runtime.placement``), so the model knows
+with ``place(k)`` the ``auto`` packing at k CPUs (``placement.place_run``), so the model knows
 which chains would share a host. ``speedup(k) = local round / T(k)``. ``serial`` and ``sync``
 are taken as they are at this machine's host count: the per-host cost of sending a call
 (about 0.1 ms) is left out, so at hundreds of hosts the model flatters.
@@ -29,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mlts_ray.runtime.placement import place
+from mlts_ray.runtime.placement import place_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +40,36 @@ class RayRound:
     work_s: Mapping[str, Mapping[str, float]]  # call -> chain -> seconds on its host
     wait_s: Mapping[str, float]  # call -> coordinator's wall from send to last answer
     host_of: Mapping[str, int]  # chain -> host, as placed in this run
+    overlap_s: float = 0.0  # the coordinator's own work while OVERLAPPED was out
 
 
-def parallel_s(work_s: Mapping[str, Mapping[str, float]], host_of: Mapping[str, int]) -> float:
-    """Each call's busiest host's work, summed over the calls."""
+OVERLAPPED = "sides_record"  # the call the coordinator works through (runtime.ray_sides)
+
+
+def busy_s(work_s: Mapping[str, Mapping[str, float]], host_of: Mapping[str, int],
+           overlap_s: float = 0.0) -> float:
+    """Each call's busiest host's work (``OVERLAPPED``: or ``overlap_s``, if longer), summed
+    over the calls."""
     total = 0.0
-    for per_chain in work_s.values():
+    for call, per_chain in work_s.items():
         load: dict[int, float] = {}
         for chain, s in per_chain.items():
             load[host_of[chain]] = load.get(host_of[chain], 0.0) + s
-        total += max(load.values(), default=0.0)
+        busiest = max(load.values(), default=0.0)
+        total += max(busiest, overlap_s) if call == OVERLAPPED else busiest
     return total
 
 
 def auto_hosts(chains: Sequence[tuple[str, int]], cpus: int) -> dict[str, int]:
-    """chain -> host under the ``auto`` packing at ``cpus`` (each chain whole on one host)."""
-    return {chain: hs[0] for chain, hs in place(chains, "auto", cpus).by_chain.items()}
+    """side chain -> host under the ``auto`` packing at ``cpus`` (``placement.place_run``:
+    each side chain whole on one host, the main chain in the coordinator)."""
+    return {chain: hs[0] for chain, hs in place_run(chains, "auto", cpus).by_chain.items()}
 
 
 def predict(ray: RayRound, chains: Sequence[tuple[str, int]], cpus: int) -> float:
     """``T(k)`` above: the round's wall on ``cpus`` CPUs."""
-    return serial_s(ray) + sync_s(ray) + parallel_s(ray.work_s, auto_hosts(chains, cpus))
+    return serial_s(ray) + sync_s(ray) + busy_s(ray.work_s, auto_hosts(chains, cpus),
+                                                ray.overlap_s)
 
 
 def serial_s(ray: RayRound) -> float:
@@ -66,7 +77,7 @@ def serial_s(ray: RayRound) -> float:
 
 
 def sync_s(ray: RayRound) -> float:
-    return max(0.0, sum(ray.wait_s.values()) - parallel_s(ray.work_s, ray.host_of))
+    return max(0.0, sum(ray.wait_s.values()) - busy_s(ray.work_s, ray.host_of, ray.overlap_s))
 
 
 def scale_out(local_round_s: float, local_parallel_s: float, ray: RayRound | None,
@@ -83,6 +94,7 @@ def scale_out(local_round_s: float, local_parallel_s: float, ray: RayRound | Non
         out[f"predicted_speedup_{k}"] = round(local_round_s / wall, 2)
     if ray is not None:
         out |= {"ray_serial_s": round(serial_s(ray), 3), "ray_sync_s": round(sync_s(ray), 3),
+                "ray_overlap_s": round(ray.overlap_s, 3),
                 "ray_parallel_s": round(sum(sum(c.values()) for c in ray.work_s.values()), 3),
                 "scale_out_model": "ray"}
     else:
