@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlts_ray.runtime.scale_model import (RayRound, auto_hosts, busy_s, predict, scale_out,
-                                          serial_s, sync_s)
+                                          serial_fraction, serial_s, sync_s)
 
 # four side chains of 10 nodes and a main chain of 6 (which runs in the coordinator)
 CHAINS = [("vpp-0", 10), ("vpp-1", 10), ("vpp-2", 10), ("vpp-3", 10), ("main", 6)]
@@ -20,6 +20,7 @@ RAY = RayRound(4.0, WORK, {"sides_record": 3.2, "sides_close": 0.3}, HERE)
 
 def test_serial_is_the_round_outside_the_calls_and_sync_the_calls_beyond_the_busiest_host():
     assert serial_s(RAY) == 0.5  # 4 - (3.2 + 0.3)
+    assert round(serial_fraction(RAY), 9) == 0.8 / 4
     assert busy_s(WORK, HERE) == 3.2  # max(1 + 2, 1 + 2) + max(0.2, 0.2)
     assert round(sync_s(RAY), 9) == 0.3  # 3.5 - 3.2
 

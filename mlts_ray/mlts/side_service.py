@@ -250,8 +250,8 @@ class LocalSides:
         return [self._timed(s.open, rnd) for s in self.services.values()]
 
     def record(self, rnd: int) -> Callable[[], list[Traded]]:
-        """The consensus jobs run when the caller asks for them: in this process there is
-        nothing to overlap with."""
+        """The consensus jobs, run together by the runner when the caller asks for them (after
+        the main chain's instance, here: in one process there is nothing to overlap)."""
 
         def done() -> list[Traded]:
             out = []

@@ -107,8 +107,8 @@ def estimate(cfg: Config, runtime: str, cpus: int) -> Estimate:
 
 
 def host_count(cfg: Config, cpus: int) -> int:
-    """The host actors ``ray_runtime.placement_of`` makes for ``cfg``, counted without
-    placing 10^7 nodes one by one."""
+    """The host actors ``placement.place_run`` makes for ``cfg``, counted without placing
+    10^7 nodes one by one."""
     t, pack = cfg.topology, cfg.experiment.nodes_per_actor
     # side chains whole on their hosts: the main chain runs in the coordinator, on no host
     if pack == "auto":

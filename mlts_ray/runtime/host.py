@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-
 from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.ledger.crypto import DerivedKeyRing
@@ -73,8 +72,8 @@ class HostService:
 
     def sides_open(self, chains: Sequence[str], rnd: int) -> Answer:
         """These chains' periods open and their traders trade, in turn: each answers the
-        orders it forwards (no rows yet). One call for all the host's chains (``ray_sides``:
-        a call costs the coordinator about as much as a small chain's record)."""
+        orders it forwards (no rows yet). Like every call below, one for all the host's
+        chains (``ray_sides``)."""
         return self._each(rnd, [partial(self._opened, self.sides[c], rnd) for c in chains])
 
     def sides_record(self, chains: Sequence[str], rnd: int) -> Answer:

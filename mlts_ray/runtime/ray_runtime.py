@@ -267,10 +267,6 @@ def _sides(cfg: Config) -> list[str]:
     return [chain for chain, _ in chain_sizes(cfg) if chain != "main"]
 
 
-def placement_of(cfg: Config, cpus: int) -> Placement:
-    return place_run(chain_sizes(cfg), cfg.experiment.nodes_per_actor, cpus)
-
-
 def start_hosts(cfg: Config, placement: Placement) -> tuple[list[Any], list[Any]]:
     """Host actors, each group of hosts in one PACK placement group; fractional CPUs."""
     cpus = max(1.0, ray.cluster_resources().get("CPU", 1.0))
@@ -299,7 +295,7 @@ def run_ray(
     (tests use it to inject failures)."""
     connect(address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    placement = placement_of(cfg, cpus)
+    placement = place_run(chain_sizes(cfg), cfg.experiment.nodes_per_actor, cpus)
     with open_sink(cfg, out, resume, "ray") as sink:  # a failure before the loop marks it failed
         t0 = time.perf_counter()
         hosts, groups = start_hosts(cfg, placement)

@@ -54,7 +54,7 @@ class RemoteShard:
     def __init__(self, name: str, host: Any, nodes: Iterable[str], key: int = 0) -> None:
         self.name, self.host, self.nodes = name, host, frozenset(nodes)
         self.key = key  # the host's index: shards with one key are asked in one call
-        self.round = 0  # the round the coordinator is in (RaySides.trade): a dead host's name
+        self.round = 0  # the round the coordinator is in (RaySides.open): a dead host's name
 
     def holds(self, node: str) -> bool:
         return node in self.nodes  # the VPP's accounts never change: no call needed
@@ -128,9 +128,9 @@ class RaySides:
         get_named([hosts[h].own.remote(vs) for h, vs in vpps.items()],
                   [(chains[0], 0) for chains in self.chains_of.values()])
         self.fan_out = fan_out
-        # this round, per call (open, record, close, end): each chain's seconds of work on its host,
-        # and the coordinator's wall from sending the call to every host to their answers --
-        # what the bench's scale-out model is measured from (runtime.bench.scale_out)
+        # this round, per call (open, record, close, end): each chain's seconds of work on
+        # its host, and the coordinator's wall from sending the call to every host to their
+        # answers -- what the bench's scale-out model is measured from (runtime.scale_model)
         self.work_s: dict[str, dict[str, float]] = {}
         self.wait_s: dict[str, float] = {}
         self.overlap_s = 0.0

@@ -80,6 +80,11 @@ def sync_s(ray: RayRound) -> float:
     return max(0.0, sum(ray.wait_s.values()) - busy_s(ray.work_s, ray.host_of, ray.overlap_s))
 
 
+def serial_fraction(ray: RayRound) -> float:
+    """The part of the round's wall outside any host's work (``serial + sync``)."""
+    return (serial_s(ray) + sync_s(ray)) / ray.round_s
+
+
 def scale_out(local_round_s: float, local_parallel_s: float, ray: RayRound | None,
               chains: Sequence[tuple[str, int]]) -> dict[str, float | str]:
     """The bench's scale-out keys. ``coordinator_serial_share`` is the local round's part
