@@ -160,10 +160,9 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
     for all the host's shards it touches; the rows come back to the right chains, in VPP
     order, equal to the local runtime's."""
     from mlts_ray.config import to_toml
-    from mlts_ray.mlts.simulation import Simulation
-    from mlts_ray.runtime.placement import place_run
-    from mlts_ray.mlts.simulation import run_id_of
+    from mlts_ray.mlts.simulation import Simulation, run_id_of
     from mlts_ray.mlts.topology import chain_sizes
+    from mlts_ray.runtime.placement import place_run
     from mlts_ray.runtime.ray_runtime import as_batches, fetch_round, ray_simulation
     from mlts_ray.runtime.tables import to_batch
 
