@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from mlts_ray.errors import LedgerError, SettlementError
 from mlts_ray.ledger.crypto import KeyRing
-from mlts_ray.ledger.settlement import GRID, Balance, Settlement
+from mlts_ray.ledger.settlement import GRID, Balance, Settlement, sum_balances
 from mlts_ray.ledger.tx import SignedTrade
 
 MAIN = "main"  # the shard of the grid nodes and of every account outside a VPP
@@ -171,8 +171,7 @@ class Ledgers:
         return [p for p in self.parts.values() if isinstance(p, ChainAccounts)]
 
     def totals_of(self, account: str) -> Balance:
-        shares = [p.ledger.balance(account) for p in self.here()]
-        return sum(m for m, _ in shares), sum(e for _, e in shares)
+        return sum_balances(p.ledger.balance(account) for p in self.here())
 
     def mint(self, node: str, wh: int) -> None:
         self._local(node).mint(node, wh)
@@ -193,8 +192,7 @@ class Ledgers:
 
     def totals(self) -> Balance:
         """From the shards' own totals."""
-        per = [p.ledger.totals() for p in self.here()]
-        return sum(m for m, _ in per), sum(e for _, e in per)
+        return sum_balances(p.ledger.totals() for p in self.here())
 
     # --- across shards ----------------------------------------------------------------------
 

@@ -48,6 +48,12 @@ def overdrawn_by(reason: str, buyer: str, seller: str) -> str | None:
     return {Reject.OVERDRAFT_MONEY: buyer, Reject.OVERDRAFT_ENERGY: seller}.get(reason)
 
 
+def sum_balances(balances: Iterable[Balance]) -> Balance:
+    """The money and the energy of ``balances``, each summed."""
+    balances = list(balances)
+    return sum(m for m, _ in balances), sum(e for _, e in balances)
+
+
 class Settlement:
     """Balances of every account plus the ids of the settled trades a replay could still reach.
 
@@ -85,10 +91,7 @@ class Settlement:
         return dict(self._balances)
 
     def totals(self) -> Balance:
-        return (
-            sum(m for m, _ in self._balances.values()),
-            sum(e for _, e in self._balances.values()),
-        )
+        return sum_balances(self._balances.values())
 
     def mint(self, node: str, wh: int) -> None:
         """A metered surplus of ``wh`` enters the node's account for the period."""

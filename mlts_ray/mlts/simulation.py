@@ -15,7 +15,7 @@ included) are checked, and every energy account is empty again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import tomli_w
@@ -25,7 +25,7 @@ from mlts_ray.errors import RunError
 from mlts_ray.ledger.chain_accounts import MAIN, Ledgers, home_of
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
-from mlts_ray.ledger.settlement import GRID, Settlement
+from mlts_ray.ledger.settlement import GRID, Settlement, sum_balances
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_proofs, anchor_root
 from mlts_ray.mlts.chain import Chain, RoundRows
@@ -81,7 +81,7 @@ class Simulation:
         self.ledger = Ledgers(self.keys, {n: b for n, b in opening.items() if home_of(n) == MAIN},
                               self.services.shards, self.services.fan_out)
         self.main_shard = self.ledger.parts[MAIN].ledger  # the grid nodes' accounts, here
-        self.totals = totals_of(opening.values())
+        self.totals = sum_balances(opening.values())
         layouts = [vpp_layout(cfg, v) for v in range(cfg.topology.vpps)]
         self.behaviour = {n: b for layout in layouts
                           for n, b in assign_behaviours(cfg, layout).items()}
@@ -194,14 +194,14 @@ class Simulation:
     def _main_balances(self, ended: list[Ended]) -> list[dict[str, Any]]:
         """The main shard's accounts, and the grid's: the sum of every shard's share."""
         here = self.main_shard.balances()
-        grid = totals_of([here.pop(GRID), *(e.grid_share for e in ended)])
+        grid = sum_balances([here.pop(GRID), *(e.grid_share for e in ended)])
         return [{"node": n, "money": m, "energy_wh": e, "energy_kwh": e / 1000}
                 for n, (m, e) in sorted({**here, GRID: grid}.items())]
 
     def _check_conservation(self, rnd: int, ended: list[Ended]) -> None:
         # Money moves between accounts only (the grid's included); energy lives one period:
         # every account is empty when the period closes. From the shards' own totals.
-        now = totals_of([self.main_shard.totals(), *(e.totals for e in ended)])
+        now = sum_balances([self.main_shard.totals(), *(e.totals for e in ended)])
         if now != self.totals:
             raise RunError(
                 f"round {rnd}", f"money/energy not conserved: totals {now} != {self.totals}")
@@ -217,11 +217,6 @@ def flatten(pieces: Sequence[Mapping[str, list[dict[str, Any]]]]) -> dict[str, l
             tables[name].extend(rows)
     tables["balances"].sort(key=lambda r: r["node"])
     return tables
-
-
-def totals_of(balances: Iterable[tuple[int, int]]) -> tuple[int, int]:
-    balances = list(balances)
-    return sum(m for m, _ in balances), sum(e for _, e in balances)
 
 
 def node_names(cfg: Config) -> list[str]:

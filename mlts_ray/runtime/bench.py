@@ -106,12 +106,13 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     out["pbft_10k_round_s"] = round(pbft10k["round_s"], 2)
     say(f"PBFT round, {5 if quick else 100} VPPs x 100 nodes: {pbft10k['round_s']:.1f} s")
 
-    ray_round, one, chains = None, None, chain_sizes(_cfg(vpps, 100, "dce-pbft"))
-    if ray_packed and (ray_round := _ray_round(_cfg(vpps, 100, "dce-pbft"))) is not None:
+    dce_cfg = _cfg(vpps, 100, "dce-pbft")
+    ray_round, one, chains = None, None, chain_sizes(dce_cfg)
+    if ray_packed and (ray_round := _ray_round(dce_cfg)) is not None:
         out["ray_packed_over_local"] = round(ray_round.round_s / dce["round_s"], 3)
         say(f"Ray packed over local, same DCE-PBFT round: {out['ray_packed_over_local']:.2f}")
         # the model's check: the round on one host, predicted from this one and measured
-        if (one := _ray_round(_cfg(vpps, 100, "dce-pbft"), cpus=1)) is not None:
+        if (one := _ray_round(dce_cfg, cpus=1)) is not None:
             out["ray_one_host_s"] = round(one.round_s, 3)
             out["ray_one_host_predicted_s"] = round(predict(ray_round, chains, 1), 3)
     out |= scale_out(dce["round_s"], dce["parallel_s"], ray_round, chains)

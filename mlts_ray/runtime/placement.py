@@ -9,7 +9,7 @@ host per CPU and whole chains are dealt to the least-loaded host, biggest chain 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -74,6 +74,11 @@ def place_run(chains: Sequence[tuple[str, int]], nodes_per_actor: int | str,
     hosts get the side chains alone. Otherwise every chain is placed."""
     every = place(chains, nodes_per_actor, cpus)
     sides = chains[:-1]
-    if all(len(every.hosts_of(chain)) == 1 for chain, _ in sides):
+    if whole_chains(every, [chain for chain, _ in sides]):
         return place(sides, nodes_per_actor, cpus)
     return every
+
+
+def whole_chains(placement: Placement, chains: Iterable[str]) -> bool:
+    """Whether every one of ``chains`` runs on one host (so its service can live there)."""
+    return all(len(placement.hosts_of(c)) == 1 for c in chains)

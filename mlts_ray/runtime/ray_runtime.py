@@ -35,10 +35,10 @@ from mlts_ray.mlts.simulation import Simulation, run_id_of
 from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
-from mlts_ray.runtime.placement import Placement, place_run
+from mlts_ray.runtime.placement import Placement, place_run, whole_chains
 from mlts_ray.net.sim import DST
 from mlts_ray.runtime.driver import drive, open_sink
-from mlts_ray.runtime.ray_sides import HostRows, RaySides, fetch_pieces, get_named, whole_chains
+from mlts_ray.runtime.ray_sides import HostRows, RaySides, fetch_pieces, get_named
 from mlts_ray.runtime.tables import assemble, to_batch
 
 Progress = Callable[[int, int], None]

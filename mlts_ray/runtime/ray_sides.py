@@ -183,9 +183,3 @@ class RaySides:
             return [by_chain[chain] for chain in self.shards]
 
         return answers
-
-
-def whole_chains(placement: Placement, chains: Iterable[str]) -> bool:
-    """Whether every one of ``chains`` runs on one host (so its service can live there)."""
-    return all(len(placement.hosts_of(c)) == 1 for c in chains)
-
