@@ -190,6 +190,28 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
         assert 2 <= widest <= chains  # a step over several of the host's shards: one call
 
 
+def test_a_host_actor_freezes_what_its_setup_built():
+    """A host's keys and its side chains' services live as long as the actor: they are frozen
+    out of the collector's scans once built (``runtime.collector``), so a full collection
+    walks only what a round made."""
+    from mlts_ray.config import to_toml
+    from mlts_ray.runtime.ray_runtime import _RayHost
+
+    class FreezeCountingHost(_RayHost):
+        def frozen(self) -> int:
+            import gc
+
+            return gc.get_freeze_count()
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    host = ray.remote(FreezeCountingHost).options(num_cpus=0).remote(to_toml(build_config(BYZANTINE)))
+    started = ray.get(host.frozen.remote())
+    ray.get(host.own.remote([0, 1]))
+    owning = ray.get(host.frozen.remote())
+    assert started > 10_000 and owning > started  # the modules and keys; then the services
+    ray.kill(host)
+
+
 @ray.remote
 def _divide(a: int, b: int) -> int:
     return a // b

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mlts_ray.config import Config
 from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.runtime.collector import setup_frozen
 from mlts_ray.runtime.driver import Progress, drive, open_sink
 from mlts_ray.runtime.tables import TABLES, to_batch
 
@@ -18,7 +19,7 @@ def run_local(
     """Run every round of ``cfg``, streaming each round's tables to ``out/<run_id>``; with
     ``resume``, continue that interrupted run directory instead."""
     sim = Simulation(cfg, clock=time.perf_counter)  # before the directory: it checks the config
-    with open_sink(cfg, out, resume, "local") as sink:
+    with open_sink(cfg, out, resume, "local") as sink, setup_frozen():
 
         def run_round(rnd: int):
             tables = sim.run_round(rnd)

@@ -37,6 +37,7 @@ from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
 from mlts_ray.runtime.placement import Placement, place_run, whole_chains
 from mlts_ray.net.sim import DST
+from mlts_ray.runtime.collector import freeze_setup
 from mlts_ray.runtime.driver import drive, open_sink
 from mlts_ray.runtime.ray_sides import HostRows, RaySides, fetch_pieces, get_named
 from mlts_ray.runtime.tables import assemble, to_batch
@@ -45,6 +46,17 @@ Progress = Callable[[int, int], None]
 
 
 class _RayHost(HostService):
+    """A host actor: its process lives as long as the run, so what its setup built is frozen
+    out of the garbage collector's scans (``collector``)."""
+
+    def __init__(self, cfg_toml: str) -> None:
+        super().__init__(cfg_toml)
+        freeze_setup()
+
+    def own(self, vpps: Sequence[int]) -> None:
+        super().own(vpps)
+        freeze_setup()
+
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
@@ -149,6 +161,7 @@ class CoordinatorService:
         self.cfg = build_config(tomllib.loads(cfg_toml))
         self.run_id = run_id_of(self.cfg)
         self.sim = ray_simulation(self.cfg, hosts, placement)
+        freeze_setup()  # the simulation lives as long as the actor: out of every collection
 
     def run_round(self, rnd: int) -> list[Any]:
         return as_batches(self.run_id, rnd, self.sim.run_pieces(rnd))
