@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ledger_strategies import NODES, identity, keyring, make_trade
 from mlts_ray.errors import LedgerError
 from mlts_ray.ledger import Settlement, SignedTrade
-from mlts_ray.ledger.chain_accounts import MAIN, Ledgers, home_of
+from mlts_ray.ledger.chain_accounts import MAIN, Ledgers, home_of, one_by_one
 from mlts_ray.ledger.settlement import GRID
 
 GRID_NODE = "grid-0"  # a main-chain account outside every VPP (a supervisor that fines)
@@ -95,6 +95,29 @@ def test_a_cross_trade_settles_in_both_shards_and_its_replay_is_seen_by_either()
     assert split.balance("vpp-1/n-001") == (3_000 + 20, 100)
     (err,) = split.settle_each([t], committed=True)
     assert err.reason == "replay"
+
+
+def test_each_shard_is_asked_only_about_its_own_parties_and_trades():
+    """A step's prepare tells a shard the parties it holds and the trade ids it keeps, not
+    the whole step's: the message (and the shard's work) grows with its share."""
+    asked = {}
+
+    def recording(calls):
+        for shard, method, args in calls:
+            if method == "prepare":
+                asked[shard.name] = (set(args[1]), set(args[2]))
+        return one_by_one(calls)
+
+    split = Ledgers(keyring(), START, fan_out=recording)
+    split.mint("vpp-1/n-001", 500)
+    split.mint(GRID_NODE, 500)
+    a = signed("vpp-0/n-000", "vpp-1/n-001", 400, 50, 0, "a")
+    b = signed("vpp-0/n-002", GRID_NODE, 300, 50, 0, "b")
+    assert split.settle_each([a, b], committed=True) == [None, None]
+    ids = {"a": (0, a.tx_id), "b": (0, b.tx_id)}
+    assert asked == {"vpp-0": ({"vpp-0/n-000", "vpp-0/n-002"}, {ids["a"], ids["b"]}),
+                     "vpp-1": ({"vpp-1/n-001"}, {ids["a"]}),
+                     MAIN: ({GRID_NODE}, {ids["b"]})}
 
 
 def test_a_prepared_account_is_locked_until_the_step_ends():

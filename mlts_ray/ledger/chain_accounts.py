@@ -39,6 +39,19 @@ def home_of(node: str) -> str:
     return head if sep else MAIN
 
 
+def _asks(parties: Iterable[str], owners: Mapping[tuple[int, str], set[str]]
+          ) -> dict[str, tuple[list[str], list[tuple[int, str]]]]:
+    """Each touched shard's part of a step: the parties it holds and the trade ids it keeps
+    (so a shard's prepare, and its message, grow with its own share, not the step's)."""
+    asks: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
+    for n in parties:
+        asks.setdefault(home_of(n), ([], []))[0].append(n)
+    for key, homes in owners.items():
+        for home in homes:
+            asks.setdefault(home, ([], []))[1].append(key)
+    return asks
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A shard's vote: the balances of the step's parties it holds, now locked, and the
@@ -229,11 +242,11 @@ class Ledgers:
         (abort on any failure before the commit: nothing half-applied)."""
         self._step += 1
         step = self._step
-        names = {home_of(n) for n in parties}
-        touched = [p for name, p in self.parts.items() if name in names]
+        asks = _asks(parties, owners)
+        touched = [p for name, p in self.parts.items() if name in asks]
         votes: list[Prepared] = []
         try:
-            votes = self.fan_out([(p, "prepare", (step, parties, owners)) for p in touched])
+            votes = self.fan_out([(p, "prepare", (step, *asks[p.name])) for p in touched])
             settled: dict[int, set[str]] = {}
             for vote in votes:
                 for rnd, ids in vote.settled.items():

@@ -215,13 +215,15 @@ def check_balance(rnd: int, energy: list[Row]) -> None:
 
 class Sides(Protocol):
     """Every side chain's service, wherever the runtime keeps them; each call covers every
-    side chain and answers in VPP order. ``record`` starts the side chains' consensus and
-    returns what waits for it, so the caller may work in between."""
+    side chain and answers in VPP order. ``open`` and ``record`` start their work and return
+    what waits for it: the caller starts the side chains' consensus before it waits for the
+    forwarded orders (a remote service runs the two in order, with no round trip between),
+    and works while the consensus runs."""
 
     shards: Mapping[str, Shard]  # each VPP's accounts, for the main chain's two-phase steps
     fan_out: FanOut  # how those shards are asked together
 
-    def open(self, rnd: int) -> list[tuple[Order, ...]]: ...
+    def open(self, rnd: int) -> Callable[[], list[tuple[Order, ...]]]: ...
     def record(self, rnd: int) -> Callable[[], list[Traded]]: ...
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]: ...
     def end(self, rnd: int) -> list[Ended]: ...
@@ -245,9 +247,10 @@ class LocalSides:
     def chains(self) -> dict[str, SideChain]:
         return {chain: s.side for chain, s in self.services.items()}
 
-    def open(self, rnd: int) -> list[tuple[Order, ...]]:
+    def open(self, rnd: int) -> Callable[[], list[tuple[Order, ...]]]:
         self.work_s = 0.0
-        return [self._timed(s.open, rnd) for s in self.services.values()]
+        forwarded = [self._timed(s.open, rnd) for s in self.services.values()]
+        return lambda: forwarded
 
     def record(self, rnd: int) -> Callable[[], list[Traded]]:
         """The consensus jobs, run together by the runner when the caller asks for them (after

@@ -114,11 +114,12 @@ class Simulation:
         # may run them in parallel, wherever they run the chain. The cross-VPP book and the
         # main chain's instance need only the forwarded orders: they run while the side
         # chains' consensus does; the main block's record waits for the side chains' (its
-        # settlement reaches their accounts).
-        forwarded = self.services.open(rnd)
+        # settlement reaches their accounts). The consensus starts before the forwarded
+        # orders are read: a remote service goes from trading into it without a round trip.
+        opened = self.services.open(rnd)
         recorded = self.services.record(rnd)
         head = RoundRows()
-        cross = self._cross_trades(rnd, [o for orders in forwarded for o in orders])
+        cross = self._cross_trades(rnd, [o for orders in opened() for o in orders])
         (out,) = self.runner([self.main.job(rnd, cross, anchor_root(self.pending))])
         traded = recorded()
         self.main.record(out, cross, self.ledger, head)
@@ -178,8 +179,8 @@ class Simulation:
         a party there (its collaborative block), the facts the main chain proved of its
         nodes, and the Wh they sold and bought across VPPs."""
         by_vpp: dict[str, list[SignedTrade]] = {}
-        if out.block is not None:
-            for t in out.block.signed_trades():
+        if out.block is not None:  # its trades, as the main chain's record decoded them
+            for t in self.main.recent_trades:
                 for vpp in dict.fromkeys((t.trade.buyer_vpp, t.trade.seller_vpp)):
                     by_vpp.setdefault(vpp, []).append(t)
         traded: dict[str, dict[str, tuple[int, int]]] = {}

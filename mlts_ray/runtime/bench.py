@@ -179,13 +179,18 @@ def _instance_ms(n: int) -> float:
 
 
 def _median_round(sim: Simulation) -> RayRound:
+    """What the coordinator actor does a round (``CoordinatorService.run_round``: the round,
+    then its own rows as record batches), timed here."""
+    from mlts_ray.mlts.simulation import run_id_of
+    from mlts_ray.runtime.ray_runtime import as_batches
     from mlts_ray.runtime.ray_sides import fetch_pieces
 
-    fetch_pieces(sim.run_pieces(0))  # warm-up: actors up, keys derived
+    run_id = run_id_of(sim.cfg)
+    fetch_pieces(as_batches(run_id, 0, sim.run_pieces(0)))  # warm-up: actors up, keys derived
     got = []
     for rnd in (1, 2, 3):  # the round of median wall: one noisy round is not the figure
         start = time.perf_counter()
-        pieces = sim.run_pieces(rnd)
+        pieces = as_batches(run_id, rnd, sim.run_pieces(rnd))
         wall = time.perf_counter() - start
         fetch_pieces(pieces)
         sides = sim.services

@@ -4,7 +4,8 @@ trading, consensus, record, settlement, credit and audits -- lives on the host a
 the chain. The coordinator keeps the main chain, the cross-VPP book and anchoring, and per round
 sends each host four calls, each for all its chains (open, record, close, end); between them,
 its shards answer the main chain's two-phase steps. The coordinator matches the cross-VPP book
-and runs the main chain's instance while the hosts run the side chains' consensus.
+and runs the main chain's instance while the hosts run the side chains' consensus, which it
+sends together with the open call (a host runs its calls in order).
 
 A host's rows of a call leave it as one ``tables.Bundle`` in the object store: the coordinator
 passes on its reference without reading it, and the driver fetches it to write the round
@@ -129,27 +130,31 @@ class RaySides:
                   [(chains[0], 0) for chains in self.chains_of.values()])
         self.fan_out = fan_out
         # this round, per call (open, record, close, end): each chain's seconds of work on
-        # its host, and the coordinator's wall from sending the call to every host to their
-        # answers -- what the bench's scale-out model is measured from (runtime.scale_model)
+        # its host, and the coordinator's wall from sending the call to every host (or from
+        # the previous call's answers, if it was sent before them) to their answers -- what
+        # the bench's scale-out model is measured from (runtime.scale_model)
         self.work_s: dict[str, dict[str, float]] = {}
         self.wait_s: dict[str, float] = {}
         self.overlap_s = 0.0
+        self.answered = 0.0  # when the last call's answers were all in
 
-    def open(self, rnd: int) -> list[tuple[Order, ...]]:
+    def open(self, rnd: int) -> Callable[[], list[tuple[Order, ...]]]:
         for shard in self.shards.values():  # a host dying in a step is named with this round
             shard.round = rnd
         self.work_s, self.wait_s, self.overlap_s = {}, {}, 0.0
-        return [o.forwarded for o in self._send("sides_open", rnd, lambda chains: ())()]
+        answers = self._send("sides_open", rnd, lambda chains: ())
+        return lambda: [o.forwarded for o in answers()]
 
     def record(self, rnd: int) -> Callable[[], list[Traded]]:
-        """The side chains' consensus, sent to every host; what waits for it notes how long
-        the coordinator worked meanwhile (``overlap_s``: the cross-VPP book and the main
-        chain's instance)."""
+        """The side chains' consensus, sent to every host (each runs it after its open call,
+        whether or not its answers are read yet); what waits for it notes how long the
+        coordinator worked meanwhile (``overlap_s``: from the open call's answers, the
+        cross-VPP book and the main chain's instance)."""
         answers = self._send("sides_record", rnd, lambda chains: ())
         sent = time.perf_counter()
 
         def done() -> list[Traded]:
-            self.overlap_s = time.perf_counter() - sent
+            self.overlap_s = time.perf_counter() - max(sent, self.answered)
             return answers()
 
         return done
@@ -171,9 +176,11 @@ class RaySides:
                      chains, rnd, *extra(chains)) for h, chains in self.chains_of.items()]
 
         def answers() -> list[Any]:
+            since = max(started, self.answered)  # a call sent early waits from its turn
             replies = get_named([reply for reply, _ in pairs],
                                 [(chains[0], rnd) for chains in self.chains_of.values()])
-            self.wait_s[method] = time.perf_counter() - started
+            self.answered = time.perf_counter()
+            self.wait_s[method] = self.answered - since
             by_chain, work_s = {}, self.work_s.setdefault(method, {})
             for chains, (got, work), (_, rows) in zip(self.chains_of.values(), replies, pairs,
                                                       strict=True):

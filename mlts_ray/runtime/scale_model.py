@@ -7,14 +7,16 @@ the cross-VPP book and runs the main chain's instance while the ``record`` call 
 chains' consensus) is out. Measured in one Ray round on this machine:
 
 - ``work[call][chain]``: the seconds each chain's part of a call took on its host;
-- ``wait[call]``: the coordinator's wall from sending the call to every host to the last
-  answer;
+- ``wait[call]``: the coordinator's wall from sending the call to every host (or, for a call
+  sent before the previous one was answered, from those answers) to the last answer, so the
+  waits never overlap;
 - ``overlap``: the coordinator's own work while the ``record`` call was out;
 - the round's wall at the coordinator.
 
 A call's *busy* time is its busiest host's work -- for ``record``, or the coordinator's
 overlapping work if longer. Then ``serial = round - sum(wait)`` (the coordinator's part outside
-the calls: the main chain's record, settlement and credit, anchoring), ``sync = sum(wait) -
+the calls: the main chain's record, settlement and credit, anchoring, its rows as record
+batches), ``sync = sum(wait) -
 sum(busy here)`` (what a call costs beyond its busy time: sending, scheduling, answering,
 imbalance within a host's call), and for k CPUs
 
