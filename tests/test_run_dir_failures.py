@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mlts_ray.analysis.load import load_table, read_manifest
+from mlts_ray.analysis.load import read_manifest
 from mlts_ray.analysis.verify import verify_run
 from mlts_ray.cli import main
 from mlts_ray.config import build_config

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from mlts_ray.analysis.load import load_table, read_manifest
-from mlts_ray.errors import ContentError, RunError
+from mlts_ray.errors import ContentError
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.merkle import MerkleProof, merkle_proof, verify_proof
 from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade

@@ -17,7 +17,6 @@ from mlts_ray.ledger.block import Block, BlockKind, side_chain_index
 from mlts_ray.ledger.chain import ChainStore
 from mlts_ray.ledger.crypto import Identity
 from mlts_ray.ledger.merkle import MerkleProof, merkle_proof, merkle_proofs, merkle_root
-from mlts_ray.ledger.tx import SignedTrade
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +31,14 @@ class Anchor:
 
 
 def collaborative_block(
-    vmc: Identity, store: ChainStore, round_: int, main_height: int, trades: Sequence[SignedTrade]
+    vmc: Identity, store: ChainStore, round_: int, main_height: int, trade_ids: Sequence[bytes]
 ) -> Block:
     """The VMC's collaborative block for the trades of main block ``main_height`` that touch
-    its VPP; appended to ``store`` (checked like any block)."""
+    its VPP (their ids, in the main block's order); appended to ``store`` (checked like any
+    block)."""
     block = Block.create(
         vmc, chain=store.chain, height=store.next_height, kind=BlockKind.COLLABORATIVE,
-        round=round_, prev_hash=store.tip_hash, txs=[t.trade.id_bytes for t in trades],
+        round=round_, prev_hash=store.tip_hash, txs=list(trade_ids),
         index=side_chain_index(store.chain), type=main_height,
     )
     store.append(block)

@@ -12,13 +12,12 @@ away from the contracts its orders filled (``mlts.traders``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from mlts_ray.config import Config, side_committee_size
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import Settlement
-from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.mlts.anchoring import collaborative_block
 from mlts_ray.mlts.chain import Chain, RoundRows, block_row
 from mlts_ray.mlts.energy import Meter, Reading
@@ -115,12 +114,13 @@ class SideChain(Chain):
     # --- collaborative blocks -------------------------------------------------------------------
 
     def collaborative(
-        self, rnd: int, main_height: int, trades: list[SignedTrade], rows: RoundRows
+        self, rnd: int, main_height: int, trade_ids: Sequence[bytes], rows: RoundRows
     ) -> Block:
-        """The VMC records main block ``main_height``'s trades of this VPP and broadcasts the
-        block to the VPP's other nodes through the simulated network (``relay``)."""
+        """The VMC records main block ``main_height``'s trades of this VPP (their ids) and
+        broadcasts the block to the VPP's other nodes through the simulated network
+        (``relay``)."""
         block = collaborative_block(
-            self.identities[self.layout.vmc], self.store, rnd, main_height, trades
+            self.identities[self.layout.vmc], self.store, rnd, main_height, trade_ids
         )
         rows.blocks.append(block_row(block))
         carried = broadcast(self.cfg, self.chain, self.names, self.layout.vmc, block, rnd)

@@ -36,7 +36,7 @@ from mlts_ray.errors import RunError
 from mlts_ray.ledger.chain_accounts import ChainAccounts, FanOut, Ledgers, Shard, one_by_one
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import GRID, Balance, Settlement
-from mlts_ray.ledger.tx import Order, SignedTrade
+from mlts_ray.ledger.tx import Order
 from mlts_ray.mlts.anchoring import Anchor, anchor_of
 from mlts_ray.mlts.chain import RoundRows, bump
 from mlts_ray.mlts.consensus_round import Job, Outcome, Runner, trade_first
@@ -70,7 +70,9 @@ class MainNews:
     """What the main chain's round meant for one VPP."""
 
     main_height: int | None = None  # the committed main block, if it has this VPP's trades
-    trades: tuple[SignedTrade, ...] = ()  # that block's trades with a party here, in order
+    # that block's trades with a party here, by id, in order: all the collaborative block
+    # lists (the trades themselves stay on the main chain)
+    trade_ids: tuple[bytes, ...] = ()
     complaints: tuple = ()  # filed against this VPP's nodes off its chain, in filing order
     active: frozenset[str] = frozenset()
     settled: Mapping[str, int] = field(default_factory=dict)  # in first-settled order
@@ -157,8 +159,8 @@ class SideService:
         side, rows = self.side, RoundRows()
         self._take(news)
         anchor = None
-        if news.main_height is not None and news.trades:
-            anchor = anchor_of(side.collaborative(rnd, news.main_height, list(news.trades), rows))
+        if news.main_height is not None and news.trade_ids:
+            anchor = anchor_of(side.collaborative(rnd, news.main_height, news.trade_ids, rows))
         traded = tally((t["seller"], t["buyer"], t["wh"]) for t in self.intra)
         for node, (sold, bought) in news.traded.items():
             mine = traded.get(node, (0, 0))

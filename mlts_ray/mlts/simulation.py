@@ -175,20 +175,20 @@ class Simulation:
         self.pending = []
 
     def _news(self, out: Outcome, settled: list[dict[str, Any]]) -> dict[str, MainNews]:
-        """What the main chain's round meant for each VPP: the committed block's trades with
-        a party there (its collaborative block), the facts the main chain proved of its
-        nodes, and the Wh they sold and bought across VPPs."""
-        by_vpp: dict[str, list[SignedTrade]] = {}
+        """What the main chain's round meant for each VPP: the ids of the committed block's
+        trades with a party there (its collaborative block), the facts the main chain proved
+        of its nodes, and the Wh they sold and bought across VPPs."""
+        by_vpp: dict[str, list[bytes]] = {}
         if out.block is not None:  # its trades, as the main chain's record decoded them
             for t in self.main.recent_trades:
                 for vpp in dict.fromkeys((t.trade.buyer_vpp, t.trade.seller_vpp)):
-                    by_vpp.setdefault(vpp, []).append(t)
+                    by_vpp.setdefault(vpp, []).append(t.trade.id_bytes)
         traded: dict[str, dict[str, tuple[int, int]]] = {}
         for node, moved in tally((t["seller"], t["buyer"], t["wh"]) for t in settled).items():
             traded.setdefault(home_of(node), {})[node] = moved
         across = cross_wh_by_vpp(settled)
         height = out.block.header.height if out.block is not None else None
-        return {chain: inbox.news(main_height=height, trades=tuple(by_vpp.get(chain, ())),
+        return {chain: inbox.news(main_height=height, trade_ids=tuple(by_vpp.get(chain, ())),
                                   traded=traded.get(chain, {}), cross_wh=across.get(chain, 0))
                 for chain, inbox in self.inboxes.items()}
 
@@ -213,8 +213,8 @@ def flatten(pieces: Sequence[Mapping[str, list[dict[str, Any]]]]) -> dict[str, l
     sorted by node, as one ledger lists them."""
     tables: dict[str, list[dict[str, Any]]] = {name: [] for name in RoundRows.__slots__}
     tables["balances"] = []
-    for piece in pieces:
-        for name, rows in piece.items():
+    for one in pieces:
+        for name, rows in one.items():
             tables[name].extend(rows)
     tables["balances"].sort(key=lambda r: r["node"])
     return tables
