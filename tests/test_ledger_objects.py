@@ -218,3 +218,18 @@ def test_a_bounded_chain_store_keeps_linking_and_forgets_old_blocks():
     with pytest.raises(ChainError, match="no longer in memory"):
         store.by_height(1)
     assert hashes[0] not in store
+
+
+@given(orders())
+def test_an_order_pickles_to_an_equal_order_through_its_checks(order):
+    """Orders cross processes each round (forwarded to the cross-VPP book) by value through
+    ``__init__``: every field arrives, and an order that fails its checks cannot be made
+    on the other side either."""
+    import pickle
+
+    back = pickle.loads(pickle.dumps(order))
+    assert back == order and back.encode() == order.encode()
+    assert len(order.__reduce__()[1]) == len(dataclasses.fields(Order))
+    bad = order.__reduce__()[1][:5] + (0,) + order.__reduce__()[1][6:]  # wh = 0
+    with pytest.raises(LedgerError):
+        Order(*bad)
