@@ -19,6 +19,18 @@ def _protocol_files(root: Path) -> list[Path]:
     return files
 
 
+def test_no_unused_imports_undefined_or_shadowed_names(repo_root):
+    """Pyflakes' rules (ruff's F): what they find is a bug or dead code, never a matter of
+    style (an unused import, an undefined name, a loop variable shadowing an import)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F",
+                           "--output-format", "concise", "--no-cache", "mlts_ray", "tests"],
+                          cwd=repo_root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_protocol_layers_never_import_ray_or_read_the_clock(repo_root):
     for path in _protocol_files(repo_root):
         tree = ast.parse(path.read_text(), str(path))
