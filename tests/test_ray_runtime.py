@@ -183,6 +183,14 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
         # measured from never overlap: they fit in the round, the overlapped work in its call
         assert sum(sides.wait_s.values()) <= wall
         assert 0 < sides.overlap_s <= sides.wait_s["sides_record"]
+        # and each chain's work in each call as its host thread's CPU time too, which a
+        # thread cannot spend faster than the wall (the clocks differ by their resolution)
+        assert sides.cpu_s.keys() == sides.work_s.keys() == {
+            "sides_open", "sides_record", "sides_close", "sides_end"}
+        for call, cpu in sides.cpu_s.items():
+            assert cpu.keys() == sides.work_s[call].keys() == set(sides.shards)
+            assert all(0 < s <= sides.work_s[call][c] + 1e-3 for c, s in cpu.items()), call
+        assert 0 < sides.overlap_cpu_s <= sides.overlap_s + 1e-3
         got = fetch_round(as_batches(run_id_of(cfg), rnd, pieces))
         want = local.run_round(rnd)
         for table in TABLES:

@@ -50,14 +50,46 @@ def test_without_ray_the_model_is_amdahls_law_over_the_local_parts():
     assert got["scale_out_model"] == "local" and "ray_sync_s" not in got
 
 
+def test_a_host_goes_on_from_trading_into_its_consensus_and_the_book_waits_for_the_last_trader():
+    """The record call goes out with the open call: each host runs its chains' trading, then
+    their consensus, with no barrier between; the coordinator starts the cross-VPP book (and
+    the main chain's instance, ``overlap``) when the last host has traded."""
+    work = {"sides_open": {"vpp-0": 2.0, "vpp-1": 0.5},
+            "sides_record": {"vpp-0": 0.5, "vpp-1": 2.0}}
+    hosts = {"vpp-0": 0, "vpp-1": 1}
+    # each host 2.5 s through both calls, not 2 + 2 (each call's busiest host, summed)
+    assert busy_s(work, hosts) == 2.5
+    assert busy_s(work, hosts, 0.4) == 2.5  # the book and main instance end at 2.4 s
+    assert busy_s(work, hosts, 1.0) == 3.0  # now they end last: 2 s of trading, then 1 s
+    assert busy_s(work, {"vpp-0": 0, "vpp-1": 0}, 1.0) == 5.0  # one host does it all
+
+
+def test_k_cpus_are_predicted_from_cpu_time_and_the_calls_cost_from_this_runs_walls():
+    """Here the chains' walls hold time the hosts waited for a CPU (two hosts and the
+    coordinator on two cores); at k CPUs each host has its own, so the prediction takes CPU
+    time, while what the calls cost beyond the hosts' work is measured against the walls."""
+    cpu = {call: {c: s / 2 for c, s in per_chain.items()} for call, per_chain in WORK.items()}
+    ray = RayRound(4.0, WORK, {"sides_record": 3.2, "sides_close": 0.3}, HERE, 2.5, cpu, 1.0)
+    assert serial_s(ray) == 0.5 and round(sync_s(ray), 9) == 0.3  # from the walls, as before
+    # 4 CPUs: the slowest chain's 1 s of CPU in the record call, the book's 1 s beside it
+    assert round(predict(ray, CHAINS, 4), 9) == 0.8 + 1.0 + 0.05
+    assert round(predict(ray, CHAINS, 1), 9) == 0.8 + 3.0 + 0.2
+    assert scale_out(8.0, 6.4, ray, CHAINS)["ray_parallel_cpu_s"] == 3.2
+
+
 @given(st.lists(st.lists(st.floats(0, 5), min_size=4, max_size=4), min_size=1, max_size=3),
-       st.lists(st.integers(0, 3), min_size=4, max_size=4))
-def test_a_placements_parallel_part_lies_between_the_even_split_and_one_host(calls, hosts):
+       st.lists(st.integers(0, 3), min_size=4, max_size=4), st.floats(0, 5))
+def test_a_placements_parallel_part_lies_between_the_even_split_and_one_host(calls, hosts,
+                                                                          overlap):
+    names = ["sides_open", "sides_record", "sides_close"]
     chains = [f"vpp-{v}" for v in range(4)]
-    work = {f"call-{i}": dict(zip(chains, w, strict=True)) for i, w in enumerate(calls)}
+    work = {names[i]: dict(zip(chains, w, strict=True)) for i, w in enumerate(calls)}
     host_of = dict(zip(chains, hosts, strict=True))
-    got = busy_s(work, host_of)
+    got = busy_s(work, host_of, overlap)
     everything = sum(sum(w) for w in calls)
-    slowest = sum(max(w) for w in calls)
-    assert slowest - 1e-9 <= got <= everything + 1e-9
+    # a chain's open and record run back to back; every other call waits for its slowest
+    through = max(sum(w[c] for w in calls[:2]) for c in range(4))
+    slowest = through + sum(max(w) for w in calls[2:])
+    assert slowest - 1e-9 <= got <= everything + overlap + 1e-9
+    assert got >= max(calls[0]) + overlap - 1e-9  # the book waits for the last trader
     assert got >= everything / len(set(hosts)) - 1e-9

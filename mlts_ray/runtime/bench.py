@@ -128,9 +128,10 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     say(f"that round: serial share {out['coordinator_serial_share']:.3f} (serial "
         f"{out['serial_s']:.2f} s, parallel {out['parallel_s']:.2f} s)")
     if ray_round is not None:
-        say(f"on Ray: coordinator {out['ray_serial_s']:.2f} s (and {out['ray_overlap_s']:.2f} s "
-            f"while the side chains' consensus ran), calls beyond the hosts' work "
-            f"{out['ray_sync_s']:.2f} s, hosts' work {out['ray_parallel_s']:.2f} s; one host "
+        say(f"on Ray: coordinator {out['ray_serial_s']:.2f} s (and {out['ray_overlap_s']:.2f} s, "
+            f"{out['ray_overlap_cpu_s']:.2f} s of CPU, while the side chains' consensus ran), "
+            f"calls beyond the hosts' work {out['ray_sync_s']:.2f} s, hosts' work "
+            f"{out['ray_parallel_s']:.2f} s ({out['ray_parallel_cpu_s']:.2f} s of CPU); one host "
             f"{out.get('ray_one_host_s', float('nan')):.2f} s (model "
             f"{out.get('ray_one_host_predicted_s', float('nan')):.2f} s)")
     say(f"predicted speed-up ({out['scale_out_model']} model) "
@@ -196,7 +197,7 @@ def _median_round(sim: Simulation) -> RayRound:
         sides = sim.services
         got.append(RayRound(wall, sides.work_s, sides.wait_s,
                             {c: h for h, chains in sides.chains_of.items() for c in chains},
-                            sides.overlap_s))
+                            sides.overlap_s, sides.cpu_s, sides.overlap_cpu_s))
     return sorted(got, key=lambda r: r.round_s)[1]
 
 

@@ -26,8 +26,9 @@ from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import Event, NodeHost, Processed
 from mlts_ray.runtime.tables import Bundle, bundle
 
-# (each chain's reply without its rows, seconds of work), then all the chains' rows
-Answer = tuple[tuple[list[Any], list[float]], Bundle]
+# (each chain's reply without its rows, its seconds of work: wall, then this thread's CPU),
+# then all the chains' rows
+Answer = tuple[tuple[list[Any], list[float], list[float]], Bundle]
 
 
 class HostService:
@@ -103,18 +104,23 @@ class HostService:
 
     def _each(self, rnd: int, calls: list[Callable[[], Any]]) -> Answer:
         """Each chain's call in turn: its reply without rows and the seconds its work took
-        here (its share of turning the rows into batches included: what a host spends on the
-        chain), then all the chains' rows as one ``Bundle`` (the second return value: the
-        coordinator reads the first, passes this one on)."""
-        replies, work, pieces = [], [], []
+        here, as wall and as this thread's CPU time (its share of turning the rows into
+        batches included: what a host spends on the chain), then all the chains' rows as one
+        ``Bundle`` (the second return value: the coordinator reads the first, passes this one
+        on). The CPU time is the chain's work on a CPU of its own: on a machine with fewer
+        CPUs than busy processes, the wall also counts the time others held the CPU."""
+        replies, wall, cpu, pieces = [], [], [], []
         for call in calls:
-            started = time.perf_counter()
+            started, ran = time.perf_counter(), time.thread_time()
             reply = call()
             pieces.append(reply.rows)
             replies.append(dataclasses.replace(reply, rows={}))
-            work.append(time.perf_counter() - started)
-        started = time.perf_counter()
+            wall.append(time.perf_counter() - started)
+            cpu.append(time.thread_time() - ran)
+        started, ran = time.perf_counter(), time.thread_time()
         rows = bundle(self.run_id, rnd, pieces)
-        spent, counts = time.perf_counter() - started, [sum(map(len, p.values())) for p in pieces]
+        spent, spent_cpu = time.perf_counter() - started, time.thread_time() - ran
+        counts = [sum(map(len, p.values())) for p in pieces]
         total = sum(counts) or 1
-        return (replies, [w + spent * n / total for w, n in zip(work, counts, strict=True)]), rows
+        return (replies, [w + spent * n / total for w, n in zip(wall, counts, strict=True)],
+                [c + spent_cpu * n / total for c, n in zip(cpu, counts, strict=True)]), rows

@@ -130,31 +130,38 @@ class RaySides:
                   [(chains[0], 0) for chains in self.chains_of.values()])
         self.fan_out = fan_out
         # this round, per call (open, record, close, end): each chain's seconds of work on
-        # its host, and the coordinator's wall from sending the call to every host (or from
-        # the previous call's answers, if it was sent before them) to their answers -- what
-        # the bench's scale-out model is measured from (runtime.scale_model)
+        # its host (wall, and the host thread's CPU time), and the coordinator's wall from
+        # sending the call to every host (or from the previous call's answers, if it was sent
+        # before them) to their answers -- what the bench's scale-out model is measured from
+        # (runtime.scale_model)
         self.work_s: dict[str, dict[str, float]] = {}
+        self.cpu_s: dict[str, dict[str, float]] = {}
         self.wait_s: dict[str, float] = {}
-        self.overlap_s = 0.0
-        self.answered = 0.0  # when the last call's answers were all in
+        self.overlap_s = self.overlap_cpu_s = 0.0
+        self.answered = 0.0  # when the last call's answers were all in (wall)
+        self.answered_cpu = 0.0  # and this thread's CPU time then
 
     def open(self, rnd: int) -> Callable[[], list[tuple[Order, ...]]]:
         for shard in self.shards.values():  # a host dying in a step is named with this round
             shard.round = rnd
-        self.work_s, self.wait_s, self.overlap_s = {}, {}, 0.0
+        self.work_s, self.cpu_s, self.wait_s = {}, {}, {}
+        self.overlap_s = self.overlap_cpu_s = 0.0
         answers = self._send("sides_open", rnd, lambda chains: ())
         return lambda: [o.forwarded for o in answers()]
 
     def record(self, rnd: int) -> Callable[[], list[Traded]]:
         """The side chains' consensus, sent to every host (each runs it after its open call,
         whether or not its answers are read yet); what waits for it notes how long the
-        coordinator worked meanwhile (``overlap_s``: from the open call's answers, the
-        cross-VPP book and the main chain's instance)."""
+        coordinator worked meanwhile (``overlap_s``, wall, and ``overlap_cpu_s``, this
+        thread's CPU time: from the open call's answers, the cross-VPP book and the main
+        chain's instance)."""
         answers = self._send("sides_record", rnd, lambda chains: ())
-        sent = time.perf_counter()
+        sent, sent_cpu = time.perf_counter(), time.thread_time()
 
         def done() -> list[Traded]:
             self.overlap_s = time.perf_counter() - max(sent, self.answered)
+            since = self.answered_cpu if self.answered > sent else sent_cpu
+            self.overlap_cpu_s = time.thread_time() - since
             return answers()
 
         return done
@@ -179,14 +186,16 @@ class RaySides:
             since = max(started, self.answered)  # a call sent early waits from its turn
             replies = get_named([reply for reply, _ in pairs],
                                 [(chains[0], rnd) for chains in self.chains_of.values()])
-            self.answered = time.perf_counter()
+            self.answered, self.answered_cpu = time.perf_counter(), time.thread_time()
             self.wait_s[method] = self.answered - since
-            by_chain, work_s = {}, self.work_s.setdefault(method, {})
-            for chains, (got, work), (_, rows) in zip(self.chains_of.values(), replies, pairs,
-                                                      strict=True):
-                for k, (chain, reply, s) in enumerate(zip(chains, got, work, strict=True)):
+            by_chain = {}
+            work_s, cpu_s = self.work_s.setdefault(method, {}), self.cpu_s.setdefault(method, {})
+            for chains, (got, wall, cpu), (_, rows) in zip(self.chains_of.values(), replies,
+                                                           pairs, strict=True):
+                for k, (chain, reply, w, c) in enumerate(zip(chains, got, wall, cpu,
+                                                             strict=True)):
                     by_chain[chain] = dataclasses.replace(reply, rows=HostRows(rows, k))
-                    work_s[chain] = s
+                    work_s[chain], cpu_s[chain] = w, c
             return [by_chain[chain] for chain in self.shards]
 
         return answers

@@ -2,30 +2,40 @@
 will give"; ``mlts bench``). Pure arithmetic over measured times, apart from any actor.
 
 A Ray round (``runtime.ray_sides``) is the coordinator's own work and four calls (open,
-record, close, end) that every host answers for all its side chains. The coordinator matches
-the cross-VPP book and runs the main chain's instance while the ``record`` call (the side
-chains' consensus) is out. Measured in one Ray round on this machine:
+record, close, end) that every host answers for all its side chains. The record call goes out
+with the open call, so a host runs its chains' trading and then their consensus with no pause;
+the coordinator, once every host has answered the open call, matches the cross-VPP book and
+runs the main chain's instance while the record call is out. Measured in one Ray round on this
+machine:
 
-- ``work[call][chain]``: the seconds each chain's part of a call took on its host;
+- ``work[call][chain]``: the seconds each chain's part of a call took on its host, as wall
+  and as the host thread's CPU time (``cpu``);
 - ``wait[call]``: the coordinator's wall from sending the call to every host (or, for a call
   sent before the previous one was answered, from those answers) to the last answer, so the
   waits never overlap;
-- ``overlap``: the coordinator's own work while the ``record`` call was out;
+- ``overlap``: the coordinator's own work while the record call was out (wall and CPU);
 - the round's wall at the coordinator.
 
-A call's *busy* time is its busiest host's work -- for ``record``, or the coordinator's
-overlapping work if longer. Then ``serial = round - sum(wait)`` (the coordinator's part outside
-the calls: the main chain's record, settlement and credit, anchoring, its rows as record
-batches), ``sync = sum(wait) -
-sum(busy here)`` (what a call costs beyond its busy time: sending, scheduling, answering,
-imbalance within a host's call), and for k CPUs
+The open and record calls are *busy* for
 
-    T(k) = serial + sync + sum over calls of busy(place(k)),
+    max( max over hosts of (open + record),  the busiest host's open + overlap )
 
-with ``place(k)`` the ``auto`` packing at k CPUs (``placement.place_run``), so the model knows
-which chains would share a host. ``speedup(k) = local round / T(k)``. ``serial`` and ``sync``
-are taken as they are at this machine's host count: the per-host cost of sending a call
-(about 0.1 ms) is left out, so at hundreds of hosts the model flatters.
+(a host goes on into its consensus; the coordinator starts the book when the last host has
+traded), any other call for its busiest host's work. Then ``serial = round - sum(wait)`` (the
+coordinator's part outside the calls: the main chain's record, settlement and credit,
+anchoring, its rows as record batches) and ``sync = sum(wait) - busy`` with this run's hosts
+and walls (what the calls cost beyond their busy time: sending, scheduling, answering), and
+for k CPUs
+
+    T(k) = serial + sync + busy(place(k)), from CPU times,
+
+with ``place(k)`` the ``auto`` packing at k CPUs (``placement.place_run``: k hosts, the
+coordinator apart), so the model knows which chains would share a host. The k-CPU part uses
+CPU times because a host there has a CPU of its own; here two hosts and the coordinator share
+two, and a chain's wall also counts the time the others held the CPU (the record call's
+chains 14 % more than their CPU time, 2026-12-06). ``speedup(k) = local round / T(k)``.
+``serial`` and ``sync`` are taken as they are at this machine's host count: the per-host cost
+of sending a call (about 0.1 ms) is left out, so at hundreds of hosts the model flatters.
 """
 
 from __future__ import annotations
@@ -39,27 +49,41 @@ from mlts_ray.runtime.placement import place_run
 @dataclass(frozen=True, slots=True)
 class RayRound:
     round_s: float  # the coordinator's wall of the round
-    work_s: Mapping[str, Mapping[str, float]]  # call -> chain -> seconds on its host
+    work_s: Mapping[str, Mapping[str, float]]  # call -> chain -> seconds on its host (wall)
     wait_s: Mapping[str, float]  # call -> coordinator's wall from send to last answer
     host_of: Mapping[str, int]  # chain -> host, as placed in this run
-    overlap_s: float = 0.0  # the coordinator's own work while OVERLAPPED was out
+    overlap_s: float = 0.0  # the coordinator's own work while OVERLAPPED was out (wall)
+    cpu_s: Mapping[str, Mapping[str, float]] | None = None  # as work_s, CPU time (or: wall)
+    overlap_cpu_s: float | None = None  # as overlap_s, CPU time (or: wall)
+
+    @property
+    def cpu(self) -> Mapping[str, Mapping[str, float]]:
+        return self.work_s if self.cpu_s is None else self.cpu_s
+
+    @property
+    def overlap_cpu(self) -> float:
+        return self.overlap_s if self.overlap_cpu_s is None else self.overlap_cpu_s
 
 
-OVERLAPPED = "sides_record"  # the call the coordinator works through (runtime.ray_sides)
+OPEN = "sides_open"  # the call the record call goes out with (runtime.ray_sides)
+OVERLAPPED = "sides_record"  # the call the coordinator works through
 
 
 def busy_s(work_s: Mapping[str, Mapping[str, float]], host_of: Mapping[str, int],
            overlap_s: float = 0.0) -> float:
-    """Each call's busiest host's work (``OVERLAPPED``: or ``overlap_s``, if longer), summed
-    over the calls."""
-    total = 0.0
+    """The calls' busy time (module docstring): ``OPEN`` and ``OVERLAPPED`` together, each
+    host running one after the other and the coordinator working ``overlap_s`` from the
+    last open answer; any other call, its busiest host's work."""
+    load: dict[str, dict[int, float]] = {}
     for call, per_chain in work_s.items():
-        load: dict[int, float] = {}
+        per_host = load.setdefault(call, {})
         for chain, s in per_chain.items():
-            load[host_of[chain]] = load.get(host_of[chain], 0.0) + s
-        busiest = max(load.values(), default=0.0)
-        total += max(busiest, overlap_s) if call == OVERLAPPED else busiest
-    return total
+            per_host[host_of[chain]] = per_host.get(host_of[chain], 0.0) + s
+    opened, recorded = load.pop(OPEN, {}), load.pop(OVERLAPPED, {})
+    through = max((opened.get(h, 0.0) + recorded.get(h, 0.0) for h in opened.keys() | recorded.keys()),
+                  default=0.0)
+    joint = max(through, max(opened.values(), default=0.0) + overlap_s)
+    return joint + sum(max(per_host.values(), default=0.0) for per_host in load.values())
 
 
 def auto_hosts(chains: Sequence[tuple[str, int]], cpus: int) -> dict[str, int]:
@@ -70,8 +94,8 @@ def auto_hosts(chains: Sequence[tuple[str, int]], cpus: int) -> dict[str, int]:
 
 def predict(ray: RayRound, chains: Sequence[tuple[str, int]], cpus: int) -> float:
     """``T(k)`` above: the round's wall on ``cpus`` CPUs."""
-    return serial_s(ray) + sync_s(ray) + busy_s(ray.work_s, auto_hosts(chains, cpus),
-                                                ray.overlap_s)
+    return serial_s(ray) + sync_s(ray) + busy_s(ray.cpu, auto_hosts(chains, cpus),
+                                                ray.overlap_cpu)
 
 
 def serial_s(ray: RayRound) -> float:
@@ -102,7 +126,9 @@ def scale_out(local_round_s: float, local_parallel_s: float, ray: RayRound | Non
     if ray is not None:
         out |= {"ray_serial_s": round(serial_s(ray), 3), "ray_sync_s": round(sync_s(ray), 3),
                 "ray_overlap_s": round(ray.overlap_s, 3),
+                "ray_overlap_cpu_s": round(ray.overlap_cpu, 3),
                 "ray_parallel_s": round(sum(sum(c.values()) for c in ray.work_s.values()), 3),
+                "ray_parallel_cpu_s": round(sum(sum(c.values()) for c in ray.cpu.values()), 3),
                 "scale_out_model": "ray"}
     else:
         out["scale_out_model"] = "local"
