@@ -8,9 +8,10 @@ import pickle
 from mlts_ray.config import build_config
 from mlts_ray.consensus.instance import Evidence
 from mlts_ray.consensus.messages import Vote
-from mlts_ray.consensus.checks import check_block
+from mlts_ray.consensus.checks import check_block, know_trades
 from mlts_ray.consensus.pbft import Replica
 from mlts_ray.ledger import Block, BlockKind, Identity, KeyRing, SigKind, Trade
+from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.ledger.block import ZERO_HASH
 from mlts_ray.mlts.consensus_round import build_instance
 
@@ -63,3 +64,20 @@ def test_a_copy_of_an_instance_starts_with_empty_caches_of_its_own():
     assert not copy.block_checks and not copy.decoded
     assert copy.block_checks is not inst.block_checks and copy.decoded is not inst.decoded
     assert len(pickle.dumps(copy)) < len(pickle.dumps(inst))
+
+
+def test_trades_a_chain_hands_its_instance_are_known_by_their_bytes_and_still_checked():
+    """``know_trades``: the primary packs the trades the chain hands it without decoding the
+    bytes it was just given (they decode to an equal trade), and a forged contract among them
+    is still refused: knowing a trade spares its decoding, never its signatures' check."""
+    inst = _inst(1)
+    good = SignedTrade.decode(_trade(1))
+    forged = dataclasses.replace(good, seller_sig=bytes(64))
+    raws = know_trades(inst, [good, forged])
+    assert raws == (good.encode(), forged.encode())
+    for raw, trade in zip(raws, (good, forged), strict=True):
+        assert inst.decoded[("trade", raw)] is trade and SignedTrade.decode(raw) == trade
+    ok, bad = _block(1, [raws[0]]), _block(1, [raws[1]])
+    assert check_block(inst, ok.encode(), ok.hash)[0] is None
+    problem, verified, _ = check_block(inst, bad.encode(), bad.hash)
+    assert problem == f"trade {forged.tx_id} is not a valid contract" and verified == 3

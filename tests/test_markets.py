@@ -70,6 +70,17 @@ def test_the_continuous_auction_pays_each_resting_price_and_leaves_no_cross(raw)
     assert sum(f.wh for f in fills) <= min(demand, sum(o.wh for o in book) - demand)
 
 
+@settings(max_examples=100, deadline=None)
+@given(orders)
+def test_the_cross_vpp_books_fills_alone_are_the_fills_with_the_orders_left_open(raw):
+    """The cross-VPP book reads only the fills: without the orders left open (which it never
+    built) both auctions fill exactly as with them."""
+    book = _book(raw)
+    for market in (match, match_call):
+        fills, left = market(book)
+        assert market(book, left_open=False) == (fills, [])
+
+
 @pytest.mark.parametrize("market, online_share, seed", [
     ("cda", 1.0, 1), ("call", 1.0, 2), ("cda", 0.6, 3), ("call", 0.5, 4)])
 def test_every_period_balances_physically_and_money_is_conserved_with_the_grid(

@@ -19,6 +19,7 @@ from typing import Any
 
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, AuditClaim, settle_audit
+from mlts_ray.consensus.checks import know_trades
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.complaints import file
 from mlts_ray.consensus.conduct import RoundRecord, minimal, round_record
@@ -205,7 +206,7 @@ class Chain:
         )
         # an offline node sends nothing this round, as a crashed one (PBFT seats every node)
         acting = {n: b if self.present(n) else "crash" for n, b in self.behaviour.items()}
-        return Job(inst, acting, tuple(t.encode() for t in trades), self.inter, trading)
+        return Job(inst, acting, know_trades(inst, trades), self.inter, trading)
 
     def record(
         self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows

@@ -147,7 +147,7 @@ class Simulation:
     def _cross_trades(self, rnd: int, forwarded: list[Order]) -> list[SignedTrade]:
         """Match the forwarded orders across VPPs; each party's VPP has its say on signing."""
         out = []
-        for f in MARKETS[self.cfg.workload.market](forwarded)[0]:
+        for f in MARKETS[self.cfg.workload.market](forwarded, left_open=False)[0]:
             if f.buy.vpp == f.sell.vpp:  # cannot happen: a VPP's open orders never cross
                 continue
             trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
