@@ -6,8 +6,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlts_ray.runtime.scale_model import (RayRound, auto_hosts, busy_s, predict, scale_out,
-                                          serial_fraction, serial_s, sync_s)
+from mlts_ray.runtime.scale_model import (RayRound, auto_hosts, busy_s, paired_scale_out,
+                                          predict, scale_out, serial_fraction, serial_s,
+                                          sync_s)
 
 # four side chains of 10 nodes and a main chain of 6 (which runs in the coordinator)
 CHAINS = [("vpp-0", 10), ("vpp-1", 10), ("vpp-2", 10), ("vpp-3", 10), ("main", 6)]
@@ -42,6 +43,27 @@ def test_the_coordinators_work_during_the_record_call_bounds_that_call_from_belo
     assert serial_s(overlapped) == 0.5 and round(sync_s(overlapped), 9) == 0.3
     assert round(predict(overlapped, CHAINS, 4), 9) == 0.8 + 2.5 + 0.1
     assert round(predict(overlapped, CHAINS, 1), 9) == 0.8 + 6.0 + 0.4
+
+
+def _scaled(ray: RayRound, f: float) -> RayRound:
+    return RayRound(ray.round_s * f, {c: {k: s * f for k, s in w.items()}
+                                      for c, w in ray.work_s.items()},
+                    {c: s * f for c, s in ray.wait_s.items()}, ray.host_of, ray.overlap_s * f)
+
+
+def test_each_rounds_local_wall_is_set_against_the_same_round_on_ray():
+    """Three rounds, the second twice and the third three times the first's work, both ways:
+    paired round by round, every round predicts the same speed-up (8 / 2.9 at 16 CPUs); the
+    figure is the median round's. Paired the wrong way round, they spread."""
+    local = [(8.0 * f, 6.4 * f) for f in (1, 2, 3)]
+    rays = [_scaled(RAY, f) for f in (1, 2, 3)]
+    got = paired_scale_out(local, rays, CHAINS)
+    assert got["predicted_speedup_16"] == round(8.0 / 2.9, 2)
+    assert got["predicted_speedup_16_range"] == "2.76-2.76"
+    spread = paired_scale_out(local, rays[::-1], CHAINS)
+    assert spread["predicted_speedup_16_range"] == f"{round(8 / 8.7, 2)}-{round(24 / 2.9, 2)}"
+    assert spread["predicted_speedup_16"] == round(16 / 5.8, 2)  # the middle round, paired
+    assert paired_scale_out(local, None, CHAINS)["scale_out_model"] == "local"
 
 
 def test_without_ray_the_model_is_amdahls_law_over_the_local_parts():

@@ -133,3 +133,19 @@ def scale_out(local_round_s: float, local_parallel_s: float, ray: RayRound | Non
     else:
         out["scale_out_model"] = "local"
     return out
+
+
+def paired_scale_out(local: Sequence[tuple[float, float]], ray: Sequence[RayRound] | None,
+                     chains: Sequence[tuple[str, int]]) -> dict[str, float | str]:
+    """``scale_out`` for each round measured both ways (``local``: each round's wall and its
+    side chains' part; ``ray``: the same rounds on Ray, or None), the round of median
+    predicted speed-up at 16 CPUs: one round's local wall is only ever set against the same
+    round on Ray (a round's cost follows the day's trading), and one noisy round is not the
+    figure. ``predicted_speedup_16_range``: the least and most of the rounds."""
+    pairs = zip(local, ray, strict=True) if ray is not None else ((x, None) for x in local)
+    each = sorted((scale_out(wall, parallel, r, chains) for (wall, parallel), r in pairs),
+                  key=lambda o: o["predicted_speedup_16"])
+    out = dict(each[(len(each) - 1) // 2])
+    out["predicted_speedup_16_range"] = (f"{each[0]['predicted_speedup_16']}-"
+                                         f"{each[-1]['predicted_speedup_16']}")
+    return out
