@@ -24,6 +24,7 @@ from mlts_ray.ledger import (
     merkle_root,
 )
 from mlts_ray.ledger.block import ZERO_HASH
+from mlts_ray.ledger.crypto import signing_root
 
 
 @given(orders())
@@ -50,6 +51,22 @@ def test_trade_encoding_is_canonical_and_needs_both_signatures(trade):
     half = SignedTrade(trade, st_.buyer_sig, bytes(64))
     assert half.bad_signer(keyring()) == trade.seller
     assert len(trade.tx_id) == 32 and trade.cross == (trade.chain == "main")
+
+
+@given(trades())
+def test_a_trades_memoised_signing_root_is_its_signing_datas_and_a_changed_trade_has_its_own(
+        trade):
+    """Both parties sign ``Trade.root`` and every check verifies against it: the root is the
+    domain-separated one of the trade's bytes, and a trade with any field changed (a fresh
+    object, no memo carried over) no longer verifies under the old signatures."""
+    signed = trade.sign(identity(trade.buyer), identity(trade.seller))
+    assert trade.root == signing_root(*trade.signing_data())
+    assert identity(trade.buyer).sign_root(*trade.signing_data()) == signed.buyer_sig
+    moved = dataclasses.replace(trade, wh=trade.wh + 1)
+    assert moved.root == signing_root(*moved.signing_data()) != trade.root
+    assert SignedTrade(moved, signed.buyer_sig, signed.seller_sig).bad_signer(keyring()) \
+        == trade.buyer
+    assert SignedTrade.decode(signed.encode()).trade.root == trade.root
 
 
 @given(trades(), st.data())

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from mlts_ray.errors import LedgerError
-from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
+from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind, signing_root
 from mlts_ray.ledger.encoding import Reader, Writer
 
 TAG_ORDER, TAG_SIGNED_ORDER, TAG_TRADE, TAG_SIGNED_TRADE = 1, 2, 3, 4
@@ -126,9 +126,12 @@ class Trade:
     price: int
     buy_order: str
     sell_order: str
-    # Memos of the canonical bytes and the id (signing root, id and every check need them).
+    # Memos of the canonical bytes, the id and the signing root (every check needs them: the
+    # main chain's primary checks its 900 contracts again in each view, and so does each
+    # member's block check).
     _encoded: bytes | None = field(default=None, init=False, compare=False, repr=False)
     _id: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    _root: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         subject = f"trade {self.buy_order}x{self.sell_order}"
@@ -188,6 +191,13 @@ class Trade:
     def signing_data(self) -> tuple[SigKind, str, bytes]:
         return SigKind.TRADE, self.chain, self.encode()
 
+    @property
+    def root(self) -> bytes:
+        """The signing root both parties sign: ``signing_root(*signing_data())``."""
+        if self._root is None:
+            object.__setattr__(self, "_root", signing_root(*self.signing_data()))
+        return self._root
+
     def sign(self, buyer: Identity, seller: Identity) -> SignedTrade:
         """Both parties sign the same signing root (the trade contract)."""
         if (buyer.name, seller.name) != (self.buyer, self.seller):
@@ -195,8 +205,7 @@ class Trade:
                 f"trade {self.tx_id}",
                 f"must be signed by {self.buyer} and {self.seller}, not {buyer.name} and {seller.name}",
             )
-        data = self.signing_data()
-        return SignedTrade(self, buyer.sign_root(*data), seller.sign_root(*data))
+        return SignedTrade(self, buyer.sign(self.root), seller.sign(self.root))
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +222,9 @@ class SignedTrade:
     def bad_signer(self, keys: KeyRing) -> str | None:
         """The party whose signature fails (buyer checked first), or None when both hold."""
         t = self.trade
-        kind, chain, data = t.signing_data()
-        if not keys.verify(t.buyer, kind, chain, data, self.buyer_sig):
+        if not keys.verify_root(t.buyer, t.root, self.buyer_sig):
             return t.buyer
-        if not keys.verify(t.seller, kind, chain, data, self.seller_sig):
+        if not keys.verify_root(t.seller, t.root, self.seller_sig):
             return t.seller
         return None
 

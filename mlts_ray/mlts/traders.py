@@ -44,7 +44,7 @@ class Trader:
 
     def contract_signature(self, trade: Trade, me: Identity) -> bytes | None:
         """Its signature of a contract it is party to; None: it walks away."""
-        return me.sign_root(*trade.signing_data())
+        return me.sign(trade.root)
 
     def resubmitted(self, me: Identity, recent: Sequence[SignedTrade]) -> list[SignedTrade]:
         """Contracts it submits beyond its own fills (none, honestly)."""
