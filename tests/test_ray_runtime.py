@@ -285,3 +285,47 @@ def test_ray_equals_local_with_datagrams_recovery_and_catch_up(tmp_path):
     assert_same_tables(local, ray_run)
     phases = set(tables(local)["messages"].phase)
     assert {"fetch", "certificate"} <= phases and "retransmit" not in phases
+
+
+def test_the_benchs_scale_out_rounds_run_each_round_three_ways_each_with_its_own_checks():
+    """``scale_rounds.measure``: rounds 1-3 locally, over both CPUs and on one host, each
+    round in turn; each simulation checks its signatures itself (its own verify cache, the
+    process's put back after), so none finds another's checks done: every Ray round's
+    coordinator verifies its main block's contracts for real."""
+    from mlts_ray.ledger.crypto import COUNTS, VERIFY_CACHE
+    from mlts_ray.runtime import scale_rounds
+
+    cfg = build_config({**BYZANTINE, "topology": {"vpps": 4, "nodes_per_vpp": 6,
+                                                   "grid_nodes": 1},
+                        "faults": {"byzantine_fraction": 0.0}})
+    VERIFY_CACHE.clear()
+    VERIFY_CACHE.verify(b"k" * 32, b"x", b"s" * 64)  # the process's own memory: one check
+    checked: list[int] = []
+    real = scale_rounds._on_ray
+
+    def counting(sim):
+        run = real(sim)
+
+        def counted(rnd):
+            start = COUNTS["verifies"]
+            got = run(rnd)
+            checked.append(COUNTS["verifies"] - start)
+            return got
+
+        return counted
+
+    scale_rounds._on_ray = counting
+    try:
+        got = scale_rounds.measure(cfg)
+    finally:
+        scale_rounds._on_ray = real
+    assert len(got.local) == len(got.every_cpu) == len(got.one_host) == 3
+    assert {h for r in got.every_cpu for h in r.host_of.values()} == {0, 1}
+    assert {h for r in got.one_host for h in r.host_of.values()} == {0}
+    assert all(wall > parallel > 0 for wall, parallel in got.local)
+    # both Ray simulations check the same round's signatures: neither got them for free
+    rounds = list(zip(checked[0::2], checked[1::2], strict=True))
+    assert len(rounds) == 4 and all(a > 0 and a == b for a, b in rounds), rounds
+    hits = VERIFY_CACHE.hits  # the process's memory, as it was: that one check, remembered
+    assert len(VERIFY_CACHE) == 1 and not VERIFY_CACHE.verify(b"k" * 32, b"x", b"s" * 64)
+    assert VERIFY_CACHE.hits == hits + 1

@@ -3,6 +3,8 @@ whose every part is known, and the bounds any placement's parallel part keeps.""
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -96,7 +98,15 @@ def test_k_cpus_are_predicted_from_cpu_time_and_the_calls_cost_from_this_runs_wa
     # 4 CPUs: the slowest chain's 1 s of CPU in the record call, the book's 1 s beside it
     assert round(predict(ray, CHAINS, 4), 9) == 0.8 + 1.0 + 0.05
     assert round(predict(ray, CHAINS, 1), 9) == 0.8 + 3.0 + 0.2
-    assert scale_out(8.0, 6.4, ray, CHAINS)["ray_parallel_cpu_s"] == 3.2
+    got = scale_out(8.0, 6.4, ray, CHAINS)
+    assert got["ray_parallel_cpu_s"] == 3.2
+    # with the book and main instance free the record call waits for the slowest chain alone
+    assert got["predicted_speedup_16"] == round(8.0 / 1.85, 2)
+    assert got["predicted_speedup_16_main_free"] == round(8.0 / 1.85, 2)
+    slow_main = dataclasses.replace(ray, overlap_cpu_s=1.5)
+    assert scale_out(8.0, 6.4, slow_main, CHAINS)["predicted_speedup_16"] == round(8.0 / 2.35, 2)
+    assert scale_out(8.0, 6.4, slow_main, CHAINS)["predicted_speedup_16_main_free"] \
+        == round(8.0 / 1.85, 2)
 
 
 @given(st.lists(st.lists(st.floats(0, 5), min_size=4, max_size=4), min_size=1, max_size=3),

@@ -145,6 +145,12 @@ class VerifyCache:
         self._seen.clear()
         self.hits = self.misses = 0
 
+    def swap(self, seen: dict[tuple[bytes, bytes, bytes], bool]) -> dict:
+        """Remember ``seen`` instead; returns what was remembered (the bench runs one config
+        several ways in one process, each with a memory of its own)."""
+        old, self._seen = self._seen, seen
+        return old
+
 
 #: The process-wide cache docs/architecture.md section 6 allows.
 VERIFY_CACHE = VerifyCache()

@@ -24,7 +24,8 @@ from mlts_ray.ledger.crypto import COUNTS, VERIFY_CACHE, Identity, SigKind, sign
 from mlts_ray.mlts.simulation import Simulation
 from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.collector import setup_frozen
-from mlts_ray.runtime.scale_model import RayRound, paired_scale_out, predict, serial_fraction
+from mlts_ray.runtime import scale_rounds
+from mlts_ray.runtime.scale_model import paired_scale_out, predict, serial_fraction
 
 Say = Callable[[str], None]
 
@@ -74,14 +75,10 @@ def timed_rounds(sim: Simulation, rnd: int, count: int, sign_us: float,
             wall = time.perf_counter() - start
             made, checked = COUNTS["signs"] - signs, COUNTS["verifies"] - verifies
             floor = (made * sign_us + checked * verify_us) / 1e6
-            # the side chains' services (trading, consensus, record, settlement, close,
-            # credit, their rows), timed when the simulation has a clock: what the Ray
-            # runtime runs on the hosts that own the chains, in parallel
             got.append({"round_s": wall, "floor_s": floor,
                         "ratio": wall / floor if floor else float("nan"), "signs": made,
                         "verifies": checked,
-                        "deliveries": sum(x["deliveries"] for x in tables["consensus"]),
-                        "parallel_s": sim.services.work_s})
+                        "deliveries": sum(x["deliveries"] for x in tables["consensus"])})
     return got
 
 
@@ -109,9 +106,8 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     say(f"one PBFT instance, N={32 if quick else 64}: {out['pbft_n64_instance_ms']} ms")
 
     vpps = 10 if quick else 100
-    # rounds 1-3 (the Ray rounds below are the same three): the figures of the median one
-    dces = timed_rounds(Simulation(_cfg(vpps, 100, "dce-pbft"), clock=time.perf_counter), 1,
-                        len(RAY_ROUNDS), sign_us, verify_us)
+    # rounds 1-3: the figures of the median one
+    dces = timed_rounds(Simulation(_cfg(vpps, 100, "dce-pbft")), 1, 3, sign_us, verify_us)
     dce = _median(dces, lambda d: d["round_s"])
     out |= {"dce_10k_round_s": round(dce["round_s"], 3), "dce_10k_floor_s": round(dce["floor_s"], 3),
             "dce_10k_floor_ratio": round(dce["ratio"], 3)}
@@ -125,18 +121,19 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     say(f"PBFT round, {5 if quick else 100} VPPs x 100 nodes: {pbft10k['round_s']:.1f} s")
 
     dce_cfg = _cfg(vpps, 100, "dce-pbft")
-    rays, ones, chains = None, None, chain_sizes(dce_cfg)
-    if ray_packed and (rays := _ray_rounds(dce_cfg)) is not None:
+    chains = chain_sizes(dce_cfg)
+    measured = scale_rounds.measure(dce_cfg, ray_packed)
+    rays, ones = measured.every_cpu, measured.one_host
+    if rays is not None and ones is not None:
         ray_round = _median(rays, lambda r: r.round_s)
-        out["ray_packed_over_local"] = round(ray_round.round_s / dce["round_s"], 3)
+        same = rays.index(ray_round)
+        out["ray_packed_over_local"] = round(ray_round.round_s / measured.local[same][0], 3)
         say(f"Ray packed over local, same DCE-PBFT round: {out['ray_packed_over_local']:.2f}")
         # the model's check: the same round on one host, predicted from this one and measured
-        if (ones := _ray_rounds(dce_cfg, cpus=1)) is not None:
-            same = rays.index(ray_round)
-            out["ray_one_host_s"] = round(ones[same].round_s, 3)
-            out["ray_one_host_predicted_s"] = round(predict(ray_round, chains, 1), 3)
+        out["ray_one_host_s"] = round(ones[same].round_s, 3)
+        out["ray_one_host_predicted_s"] = round(predict(ray_round, chains, 1), 3)
     # each round's local wall against the same round's on Ray: the median round's figures
-    out |= paired_scale_out([(d["round_s"], d["parallel_s"]) for d in dces], rays, chains)
+    out |= paired_scale_out(measured.local, rays, chains)
     if rays is not None and ones is not None:
         # the round's wall outside any host's work, over the whole, measured on one host
         # (Amdahl's serial fraction), the median of the three; the local runtime's, with the
@@ -196,60 +193,3 @@ def _instance_ms(n: int) -> float:
     if out.finality_us is None:  # the figure is for an instance every node committed
         raise RunError("bench", f"the fault-free PBFT instance at N={n} did not finish")
     return wall
-
-
-RAY_ROUNDS = (1, 2, 3)  # the rounds the scale-out figures are measured on, local and Ray
-
-
-def _measured_rounds(sim: Simulation) -> list[RayRound]:
-    """What the coordinator actor does a round (``CoordinatorService.run_round``: the round,
-    then its own rows as record batches), timed here, for each of ``RAY_ROUNDS``."""
-    from mlts_ray.mlts.simulation import run_id_of
-    from mlts_ray.runtime.ray_runtime import as_batches
-    from mlts_ray.runtime.ray_sides import fetch_pieces
-
-    run_id = run_id_of(sim.cfg)
-    fetch_pieces(as_batches(run_id, 0, sim.run_pieces(0)))  # warm-up: actors up, keys derived
-    got = []
-    for rnd in RAY_ROUNDS:
-        start = time.perf_counter()
-        pieces = as_batches(run_id, rnd, sim.run_pieces(rnd))
-        wall = time.perf_counter() - start
-        fetch_pieces(pieces)
-        sides = sim.services
-        got.append(RayRound(wall, sides.work_s, sides.wait_s,
-                            {c: h for h, chains in sides.chains_of.items() for c in chains},
-                            sides.overlap_s, sides.cpu_s, sides.overlap_cpu_s))
-    return got
-
-
-def _ray_rounds(cfg: Config, cpus: int | None = None) -> list[RayRound] | None:
-    """``RAY_ROUNDS`` of ``cfg`` on Ray (``auto`` packing over ``cpus``, default all), each
-    measured at the coordinator: its wall (not the driver's fetch of the rows, which a run
-    does while the next round runs), each call's host work and wait and the coordinator's
-    overlapped work (``RaySides``)."""
-    try:
-        import ray
-
-        from mlts_ray.runtime.placement import place_run
-        from mlts_ray.runtime.ray_runtime import connect, ray_simulation, start_hosts
-    except ImportError:
-        return None
-    # The local run of the same config and seed left this round's signatures in the process
-    # cache; the Ray driver must not get them for free (that made the ratio look 0.63, not 1.1).
-    VERIFY_CACHE.clear()
-    connect(None)
-    cpus = cpus or int(ray.cluster_resources().get("CPU", 1))
-    placement = place_run(chain_sizes(cfg), "auto", cpus)
-    hosts, groups = start_hosts(cfg, placement)
-    try:
-        sim = ray_simulation(cfg, hosts, placement)
-        with setup_frozen():  # as the coordinator actor has it
-            return _measured_rounds(sim)
-    finally:
-        from ray.util.placement_group import remove_placement_group
-
-        for handle in hosts:
-            ray.kill(handle)
-        for pg in groups:
-            remove_placement_group(pg)

@@ -280,10 +280,12 @@ def _sides(cfg: Config) -> list[str]:
     return [chain for chain, _ in chain_sizes(cfg) if chain != "main"]
 
 
-def start_hosts(cfg: Config, placement: Placement) -> tuple[list[Any], list[Any]]:
-    """Host actors, each group of hosts in one PACK placement group; fractional CPUs."""
+def start_hosts(cfg: Config, placement: Placement,
+                share: float = 0.9) -> tuple[list[Any], list[Any]]:
+    """Host actors, each group of hosts in one PACK placement group; fractional CPUs, at most
+    ``share`` of the cluster's in all (the bench starts two runs' hosts side by side)."""
     cpus = max(1.0, ray.cluster_resources().get("CPU", 1.0))
-    per_host = min(1.0, round(0.9 * cpus / len(placement.hosts), 4))
+    per_host = min(1.0, round(share * cpus / len(placement.hosts), 4))
     args = (to_toml(cfg),)
     actor = ray.remote(_RayHost)
     hosts: list[Any] = [None] * len(placement.hosts)

@@ -124,6 +124,10 @@ def scale_out(local_round_s: float, local_parallel_s: float, ray: RayRound | Non
         wall = predict(ray, chains, k) if ray else serial + local_parallel_s / k
         out[f"predicted_speedup_{k}"] = round(local_round_s / wall, 2)
     if ray is not None:
+        # the ceiling the side chains allow: the same round with the cross-VPP book and the
+        # main chain's instance free (what a cheaper main chain could at most give)
+        free = serial_s(ray) + sync_s(ray) + busy_s(ray.cpu, auto_hosts(chains, 16), 0.0)
+        out["predicted_speedup_16_main_free"] = round(local_round_s / free, 2)
         out |= {"ray_serial_s": round(serial_s(ray), 3), "ray_sync_s": round(sync_s(ray), 3),
                 "ray_overlap_s": round(ray.overlap_s, 3),
                 "ray_overlap_cpu_s": round(ray.overlap_cpu, 3),
