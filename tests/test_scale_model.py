@@ -100,6 +100,9 @@ def test_k_cpus_are_predicted_from_cpu_time_and_the_calls_cost_from_this_runs_wa
     assert round(predict(ray, CHAINS, 1), 9) == 0.8 + 3.0 + 0.2
     got = scale_out(8.0, 6.4, ray, CHAINS)
     assert got["ray_parallel_cpu_s"] == 3.2
+    # 2 CPUs: two hosts of 1.5 s of CPU each (1 + 0.5) and 0.1 s of close; 4 and up: 1.05 s
+    assert got["predicted_speedups"] == " ".join(
+        [f"2:{8 / 2.4:.1f}"] + [f"{k}:{8 / 1.85:.1f}" for k in (4, 8, 16, 32, 64)])
     # with the book and main instance free the record call waits for the slowest chain alone
     assert got["predicted_speedup_16"] == round(8.0 / 1.85, 2)
     assert got["predicted_speedup_16_main_free"] == round(8.0 / 1.85, 2)

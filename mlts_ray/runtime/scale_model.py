@@ -80,8 +80,8 @@ def busy_s(work_s: Mapping[str, Mapping[str, float]], host_of: Mapping[str, int]
         for chain, s in per_chain.items():
             per_host[host_of[chain]] = per_host.get(host_of[chain], 0.0) + s
     opened, recorded = load.pop(OPEN, {}), load.pop(OVERLAPPED, {})
-    through = max((opened.get(h, 0.0) + recorded.get(h, 0.0) for h in opened.keys() | recorded.keys()),
-                  default=0.0)
+    hosts = opened.keys() | recorded.keys()
+    through = max((opened.get(h, 0.0) + recorded.get(h, 0.0) for h in hosts), default=0.0)
     joint = max(through, max(opened.values(), default=0.0) + overlap_s)
     return joint + sum(max(per_host.values(), default=0.0) for per_host in load.values())
 
@@ -128,6 +128,9 @@ def scale_out(local_round_s: float, local_parallel_s: float, ray: RayRound | Non
         # main chain's instance free (what a cheaper main chain could at most give)
         free = serial_s(ray) + sync_s(ray) + busy_s(ray.cpu, auto_hosts(chains, 16), 0.0)
         out["predicted_speedup_16_main_free"] = round(local_round_s / free, 2)
+        # the curve, for the README's "what to expect at k CPUs"
+        out["predicted_speedups"] = " ".join(
+            f"{k}:{local_round_s / predict(ray, chains, k):.1f}" for k in (2, 4, 8, 16, 32, 64))
         out |= {"ray_serial_s": round(serial_s(ray), 3), "ray_sync_s": round(sync_s(ray), 3),
                 "ray_overlap_s": round(ray.overlap_s, 3),
                 "ray_overlap_cpu_s": round(ray.overlap_cpu, 3),
