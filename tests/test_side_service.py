@@ -113,8 +113,9 @@ def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
             # matches the cross-VPP book and runs the main chain's instance (the local
             # runtime runs it after them): the round does not depend on that order
             from mlts_ray.mlts.consensus_round import run_job
-            ran = {c: run_job(cfg, s.job, ids.__getitem__, s.job.inst.keys)
-                   for c, s in reversed(self.services.items())}
+            jobs = {c: s.consensus_job() for c, s in reversed(self.services.items())}
+            ran = {c: run_job(cfg, job, ids.__getitem__, job.inst.keys)
+                   for c, job in jobs.items()}
             return lambda: [s.recorded(rnd, ran[c]) for c, s in self.services.items()]
 
         def close(self, rnd, news):

@@ -113,3 +113,31 @@ def test_double_spenders_are_refused_by_settlement_and_replayers_lose_credit(tmp
     last = credits[credits["round"] == credits["round"].max()]
     mean = last.groupby("behaviour").credit.mean()
     assert mean["replay"] < mean["honest"] and mean["double-spend"] < mean["honest"]
+
+
+def test_the_book_forwards_its_open_orders_before_any_contract_is_signed(monkeypatch):
+    """A side chain's trading in two steps (``SideService.open`` then ``consensus_job``): the
+    book (orders, the VMC's checks, matching, what goes on to the cross-VPP book) signs no
+    contract, and signing its fills afterwards gives exactly the one-step trading: the same
+    trades, forwarded orders and complaints in the same order, with forgers, walkers and
+    replayers among the traders."""
+    from mlts_ray.mlts import trading
+
+    cfg = build_config({"workload": {"orders_per_node": 3, "cross_vpp_share": 0.5}})
+    keys = DerivedKeyRing(cfg.experiment.seed)
+    kinds = ["honest", "forge", "abandon", "replay", "honest", "double-spend"]
+    behaviour = {f"vpp-0/n-{i:03d}": kinds[i % len(kinds)] for i in range(1, 13)}
+    first = trade_round(cfg, _spec(behaviour), 0, keys.identity, keys)
+    spec = _spec(behaviour, recent=first.trades)  # a replayer resubmits one of its own
+    whole = trade_round(cfg, spec, 1, keys.identity, keys)
+    assert whole.trades and whole.forwarded and {c.reason for c in whole.complaints} == {
+        "bad-signature", "abandoned", "replay"}
+
+    def no_contract(*args):
+        raise AssertionError("the book signed a contract")
+
+    with monkeypatch.context() as m:
+        m.setattr(trading, "contract", no_contract)
+        booked = trading.book(cfg, spec, 1, keys.identity, keys)
+    assert booked.forwarded == whole.forwarded and booked.fills
+    assert trading.sign_fills(cfg, booked, keys.identity) == whole

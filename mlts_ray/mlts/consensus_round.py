@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from mlts_ray.config import Config
 from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, wrap
 from mlts_ray.consensus.catchup import CatchUp
-from mlts_ray.consensus.checks import check_certificate
+from mlts_ray.consensus.checks import check_certificate, know_trades
 from mlts_ray.consensus.conduct import Sent
 from mlts_ray.consensus.evidence import DoubleVote, Equivocation, offender
 from mlts_ray.consensus.instance import (
@@ -134,8 +134,13 @@ def trade_first(
     if job.trading is None:
         return job, None
     result = trade_round(cfg, job.trading, job.inst.round, identity_of, keys)
-    trades = tuple(t.encode() for t in result.trades)
-    return Job(job.inst, job.behaviours, trades, job.inter), result
+    return with_trades(job, result), result
+
+
+def with_trades(job: Job, result: TradingResult) -> Job:
+    """The job left for the instance once its trading is done: the trades it produced, known
+    to the instance by their bytes (``checks.know_trades``), and no trading to do."""
+    return Job(job.inst, job.behaviours, know_trades(job.inst, result.trades), job.inter)
 
 
 def finish(run: Run) -> Outcome:

@@ -21,8 +21,8 @@ from mlts_ray.consensus.complaints import Complaint, file
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.tx import Order, SignedTrade, Trade
 from mlts_ray.mlts.behaviours import strategies
-from mlts_ray.mlts.traders import contract
-from mlts_ray.mlts.workload import MARKETS
+from mlts_ray.mlts.traders import Trader, contract
+from mlts_ray.mlts.workload import MARKETS, Fill
 from mlts_ray.net.rng import stream
 
 
@@ -57,19 +57,36 @@ class TradingResult:
         return _count(c.accused for c in self.complaints if c.reason == "abandoned")
 
 
+@dataclass(slots=True)
+class Booked:
+    """A VPP's book once its orders are in and matched: the fills still to be signed as
+    contracts, the orders it forwards to the cross-VPP book (known from here on: the cross-VPP
+    book need not wait for the contracts) and the VMC's complaints so far."""
+
+    spec: TradingSpec
+    round: int
+    fills: list[Fill]
+    forwarded: list[Order]
+    complaints: list[Complaint]
+
+
 def trade_round(
     cfg: Config, spec: TradingSpec, rnd: int, identity_of: Callable[[str], Identity],
     keys: KeyRing,
 ) -> TradingResult:
+    """The period's trading: ``book`` then ``sign_fills``."""
+    return sign_fills(cfg, book(cfg, spec, rnd, identity_of, keys), identity_of)
+
+
+def book(
+    cfg: Config, spec: TradingSpec, rnd: int, identity_of: Callable[[str], Identity],
+    keys: KeyRing,
+) -> Booked:
+    """The traders post their orders, the VMC drops the badly signed ones (a complaint each),
+    matches the rest and draws which open orders go on to the cross-VPP book."""
     seed, chain = cfg.experiment.seed, spec.chain
-    out = TradingResult([], [])
-    vmc = identity_of(spec.vmc) if spec.vmc else None
-
-    def complain(accused: str, reason: str, exhibit: bytes) -> None:
-        if vmc is not None:
-            out.complaints.append(file(vmc, chain, rnd, accused, reason, exhibit))
-
-    strategy = {n: strategies(spec.strategies.get(n, "honest")).trader for n in spec.traders}
+    complaints: list[Complaint] = []
+    strategy = _strategies(spec)
     orders = []
     for node in spec.traders:
         money, surplus = spec.balances[node]
@@ -78,28 +95,53 @@ def trade_round(
             if signed.order.node == node and signed.verify(keys):
                 orders.append(signed)
             else:
-                complain(node, "bad-signature", signed.encode())
+                _complain(complaints, spec, rnd, identity_of, node, "bad-signature",
+                          signed.encode())
     fills, still_open = MARKETS[cfg.workload.market](orders)
-    for f in fills:
+    rng = stream(seed, "forward", chain, rnd)
+    share = cfg.workload.cross_vpp_share
+    return Booked(spec, rnd, fills, [o for o in still_open if rng.random() < share], complaints)
+
+
+def sign_fills(cfg: Config, booked: Booked, identity_of: Callable[[str], Identity]
+               ) -> TradingResult:
+    """The fills' contracts as both parties sign them (one that walks away: a complaint), then
+    each trader's resubmissions (another round's or chain's: a replay, a complaint): the
+    period's trades, in that order, with every complaint after the book's."""
+    spec, rnd, chain = booked.spec, booked.round, booked.spec.chain
+    out = TradingResult([], booked.forwarded, list(booked.complaints))
+    strategy = _strategies(spec)
+    for f in booked.fills:
         trade = Trade(chain, rnd, f.buy.node, f.sell.node, chain, chain, f.wh, f.price,
                       f.buy.order_id, f.sell.order_id)
         signed, walked = contract(trade, (identity_of(trade.buyer), strategy[trade.buyer]),
                                   (identity_of(trade.seller), strategy[trade.seller]))
         if signed is None:
-            complain(walked, "abandoned", trade.encode())
+            _complain(out.complaints, spec, rnd, identity_of, walked, "abandoned",
+                      trade.encode())
         else:
             out.trades.append(signed)
     for node in spec.traders:
         for again in strategy[node].resubmitted(identity_of(node), spec.recent):
             # a contract is valid in its own round and chain only: anything else is a replay
             if (again.trade.round, again.trade.chain) != (rnd, chain):
-                complain(node, "replay", again.encode())
+                _complain(out.complaints, spec, rnd, identity_of, node, "replay",
+                          again.encode())
             else:
                 out.trades.append(again)
-    rng = stream(seed, "forward", chain, rnd)
-    share = cfg.workload.cross_vpp_share
-    out.forwarded = [o for o in still_open if rng.random() < share]
     return out
+
+
+def _strategies(spec: TradingSpec) -> dict[str, Trader]:
+    return {n: strategies(spec.strategies.get(n, "honest")).trader for n in spec.traders}
+
+
+def _complain(into: list[Complaint], spec: TradingSpec, rnd: int,
+              identity_of: Callable[[str], Identity], accused: str, reason: str,
+              exhibit: bytes) -> None:
+    """The VMC files a signed complaint (none where the VPP has no VMC to file it)."""
+    if spec.vmc:
+        into.append(file(identity_of(spec.vmc), spec.chain, rnd, accused, reason, exhibit))
 
 
 def _count(names) -> dict[str, int]:

@@ -98,7 +98,7 @@ class HostService:
 
     def _recorded(self, service: SideService, rnd: int) -> Traded:
         started = time.perf_counter()
-        out = run_job(self.cfg, service.job, self.keys.identity, self.keys)
+        out = run_job(self.cfg, service.consensus_job(), self.keys.identity, self.keys)
         out.wall_ms = (time.perf_counter() - started) * 1000
         return service.recorded(rnd, out)
 
