@@ -115,7 +115,8 @@ class Simulation:
         # main chain's instance need only the forwarded orders: they run while the side
         # chains' consensus does; the main block's record waits for the side chains' (its
         # settlement reaches their accounts). The consensus starts before the forwarded
-        # orders are read: a remote service goes from trading into it without a round trip.
+        # orders are read: a remote service goes from its book into its contracts and
+        # consensus without a round trip.
         opened = self.services.open(rnd)
         recorded = self.services.record(rnd)
         head = RoundRows()

@@ -72,14 +72,14 @@ class HostService:
             self.sides[layout.chain] = SideService(self.cfg, v, identities, self.keys)
 
     def sides_open(self, chains: Sequence[str], rnd: int) -> Answer:
-        """These chains' periods open and their traders trade, in turn: each answers the
-        orders it forwards (no rows yet). Like every call below, one for all the host's
-        chains (``ray_sides``)."""
+        """These chains' periods open, their traders post and their books match, in turn:
+        each answers the orders it forwards (no rows yet). Like every call below, one for all
+        the host's chains (``ray_sides``)."""
         return self._each(rnd, [partial(self._opened, self.sides[c], rnd) for c in chains])
 
     def sides_record(self, chains: Sequence[str], rnd: int) -> Answer:
-        """These chains' consensus jobs run and are recorded, in turn (their rows up to the
-        main block)."""
+        """These chains' fills become contracts and their consensus jobs run and are
+        recorded, in turn (their rows up to the main block)."""
         return self._each(rnd, [partial(self._recorded, self.sides[c], rnd) for c in chains])
 
     def sides_close(self, chains: Sequence[str], rnd: int, news: Sequence[MainNews]) -> Answer:
