@@ -140,4 +140,4 @@ def test_the_book_forwards_its_open_orders_before_any_contract_is_signed(monkeyp
         m.setattr(trading, "contract", no_contract)
         booked = trading.book(cfg, spec, 1, keys.identity, keys)
     assert booked.forwarded == whole.forwarded and booked.fills
-    assert trading.sign_fills(cfg, booked, keys.identity) == whole
+    assert trading.sign_fills(booked, keys.identity) == whole

@@ -153,7 +153,7 @@ class SideService:
     def consensus_job(self) -> Job:
         """The chain's consensus job for the caller to run: the book's fills signed as
         contracts by their parties, then resubmissions, as ``trading.trade_round`` would."""
-        self.trading = sign_fills(self.cfg, self.booked, self.side.identities.__getitem__)
+        self.trading = sign_fills(self.booked, self.side.identities.__getitem__)
         return with_trades(self.job, self.trading)
 
     def recorded(self, rnd: int, out: Outcome) -> Traded:

@@ -8,7 +8,9 @@ parties' contract signatures (a party that returns none walked away), refuses a 
 contract of another round or chain (a replay) -- filing a signed complaint against the node
 for each (``consensus.complaints``) -- and forwards each open order to the cross-VPP book with probability
 ``workload.cross_vpp_share``. Every draw comes from streams named by node and round, so where
-this runs never changes what it gives.
+this runs never changes what it gives. It runs in two steps (``book``, then ``sign_fills``): the
+forwarded orders are known before any contract is signed, so the cross-VPP book need not wait
+for a VPP's contracts.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def trade_round(
     keys: KeyRing,
 ) -> TradingResult:
     """The period's trading: ``book`` then ``sign_fills``."""
-    return sign_fills(cfg, book(cfg, spec, rnd, identity_of, keys), identity_of)
+    return sign_fills(book(cfg, spec, rnd, identity_of, keys), identity_of)
 
 
 def book(
@@ -103,8 +105,7 @@ def book(
     return Booked(spec, rnd, fills, [o for o in still_open if rng.random() < share], complaints)
 
 
-def sign_fills(cfg: Config, booked: Booked, identity_of: Callable[[str], Identity]
-               ) -> TradingResult:
+def sign_fills(booked: Booked, identity_of: Callable[[str], Identity]) -> TradingResult:
     """The fills' contracts as both parties sign them (one that walks away: a complaint), then
     each trader's resubmissions (another round's or chain's: a replay, a complaint): the
     period's trades, in that order, with every complaint after the book's."""
