@@ -44,8 +44,8 @@ class Measured:
 def measure(cfg: Config, ray_packed: bool = True) -> Measured:
     """``ROUNDS`` of ``cfg``: locally and, with ``ray_packed`` and Ray importable, on Ray over
     every CPU and on one host, each round in the three runtimes in turn."""
-    sims: dict[str, Callable[[int], Any]] = {"local": _local(Simulation(cfg,
-                                                                        clock=time.perf_counter))}
+    local = Simulation(cfg, clock=time.perf_counter)
+    sims: dict[str, Callable[[int], Any]] = {"local": _local(local)}
     with contextlib.ExitStack() as stack:
         if ray_packed and (ray_sims := stack.enter_context(_ray_sims(cfg))) is not None:
             sims |= ray_sims
