@@ -57,29 +57,19 @@ def _cfg(vpps: int, nodes: int, algorithm: str) -> Config:
 def timed_round(sim: Simulation, rnd: int, sign_us: float, verify_us: float) -> dict[str, float]:
     """Wall time, crypto floor and deliveries of one round (after ``rnd`` warm-up rounds), with
     the simulation's setup frozen out of the collector as a local run has it."""
-    return timed_rounds(sim, rnd, 1, sign_us, verify_us)[0]
-
-
-def timed_rounds(sim: Simulation, rnd: int, count: int, sign_us: float,
-                 verify_us: float) -> list[dict[str, float]]:
-    """``timed_round`` of rounds ``rnd`` .. ``rnd + count - 1``, each on its own."""
-    got = []
     with setup_frozen():
         for r in range(rnd):
             sim.run_round(r)
-        for r in range(rnd, rnd + count):
-            gc.collect()
-            signs, verifies = COUNTS["signs"], COUNTS["verifies"]
-            start = time.perf_counter()
-            tables = sim.run_round(r)
-            wall = time.perf_counter() - start
-            made, checked = COUNTS["signs"] - signs, COUNTS["verifies"] - verifies
-            floor = (made * sign_us + checked * verify_us) / 1e6
-            got.append({"round_s": wall, "floor_s": floor,
-                        "ratio": wall / floor if floor else float("nan"), "signs": made,
-                        "verifies": checked,
-                        "deliveries": sum(x["deliveries"] for x in tables["consensus"])})
-    return got
+        gc.collect()
+        signs, verifies = COUNTS["signs"], COUNTS["verifies"]
+        start = time.perf_counter()
+        tables = sim.run_round(rnd)
+        wall = time.perf_counter() - start
+    made, checked = COUNTS["signs"] - signs, COUNTS["verifies"] - verifies
+    floor = (made * sign_us + checked * verify_us) / 1e6
+    deliveries = sum(r["deliveries"] for r in tables["consensus"])
+    return {"round_s": wall, "floor_s": floor, "ratio": wall / floor if floor else float("nan"),
+            "signs": made, "verifies": checked, "deliveries": deliveries}
 
 
 def _median(items: list, key) -> Any:
@@ -106,9 +96,8 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     say(f"one PBFT instance, N={32 if quick else 64}: {out['pbft_n64_instance_ms']} ms")
 
     vpps = 10 if quick else 100
-    # rounds 1-3: the figures of the median one
-    dces = timed_rounds(Simulation(_cfg(vpps, 100, "dce-pbft")), 1, 3, sign_us, verify_us)
-    dce = _median(dces, lambda d: d["round_s"])
+    # the scale-out figures below run this config again, rounds 1-3 in each runtime
+    dce = timed_round(Simulation(_cfg(vpps, 100, "dce-pbft")), 1, sign_us, verify_us)
     out |= {"dce_10k_round_s": round(dce["round_s"], 3), "dce_10k_floor_s": round(dce["floor_s"], 3),
             "dce_10k_floor_ratio": round(dce["ratio"], 3)}
     say(f"DCE-PBFT round, {vpps} VPPs x 100 nodes: {dce['round_s']:.2f} s, floor "
