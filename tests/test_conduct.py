@@ -90,3 +90,53 @@ def test_the_pruned_record_proves_the_same_conduct(k, decided_in, said):
     assert len(pruned.statements) <= len(record.statements)
     got = conduct(members, commits, pruned, KEYS)
     assert got == proven and dataclasses.replace(got, present=full.present) == full
+
+
+def test_the_network_reports_each_members_view_change_once_as_it_leaves():
+    """``SentViewChanges`` as the network's ``on_sent``: called once per message whatever its
+    copies; each member's statement for a view reported once, at its departure; a
+    non-member's and other messages never; a message a node does not send is not there."""
+    from mlts_ray.consensus.conduct import SentViewChanges
+    from mlts_ray.consensus.instance import TimeoutSeen
+    from mlts_ray.consensus.messages import ViewChange
+    from mlts_ray.net.network import LinkModel
+    from mlts_ray.net.node import Ready
+    from mlts_ray.net.sim import ChainSim
+
+    def change(i, view):
+        vc = ViewChange(CHAIN, 2, view, MEMBERS[i], None, round=4)
+        sig = KEYS.identity(MEMBERS[i]).sign_root(SigKind.VIEW_CHANGE, CHAIN, vc.body())
+        return dataclasses.replace(vc, sig=sig)
+
+    class Other:  # any other message
+        phase = "prepare"
+
+        def encode(self):
+            return b"x" * 40
+
+    class Node:  # on the round's input: broadcast its view changes, each to all others
+        def __init__(self, i, said):
+            self.i, self.said = i, said
+
+        def step(self, event, now_us):
+            r = Ready(hold_us=7)
+            if event == "go":
+                for msg in self.said:
+                    r.broadcast([j for j in range(4) if j != self.i], msg)
+            return r
+
+    a1, a1_again, a2 = change(0, 1), change(0, 1), change(0, 2)
+    b1, d1 = change(1, 1), change(3, 1)
+    calls = []
+    report = SentViewChanges([0, 1, 2])  # node 3 is not a member
+    sim = ChainSim(CHAIN, [Node(0, [a1, a1_again, a2]), Node(1, [b1, Other()]), Node(2, []),
+                           Node(3, [d1])], LinkModel(1000.0, 0.0, 1), 1, 50, 150,
+                   on_sent=lambda src, msg: calls.append((src, msg)) or report(src, msg))
+    for i in range(4):
+        sim.input(i, "go", 0)
+    sim.run()
+    assert len(calls) == 6  # six messages sent, 18 copies
+    seen = [(ob.node, ob.time_us, ob.value) for ob in sim.observations
+            if isinstance(ob.value, TimeoutSeen)]
+    assert seen == [(0, 7, TimeoutSeen(a1.statement())), (0, 7, TimeoutSeen(a2.statement())),
+                    (1, 7, TimeoutSeen(b1.statement()))]

@@ -96,24 +96,27 @@ def round_record(chain: str, round_: int, statements: Iterable[Timeout],
                        tuple(complaints))
 
 
-class Sent:
-    """Outside any faulty wrapper, a member's view changes as they leave it: each one it
-    actually sends is reported once (``instance.TimeoutSeen``), so the round's record holds what
-    went onto the network -- a silent or crashed member's never does, a forger's fails its
-    signature, a late one is late but there."""
+class SentViewChanges:
+    """The network's report of a member's view changes as they leave it (``ChainSim.on_sent``,
+    outside any faulty wrapper): each one a member actually sends is reported once
+    (``instance.TimeoutSeen``), so the round's record holds what went onto the network -- a
+    silent or crashed member's never does, a forger's fails its signature, a late one is late
+    but there. The network calls it once per message sent, not per copy nor per step: a
+    wrapper around every member's step cost 4 % of a PBFT round at N = 100."""
 
-    __slots__ = ("inner", "said")
+    __slots__ = ("members", "said")
 
-    def __init__(self, inner) -> None:
-        self.inner, self.said = inner, set()
+    def __init__(self, members: Iterable[int]) -> None:
+        self.members = frozenset(members)  # only members change views
+        self.said: set[tuple[int, int]] = set()
 
-    def step(self, event: object, now_us: int):
-        r = self.inner.step(event, now_us)
-        for _, msg in r.sends:
-            if isinstance(msg, ViewChange) and msg.new_view not in self.said:
-                self.said.add(msg.new_view)
-                r.output(TimeoutSeen(msg.statement()))
-        return r
+    def __call__(self, src: int, msg: object) -> TimeoutSeen | None:
+        if not isinstance(msg, ViewChange) or src not in self.members:
+            return None
+        if (src, msg.new_view) in self.said:
+            return None
+        self.said.add((src, msg.new_view))
+        return TimeoutSeen(msg.statement())
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,7 @@ class ViewEntered:
 @dataclass(frozen=True, slots=True)
 class TimeoutSeen:
     """A member put a view change on the wire: its signed statement (``messages.Timeout``),
-    which the chain records for the round (``consensus.conduct.Sent``)."""
+    which the chain records for the round (``consensus.conduct.SentViewChanges``)."""
 
     statement: object
 

@@ -302,14 +302,29 @@ class Replica:
                 r.output(Evidence("double-vote", sender, vote.phase, view, vote.digest,
                                   proof=DoubleVote(earlier, vote)))
             return
-        same = self._record(vote)
+        # _record, inlined with the sender's tally already in hand (per delivery it counts)
+        seen[sender] = vote
+        tally = self.tally
+        same = tally.get((kind, view, vote.digest))
+        if same is None:
+            same = tally[(kind, view, vote.digest)] = {}
+        same[sender] = vote
         held = self.accepted.get(view)
         if held is not None:
-            if held.vote.digest != vote.digest:
+            digest = held.vote.digest
+            if digest != vote.digest:
                 r.output(Evidence("conflicting-vote", sender, vote.phase, view, vote.digest,
                                   proof=vote))
-            if view == self.view and not self.changing and self._can_progress(view, held):
-                self._progress(view, r)
+            # would _progress act now? its own two conditions, without building lists: most
+            # votes arrive when it would not
+            if view == self.view and not self.changing:
+                if view not in self.commit_sent:
+                    due = len(tally.get((_PREPARE, view, digest), ())) >= inst.q - 1
+                else:
+                    due = (self.committed is None
+                           and len(tally.get((_COMMIT, view, digest), ())) >= inst.q)
+                if due:
+                    self._progress(view, r)
         if kind == _COMMIT and self.committed is None and len(same) >= inst.q:
             self._learn(vote, r)
 
@@ -325,14 +340,6 @@ class Replica:
 
     def _count(self, kind: SigKind, view: int, digest: bytes) -> int:
         return len(self.tally.get((kind, view, digest), ()))
-
-    def _can_progress(self, view: int, pp: PrePrepare) -> bool:
-        """Would :meth:`_progress` act now? Its own two conditions, without building lists:
-        most votes arrive when it would not."""
-        digest, q = pp.vote.digest, self.inst.q
-        if view not in self.commit_sent:
-            return self._count(_PREPARE, view, digest) >= q - 1
-        return self.committed is None and self._count(_COMMIT, view, digest) >= q
 
     def _progress(self, view: int, r: Ready) -> None:
         # A member that already committed still votes in a later view: others may need it.

@@ -14,7 +14,7 @@ from mlts_ray.config import Config
 from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, wrap
 from mlts_ray.consensus.catchup import CatchUp
 from mlts_ray.consensus.checks import check_certificate, know_trades
-from mlts_ray.consensus.conduct import Sent
+from mlts_ray.consensus.conduct import SentViewChanges
 from mlts_ray.consensus.evidence import DoubleVote, Equivocation, offender
 from mlts_ray.consensus.instance import (
     Accepted,
@@ -211,9 +211,8 @@ def build_nodes(
         honest = Replica(me, i, inst) if i in member else Observer(me, i, inst)
         if i in inst.lagging:
             honest = CatchUp(honest, me, i, inst)
-        node = wrap(behaviours.get(name, "honest"), honest, me=me, inst=inst,
-                    colluders=equivocators, delay_us=delay_us)
-        nodes[i] = Sent(node) if i in member else node  # only members change views
+        nodes[i] = wrap(behaviours.get(name, "honest"), honest, me=me, inst=inst,
+                        colluders=equivocators, delay_us=delay_us)
     return nodes
 
 
@@ -237,6 +236,7 @@ def new_sim(cfg: Config, inst: Instance, inter: bool, nodes: Sequence[Node] | No
         inst.chain, nodes, LinkModel.from_config(net, inter, partitions(cfg, inst)),
         cfg.experiment.seed, ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms),
         epoch=inst.round, n_nodes=len(inst.names), nics=Nics.for_names(net, inst.names),
+        on_sent=SentViewChanges(inst.members),  # the round's record: what went on the wire
     )
 
 
@@ -281,7 +281,7 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
     commits: dict[int, tuple[int, Committed]] = {}
     views_seen, evidence = [0], []
     answered = gave_up = False
-    # every view change any member put on the wire (consensus.conduct.Sent): what the round's
+    # every view change any member put on the wire (consensus.conduct.SentViewChanges): what the round's
     # record holds (each statement is signed and checked again where it is used)
     statements = [ob.value.statement for ob in observations if isinstance(ob.value, TimeoutSeen)]
     for ob in observations:

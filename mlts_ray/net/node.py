@@ -9,6 +9,7 @@ to stamp with time and node. A node never reads a clock and never does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Protocol
 
 
@@ -48,7 +49,7 @@ class Ready:
     def broadcast(self, dsts: list[int] | tuple[int, ...], msg: Any) -> None:
         if not self.sends:
             self.sends = []
-        self.sends.extend((d, msg) for d in dsts)
+        self.sends.extend(zip(dsts, repeat(msg)))  # in C: broadcasts are most copies
 
     def output(self, value: Any) -> None:
         if not self.outputs:

@@ -175,6 +175,9 @@ class ChainSim:
     window_end: int = 0  # where the last window handed out ends
     _uplink: list[int] = field(default_factory=list)  # node -> its uplink is free at
     _resends: list[Event] = field(default_factory=list)  # popped with a window, applied after
+    # what the driver observes of each message a node puts on the wire (once per message,
+    # whatever its copies), or None: e.g. ``consensus.conduct.SentViewChanges``
+    on_sent: Callable[[int, Any], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.nodes is not None:
@@ -233,6 +236,8 @@ class ChainSim:
                     stats.bytes += copies * size
                 last, copies = msg, 0
                 stats, size = self._measure(msg)
+                if self.on_sent is not None:
+                    self._observe_sent(src, depart, msg)
                 tx_up = tx_us(size, up) if up else 0
                 tx_down = {}
             copies += 1
@@ -289,6 +294,11 @@ class ChainSim:
         if nics is None:
             return 0, None
         return nics.up_bps[src], nics.down_bps
+
+    def _observe_sent(self, src: int, depart: int, msg: Any) -> None:
+        seen = self.on_sent(src, msg)
+        if seen is not None:
+            self.observations.append(Observation(depart, src, seen))
 
     def _measure(self, msg: Any) -> tuple[PhaseStats, int]:
         """The phase counters and encoded size of a message."""
