@@ -4,13 +4,14 @@ whose every part is known, and the bounds any placement's parallel part keeps.""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlts_ray.runtime.scale_model import (RayRound, auto_hosts, busy_s, paired_scale_out,
-                                          predict, scale_out, serial_fraction, serial_s,
-                                          sync_s)
+from mlts_ray.runtime.scale_model import (RayRound, auto_hosts, busy_s, ceiling_s,
+                                          paired_scale_out, predict, scale_out,
+                                          serial_fraction, serial_s, sync_s)
 
 # four side chains of 10 nodes and a main chain of 6 (which runs in the coordinator)
 CHAINS = [("vpp-0", 10), ("vpp-1", 10), ("vpp-2", 10), ("vpp-3", 10), ("main", 6)]
@@ -110,6 +111,26 @@ def test_k_cpus_are_predicted_from_cpu_time_and_the_calls_cost_from_this_runs_wa
     assert scale_out(8.0, 6.4, slow_main, CHAINS)["predicted_speedup_16"] == round(8.0 / 2.35, 2)
     assert scale_out(8.0, 6.4, slow_main, CHAINS)["predicted_speedup_16_main_free"] \
         == round(8.0 / 1.85, 2)
+    # the ceiling: 3.2 s of CPU over 16 hosts is below the costliest chain's 1.05 s
+    assert round(ceiling_s(slow_main, 16), 9) == round(0.8 + 1.05, 9)
+    assert round(ceiling_s(slow_main, 2), 9) == round(0.8 + 1.6, 9)
+    assert got["speedup_16_ceiling"] == round(8.0 / 1.85, 2)
+
+
+@given(st.lists(st.lists(st.floats(0, 5), min_size=4, max_size=4), min_size=2, max_size=3),
+       st.lists(st.integers(0, 3), min_size=4, max_size=4), st.floats(0, 5),
+       st.integers(1, 8))
+def test_no_placement_beats_the_ceiling(calls, hosts, overlap, cpus):
+    """Against a naive oracle: every way of putting the four chains on ``cpus`` hosts."""
+    names = ["sides_open", "sides_record", "sides_close"]
+    chains = [f"vpp-{v}" for v in range(4)]
+    work = {names[i]: dict(zip(chains, w, strict=True)) for i, w in enumerate(calls)}
+    ray = RayRound(9.0, work, {"sides_record": 8.0}, dict(zip(chains, hosts, strict=True)),
+                   overlap)
+    fixed = serial_s(ray) + sync_s(ray)
+    best = min(busy_s(work, dict(zip(chains, placed, strict=True)), overlap)
+               for placed in itertools.product(range(cpus), repeat=4))
+    assert ceiling_s(ray, cpus) <= fixed + best + 1e-9
 
 
 @given(st.lists(st.lists(st.floats(0, 5), min_size=4, max_size=4), min_size=1, max_size=3),

@@ -99,6 +99,20 @@ def predict(ray: RayRound, chains: Sequence[tuple[str, int]], cpus: int) -> floa
                                                 ray.overlap_cpu)
 
 
+def ceiling_s(ray: RayRound, cpus: int) -> float:
+    """A lower bound on ``T(k)`` under any placement of whole chains: ``serial`` and ``sync``
+    as measured, the coordinator's overlapped work free, and the hosts' CPU time spread
+    evenly over the ``cpus`` hosts, none below the costliest chain's own (the calls' busy
+    time is at least any host's whole work, a host answering one call after another, and the
+    busiest host's is at least the mean and at least any one chain's)."""
+    per_chain: dict[str, float] = {}
+    for work in ray.cpu.values():
+        for chain, s in work.items():
+            per_chain[chain] = per_chain.get(chain, 0.0) + s
+    spread = max(sum(per_chain.values()) / cpus, max(per_chain.values(), default=0.0))
+    return serial_s(ray) + sync_s(ray) + spread
+
+
 def serial_s(ray: RayRound) -> float:
     return max(0.0, ray.round_s - sum(ray.wait_s.values()))
 
@@ -130,6 +144,8 @@ def scale_out(local_round_s: float, local_parallel_s: float, ray: RayRound | Non
         free = dataclasses.replace(ray, overlap_cpu_s=0.0)  # sync still from its walls
         out["predicted_speedup_16_main_free"] = round(
             local_round_s / predict(free, chains, 16), 2)
+        # and the most any placement of whole chains could give (``ceiling_s``)
+        out["speedup_16_ceiling"] = round(local_round_s / ceiling_s(ray, 16), 2)
         # the curve, for the README's "what to expect at k CPUs"
         out["predicted_speedups"] = " ".join(
             f"{k}:{local_round_s / predict(ray, chains, k):.1f}" for k in (2, 4, 8, 16, 32, 64))
