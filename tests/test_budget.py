@@ -68,7 +68,8 @@ def test_one_actor_per_node_beyond_sixteen_per_cpu_is_refused_on_ray_only():
     assert err.value.subject == "experiment.nodes_per_actor"
     assert "204 host actors for 2 CPUs" in err.value.why
     budget.check(cfg, "local", CI)  # the local runtime starts no actor
-    assert budget.check(cfg, "ray", budget.Machine(16, 64 * budget.GIB)).actors == 205
+    # 204 hosts, a chain driver for each of the two spread side chains, the coordinator
+    assert budget.check(cfg, "ray", budget.Machine(16, 64 * budget.GIB)).actors == 207
 
 
 def test_memory_of_many_small_actors_names_the_packing():

@@ -8,7 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlts_ray.runtime.placement import place
+from mlts_ray.runtime.placement import place, side_owners
 
 chains_st = st.lists(st.integers(1, 40), min_size=1, max_size=8).map(
     lambda sizes: [(f"vpp-{i}", n) for i, n in enumerate(sizes)]
@@ -57,3 +57,21 @@ def test_one_node_per_actor_is_one_host_per_node():
     p = place([("vpp-0", 3), ("main", 2)], 1, 2)
     assert [plan.nodes for plan in p.hosts] == [
         (("vpp-0", 0),), (("vpp-0", 1),), (("vpp-0", 2),), (("main", 0),), (("main", 1),)]
+
+
+@given(chains_st, packing_st, st.integers(1, 8))
+def test_each_side_chain_has_one_owner_its_host_when_whole_else_a_chain_driver(chains, packing,
+                                                                              cpus):
+    """``side_owners``: a chain run whole is owned by its host; spread chains are dealt in
+    order to ``min(cpus, spread)`` drivers, numbered after the hosts, none idle."""
+    p = place(chains, packing, cpus)
+    names = [c for c, _ in chains]
+    owner_of, drivers = side_owners(p, names, cpus)
+    spread = [c for c in names if len(p.hosts_of(c)) > 1]
+    assert drivers == min(cpus, len(spread))
+    for chain in names:
+        if chain in spread:
+            assert owner_of[chain] == len(p.hosts) + spread.index(chain) % drivers
+        else:
+            assert [owner_of[chain]] == p.hosts_of(chain)
+    assert {owner_of[c] for c in spread} == set(range(len(p.hosts), len(p.hosts) + drivers))

@@ -65,9 +65,12 @@ def test_ray_tables_equal_local_tables(local_run, tmp_path, packing):
     assert manifest["runtime"] == "ray" and manifest["status"] == "complete"
     placed = manifest["ray"]["actors_per_node"]
     hosts = {"1": 6 + 6 + 3, "auto": 2, "4": 2 + 2 + 1}[packing]
-    assert sum(placed.values()) == hosts + 1  # + the coordinator
-    # whole chains keep their state on their hosts (runtime.ray_sides); spread ones cannot
-    assert manifest["ray"]["side_state"] == ("hosts" if packing == "auto" else "coordinator")
+    # whole chains keep their state on their hosts (runtime.ray_sides), spread ones on chain
+    # drivers, one per side chain here (two chains, two CPUs)
+    drivers = 0 if packing == "auto" else 2
+    assert sum(placed.values()) == hosts + drivers + 1  # + the coordinator
+    assert manifest["ray"]["side_state"] == ("hosts" if packing == "auto" else "drivers")
+    assert manifest["ray"]["drivers"] == drivers
     faulty = tables(run)["credits"].behaviour.unique()
     # the comparison covers rounds with several kinds of Byzantine consensus nodes
     assert len(set(faulty) & {"equivocate", "forge", "silent", "delay"}) >= 2
@@ -329,3 +332,51 @@ def test_the_benchs_scale_out_rounds_run_each_round_three_ways_each_with_its_own
     hits = VERIFY_CACHE.hits  # the process's memory, as it was: that one check, remembered
     assert len(VERIFY_CACHE) == 1 and not VERIFY_CACHE.verify(b"k" * 32, b"x", b"s" * 64)
     assert VERIFY_CACHE.hits == hits + 1
+
+
+def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator():
+    """``nodes_per_actor`` below a VPP's size spreads each side chain over several hosts: its
+    state lives on a chain driver, the coordinator holds only the main chain's accounts and
+    reaches the side chains' through their drivers (two-phase steps included); the rounds
+    equal the local runtime's."""
+    from mlts_ray.ledger.chain_accounts import ChainAccounts
+    from mlts_ray.mlts.simulation import Simulation
+    from mlts_ray.mlts.topology import chain_sizes
+    from mlts_ray.runtime.placement import place_run
+    from mlts_ray.runtime.ray_runtime import (as_batches, fetch_round, ray_simulation,
+                                              start_drivers, start_hosts)
+    from mlts_ray.mlts.simulation import run_id_of
+    from mlts_ray.runtime.ray_sides import RaySides, RemoteShard
+    from mlts_ray.runtime.tables import to_batch
+
+    cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4"])
+    placement = place_run(chain_sizes(cfg), 4, 2)
+    hosts, groups = start_hosts(cfg, placement)
+    drivers = start_drivers(cfg, hosts, placement)
+    try:
+        assert len(drivers) == 2  # one per side chain: two chains, two CPUs
+        with pytest.raises(ValueError, match="chain drivers"):
+            ray_simulation(cfg, hosts, placement)
+        sim, local = ray_simulation(cfg, hosts, placement, drivers), Simulation(cfg)
+        assert isinstance(sim.services, RaySides)
+        owners = {c: s.host._actor_id for c, s in sim.services.shards.items()}
+        assert owners == {"vpp-0": drivers[0]._actor_id, "vpp-1": drivers[1]._actor_id}
+        here = [name for name, part in sim.ledger.parts.items() if isinstance(part, ChainAccounts)]
+        assert here == ["main"]
+        assert all(isinstance(sim.ledger.parts[c], RemoteShard) for c in owners)
+        crossed = 0
+        for rnd in range(3):
+            got = fetch_round(as_batches(run_id_of(cfg), rnd, sim.run_pieces(rnd)))
+            want = local.run_round(rnd)
+            crossed += sum(t["cross"] and t["status"] == "settled" for t in want["trades"])
+            for table in TABLES:
+                mine = to_batch(table, run_id_of(cfg), rnd, want[table])
+                walls = [c for c in mine.schema.names if c.startswith("wall_")]
+                assert got[table].drop_columns(walls).equals(mine.drop_columns(walls)), (rnd,
+                                                                                         table)
+        assert crossed  # the main chain's two-phase steps reached the drivers' accounts
+    finally:
+        for handle in [*hosts, *drivers]:
+            ray.kill(handle)
+        for pg in groups:
+            ray.util.remove_placement_group(pg)

@@ -63,7 +63,7 @@ class Machine:
 @dataclass(frozen=True, slots=True)
 class Estimate:
     nodes: int
-    actors: int  # Ray worker processes (host actors and the coordinator); 0 on local
+    actors: int  # Ray worker processes (hosts, chain drivers, the coordinator); 0 on local
     memory: int  # bytes at the end of the run
     seconds: float  # simulated rounds on this machine's class of CPU (start-up included)
     messages_per_round: int
@@ -98,10 +98,10 @@ def estimate(cfg: Config, runtime: str, cpus: int) -> Estimate:
     seconds = nodes * NODE_SETUP_S + rounds * messages * MESSAGE_S
     if runtime != "ray":
         return Estimate(nodes, 0, BASE_BYTES + sim_memory, seconds, messages)
-    actors = host_count(cfg, cpus) + 1
-    # The hosts hold the node machines and (whole chains) the side chains' state, the
-    # coordinator the main chain and (spread chains) the side chains' state: at most twice
-    # the simulation, plus a worker process per actor and Ray itself.
+    actors = host_count(cfg, cpus) + driver_count(cfg, cpus) + 1
+    # The hosts hold the node machines and (whole chains) the side chains' state, the chain
+    # drivers (spread chains) the side chains' state, the coordinator the main chain: at
+    # most twice the simulation, plus a worker process per actor and Ray itself.
     memory = BASE_BYTES + RAY_BASE_BYTES + actors * ACTOR_BYTES + 2 * sim_memory
     return Estimate(nodes, actors, memory, seconds + actors / ACTOR_STARTS_PER_S, messages)
 
@@ -118,6 +118,15 @@ def host_count(cfg: Config, cpus: int) -> int:
     return t.vpps * math.ceil(t.nodes_per_vpp / size) + main
 
 
+def driver_count(cfg: Config, cpus: int) -> int:
+    """The chain drivers ``placement.side_owners`` deals side chains spread over several
+    hosts to: none when they run whole, else as many as CPUs (at most one per chain)."""
+    t, pack = cfg.topology, cfg.experiment.nodes_per_actor
+    if pack == "auto" or int(pack) >= t.nodes_per_vpp:
+        return 0
+    return min(max(1, cpus), t.vpps)
+
+
 def check(cfg: Config, runtime: str, machine: Machine, force: bool = False) -> Estimate:
     """The estimate of ``cfg`` on ``machine``; a ConfigError naming the key that makes it too
     big for the machine unless ``force``."""
@@ -125,9 +134,10 @@ def check(cfg: Config, runtime: str, machine: Machine, force: bool = False) -> E
     if force:
         return est
     limit = MEMORY_SHARE * machine.memory
-    if runtime == "ray" and est.actors - 1 > ACTORS_PER_CPU * machine.cpus:
+    hosts = host_count(cfg, machine.cpus)
+    if runtime == "ray" and hosts > ACTORS_PER_CPU * machine.cpus:
         raise ConfigError("experiment.nodes_per_actor", (
-            f"{cfg.experiment.nodes_per_actor} gives {est.actors - 1} host actors for "
+            f"{cfg.experiment.nodes_per_actor} gives {hosts} host actors for "
             f"{machine.cpus} CPUs on {machine.where} (at most {ACTORS_PER_CPU} per CPU): "
             f"{est.describe()}; use 'auto' or a larger pack, or --force"))
     if est.memory > limit:

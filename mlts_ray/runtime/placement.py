@@ -82,3 +82,22 @@ def place_run(chains: Sequence[tuple[str, int]], nodes_per_actor: int | str,
 def whole_chains(placement: Placement, chains: Iterable[str]) -> bool:
     """Whether every one of ``chains`` runs on one host (so its service can live there)."""
     return all(len(placement.hosts_of(c)) == 1 for c in chains)
+
+
+def side_owners(placement: Placement, sides: Sequence[str], cpus: int) -> tuple[dict[str, int], int]:
+    """Where each side chain's state lives (``runtime.ray_sides``), as an index into the
+    hosts followed by the chain drivers: on its host when the chain runs whole there, else on
+    a chain driver, the spread chains dealt in VPP order to ``min(cpus, spread)`` drivers (a
+    driver drives its chains' windows together, so as many drivers as CPUs keep them all
+    busy). Returns the owners and the number of drivers."""
+    owner_of, spread = {}, []
+    for chain in sides:
+        hosts = placement.hosts_of(chain)
+        if len(hosts) == 1:
+            owner_of[chain] = hosts[0]
+        else:
+            spread.append(chain)
+    drivers = min(max(1, cpus), len(spread))
+    for k, chain in enumerate(spread):
+        owner_of[chain] = len(placement.hosts) + k % drivers
+    return owner_of, drivers

@@ -1,11 +1,13 @@
 """The Ray runtime (docs/architecture.md section 7): node hosts as actors, a coordinator actor that runs the
-rounds, chain drivers that deliver each chain's messages in conservative windows, results
-streamed back as Arrow record batches; side chains that own their state on their hosts are in
-``ray_sides``. With it, the only modules that import ``ray``.
+rounds, chain drivers (``ChainDriver``, and the coordinator for the main chain) that deliver
+the messages of chains spread over several hosts in conservative windows (``RayRunner``),
+results streamed back as Arrow record batches; each side chain's state lives on the host
+that runs it whole or on its chain driver (``ray_sides``). With it, the only modules that
+import ``ray``.
 
-Per window a chain driver makes one call per host that has events in it, never one call per
-protocol message; the windows of all chains of a round are in flight together, so side chains
-run in parallel across hosts. Every outcome is the same as the local runtime's: each node sees
+Per window a driver makes one call per host that has events in it, never one call per
+protocol message; the windows of all its chains of a round are in flight together, so side
+chains run in parallel across hosts. Every outcome is the same as the local runtime's: each node sees
 the same events in the same order (see ``net.sim``), whatever the placement.
 """
 
@@ -19,6 +21,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,7 @@ from mlts_ray.mlts.simulation import Simulation, run_id_of
 from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
-from mlts_ray.runtime.placement import Placement, place_run, whole_chains
+from mlts_ray.runtime.placement import Placement, place_run, side_owners
 from mlts_ray.net.sim import DST
 from mlts_ray.runtime.collector import freeze_setup
 from mlts_ray.runtime.driver import drive, open_sink
@@ -139,28 +142,66 @@ class RayRunner:
         return outs
 
 
-def ray_simulation(cfg: Config, hosts: Sequence[Any], placement: Placement) -> Simulation:
-    """The simulation as the coordinator runs it: when every side chain runs whole on one host
-    (``auto`` packing, or ``nodes_per_actor >= nodes_per_vpp``) its state lives there
-    (``ray_sides``); otherwise here, its consensus driven across its hosts window by window."""
-    if not whole_chains(placement, _sides(cfg)):
-        return Simulation(cfg, runner=RayRunner(cfg, hosts, placement))
-    # the main chain's instance runs here, while the hosts run the side chains' consensus
-    return Simulation(cfg, sides=lambda ids, keys: RaySides(cfg, hosts, placement))
+class ChainDriver(_RayHost):
+    """The owner of side chains spread over several hosts (``nodes_per_actor <
+    nodes_per_vpp``): their services live here as a host's do (``HostService``), and their
+    consensus is driven over the node hosts window by window, all this driver's chains'
+    windows in flight together (``RayRunner``). A driver only calls node hosts, which call
+    nobody, so no two actors ever wait on each other."""
+
+    def __init__(self, cfg_toml: str, hosts: Sequence[Any], placement: Placement) -> None:
+        super().__init__(cfg_toml)
+        self.runner = RayRunner(self.cfg, hosts, placement)
+
+    def sides_record(self, chains: Sequence[str], rnd: int) -> Any:
+        """These chains' fills become contracts and their consensus runs, together; then each
+        is recorded (its seconds of work: its record alone)."""
+        services = [self.sides[c] for c in chains]
+        outs = list(self.runner([s.consensus_job() for s in services]))
+        return self._each(rnd, [partial(s.recorded, rnd, out)
+                                for s, out in zip(services, outs, strict=True)])
+
+
+def ray_simulation(cfg: Config, hosts: Sequence[Any], placement: Placement,
+                   drivers: Sequence[Any] = ()) -> Simulation:
+    """The simulation as the coordinator runs it. Each side chain's state lives on the host
+    that runs it whole (``auto`` packing, or ``nodes_per_actor >= nodes_per_vpp``) or else on
+    a chain driver (``drivers``, as ``start_drivers`` made them); the main chain's instance
+    runs here (over its hosts window by window when it has any), while the side chains'
+    consensus runs on their owners."""
+    owner_of, _ = side_owners(placement, _sides(cfg), len(drivers))
+    owners = [*hosts, *drivers]
+    if any(o >= len(owners) for o in owner_of.values()):
+        raise ValueError("side chains spread over hosts need their chain drivers (start_drivers)")
+    sides = lambda ids, keys: RaySides(cfg, owners, owner_of)  # noqa: E731
+    if placement.hosts_of("main"):
+        return Simulation(cfg, runner=RayRunner(cfg, hosts, placement), sides=sides)
+    return Simulation(cfg, sides=sides)
+
+
+def start_drivers(cfg: Config, hosts: Sequence[Any], placement: Placement) -> list[Any]:
+    """The chain drivers of the side chains spread over several hosts (none when every side
+    chain runs whole), as many as ``placement.side_owners`` deals them to; like the
+    coordinator they ask for no CPU (they mostly wait for the hosts)."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    _, count = side_owners(placement, _sides(cfg), cpus)
+    actor = ray.remote(ChainDriver).options(num_cpus=0, max_restarts=0)
+    return [actor.remote(to_toml(cfg), hosts, placement) for _ in range(count)]
 
 
 class CoordinatorService:
-    """Owns the main chain, the cross-VPP book and anchoring (and the side chains' state when
-    they cannot live on their hosts), and runs the rounds."""
+    """Owns the main chain, the cross-VPP book and anchoring, and runs the rounds; the side
+    chains' state lives on their owners (``ray_simulation``)."""
 
-    def __init__(self, cfg_toml: str, hosts: Sequence[Any], placement: Placement) -> None:
+    def __init__(self, cfg_toml: str, hosts: Sequence[Any], placement: Placement,
+                 drivers: Sequence[Any] = ()) -> None:
         import tomllib
 
         from mlts_ray.config import build_config
 
         self.cfg = build_config(tomllib.loads(cfg_toml))
         self.run_id = run_id_of(self.cfg)
-        self.sim = ray_simulation(self.cfg, hosts, placement)
+        self.sim = ray_simulation(self.cfg, hosts, placement, drivers)
         freeze_setup()  # the simulation lives as long as the actor: out of every collection
 
     def run_round(self, rnd: int) -> list[Any]:
@@ -314,12 +355,14 @@ def run_ray(
     with open_sink(cfg, out, resume, "ray") as sink:  # a failure before the loop marks it failed
         t0 = time.perf_counter()
         hosts, groups = start_hosts(cfg, placement)
+        drivers = start_drivers(cfg, hosts, placement)
         coordinator = ray.remote(CoordinatorService).options(num_cpus=0, max_restarts=0).remote(
-            to_toml(cfg), hosts, placement
+            to_toml(cfg), hosts, placement, drivers
         )
         try:
             where = _unwrapped(lambda: ray.get(
-                [h.node_id.remote() for h in hosts] + [coordinator.node_id.remote()]), "start-up")
+                [h.node_id.remote() for h in [*hosts, *drivers]]
+                + [coordinator.node_id.remote()]), "start-up")
             info = {
                 "nodes": sorted(set(where)), "actors_per_node": dict(Counter(where)),
                 "hosts": len(hosts), "nodes_per_actor": cfg.experiment.nodes_per_actor,
@@ -330,8 +373,8 @@ def run_ray(
                                               or {where[-1]})  # none: the coordinator's
                                 for chain, _ in chain_sizes(cfg)},
                 # where the side chains' state lives (ray_simulation): on the hosts that run
-                # them whole, or in the coordinator when a chain is spread over hosts
-                "side_state": "hosts" if whole_chains(placement, _sides(cfg)) else "coordinator",
+                # them whole, or on chain drivers when a chain is spread over hosts
+                "side_state": "hosts" if not drivers else "drivers", "drivers": len(drivers),
             }
 
             def submit(rnd: int):
@@ -342,7 +385,7 @@ def run_ray(
             return drive(cfg, sink, progress=progress, after_round=after, submit=submit,
                          runtime="ray", ray=info)
         finally:
-            for handle in [*hosts, coordinator]:
+            for handle in [*hosts, *drivers, coordinator]:
                 ray.kill(handle)
             for pg in groups:
                 remove_placement_group(pg)

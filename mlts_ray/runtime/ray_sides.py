@@ -7,6 +7,10 @@ its shards answer the main chain's two-phase steps. The coordinator matches the 
 and runs the main chain's instance while the hosts run the side chains' consensus, which it
 sends together with the open call (a host runs its calls in order).
 
+Side chains spread over several hosts (``nodes_per_actor < nodes_per_vpp``) live on chain
+drivers instead (``ray_runtime.ChainDriver``): the same service and calls, the consensus
+driven window by window over the chain's hosts.
+
 A host's rows of a call leave it as one ``tables.Bundle`` in the object store: the coordinator
 passes on its reference without reading it, and the driver fetches it to write the round
 (``tables.assemble``), while the next round runs.
@@ -29,7 +33,6 @@ from mlts_ray.ledger.settlement import Balance
 from mlts_ray.ledger.tx import Order
 from mlts_ray.mlts.side_service import Closed, Ended, MainNews, Traded
 from mlts_ray.mlts.topology import vpp_layout
-from mlts_ray.runtime.placement import Placement
 
 
 def get_named(refs: list, owners: Sequence[tuple[str, int]]) -> list:
@@ -112,21 +115,23 @@ def fetch_pieces(pieces: Sequence[Any]) -> list[Any]:
 
 
 class RaySides:
-    """Every side chain's service on the one host that runs the chain whole; each of a
-    round's calls goes to every host at once, one call for all of a host's chains."""
+    """Every side chain's service on the actor that owns the chain: the host that runs it
+    whole, or the chain driver that drives it over its hosts (``placement.side_owners``;
+    ``owners``: the hosts, then the drivers). Each of a round's calls goes to every owner at
+    once, one call for all of an owner's chains."""
 
-    def __init__(self, cfg: Config, hosts: Sequence[Any], placement: Placement) -> None:
-        self.hosts = list(hosts)
-        self.chains_of: dict[int, list[str]] = {}  # host -> its chains, in VPP order
+    def __init__(self, cfg: Config, owners: Sequence[Any], owner_of: Mapping[str, int]) -> None:
+        self.hosts = list(owners)
+        self.chains_of: dict[int, list[str]] = {}  # owner -> its chains, in VPP order
         self.shards: dict[str, RemoteShard] = {}  # in VPP order
         vpps: dict[int, list[int]] = {}
         for v in range(cfg.topology.vpps):
             layout = vpp_layout(cfg, v)
-            (h,) = placement.hosts_of(layout.chain)
+            h = owner_of[layout.chain]
             self.chains_of.setdefault(h, []).append(layout.chain)
             vpps.setdefault(h, []).append(v)
-            self.shards[layout.chain] = RemoteShard(layout.chain, hosts[h], layout.nodes, h)
-        get_named([hosts[h].own.remote(vs) for h, vs in vpps.items()],
+            self.shards[layout.chain] = RemoteShard(layout.chain, owners[h], layout.nodes, h)
+        get_named([owners[h].own.remote(vs) for h, vs in vpps.items()],
                   [(chains[0], 0) for chains in self.chains_of.values()])
         self.fan_out = fan_out
         # this round, per call (open, record, close, end): each chain's seconds of work on
