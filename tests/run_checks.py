@@ -28,7 +28,7 @@ def assert_dead_host_ended(err: RunError, chain: str, rounds: tuple[int, int],
     rounds (only) are readable. Returns the run directory."""
     named, _, failed = err.subject.partition(" round ")
     assert named == chain and failed in tuple(map(str, rounds)), str(err)
-    assert "node host actor died" in err.why
+    assert "an actor running it died" in err.why
     (run,) = root.iterdir()
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "failed" and manifest["rounds_done"] == int(failed), manifest

@@ -58,3 +58,40 @@ def test_a_killed_side_chain_host_ends_the_run_naming_it(cluster, tmp_path):
     with pytest.raises(RunError) as err:
         run_ray(cfg, tmp_path, on_round=kill_vpp1_after_round_1)
     assert_dead_host_ended(err.value, "vpp-1", (2, 3), tmp_path)
+
+
+def test_spread_side_chains_are_driven_across_the_cluster_with_the_local_tables(cluster,
+                                                                              tmp_path):
+    """Three nodes per actor: each side chain's two hosts share a placement group on one Ray
+    node, its state on a chain driver that may be on another; the tables are still the local
+    runtime's."""
+    # three side chains and the main chain, two hosts each: four groups of 0.9 CPU, one a node
+    cfg = build_config(CONFIG, ["experiment.nodes_per_actor=3", "experiment.rounds=2",
+                                "topology.vpps=3"])
+    run = run_ray(cfg, tmp_path / "ray")
+    info = json.loads((run / "manifest.json").read_text())["ray"]
+    assert info["side_state"] == "drivers" and info["drivers"] == 3, info
+    on = info["chain_nodes"]
+    assert all(len(on[f"vpp-{v}"]) == 1 for v in range(3)), on  # PACK: one node per chain
+    assert len({on[f"vpp-{v}"][0] for v in range(3)}) == 3, on
+    assert len(info["nodes"]) >= 2, info
+    local = run_local(build_config(cfg.model_dump(mode="json"), ["experiment.runtime=local"]),
+                      tmp_path / "local")
+    assert_same_tables(local, run)
+
+
+def test_hosts_no_node_can_take_end_the_run_naming_them_instead_of_waiting(cluster, tmp_path,
+                                                                          monkeypatch):
+    """Four side chains and the main chain spread, two hosts each: five groups of 0.72 CPU,
+    each needing a 1-CPU node of its own, on four nodes. Ray would leave the fifth pending
+    for ever; the run ends, before any round, naming it."""
+    monkeypatch.setenv("MLTS_RAY_TIMEOUT_S", "1")
+    cfg = build_config(CONFIG, ["experiment.nodes_per_actor=3"])
+    with pytest.raises(RunError) as err:
+        run_ray(cfg, tmp_path)
+    assert err.value.subject == "experiment.nodes_per_actor", err.value
+    assert "no Ray node took the hosts of" in err.value.why and "= 0.72 CPU" in err.value.why
+    (run,) = tmp_path.iterdir()
+    assert json.loads((run / "manifest.json").read_text())["status"] == "failed"
+    assert ray.util.placement_group_table() == {} or all(
+        g["state"] == "REMOVED" for g in ray.util.placement_group_table().values())

@@ -88,6 +88,20 @@ def test_a_dead_node_host_ends_the_run_cleanly(tmp_path):
     assert_dead_host_ended(err.value, "vpp-0", (1, 2), tmp_path)
 
 
+def test_a_dead_chain_driver_ends_the_run_naming_its_chain(tmp_path):
+    """With the side chains spread over hosts their state lives on chain drivers: a driver
+    killed mid-run ends the run naming the chain it owns, every finished round readable."""
+    cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4", "experiment.rounds=4"])
+
+    def kill_vpp1s_driver_after_first_round(rnd, actors):
+        if rnd == 0:
+            ray.kill(actors[-1])  # hosts first, then the drivers: vpp-1's is the last
+
+    with pytest.raises(RunError) as err:
+        run_ray(cfg, tmp_path, on_round=kill_vpp1s_driver_after_first_round)
+    assert_dead_host_ended(err.value, "vpp-1", (1, 2), tmp_path)
+
+
 def test_a_host_dying_in_a_cross_chain_step_is_named_with_its_chain_and_round():
     """The main chain's two-phase step reaches a side chain's accounts on its host; a host
     dead by then ends the run naming the chain and the round, as any other call to it does."""
@@ -107,7 +121,7 @@ def test_a_host_dying_in_a_cross_chain_step_is_named_with_its_chain_and_round():
                 lambda: fan_out([(shard, "commit", (1, {}, []))])):
         with pytest.raises(RunError) as err:
             ask()
-        assert err.value.subject == "vpp-0 round 3" and "node host actor died" in err.value.why
+        assert err.value.subject == "vpp-0 round 3" and "an actor running it died" in err.value.why
 
 
 def wait_dead(host) -> None:

@@ -339,7 +339,35 @@ def start_hosts(cfg: Config, placement: Placement,
                 num_cpus=per_host, max_restarts=0,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=bundle),
             ).remote(*args)
+    try:
+        # four times the joining bound (2 min by default): an autoscaler may be adding a node
+        _placed({name: (pg, len(members)) for (name, members), pg
+                 in zip(placement.groups.items(), groups, strict=True)}, per_host,
+                4 * timeout_s())
+    except RunError:
+        for handle in hosts:
+            ray.kill(handle)
+        for pg in groups:
+            remove_placement_group(pg)
+        raise
     return hosts, groups
+
+
+def _placed(groups: dict[str, tuple[Any, int]], per_host: float, timeout: float) -> None:
+    """Wait until Ray has placed every group (name -> its placement group, its hosts). A
+    group no Ray node has the CPU for (its hosts together on one node: e.g. five groups of
+    0.72 CPU on four 1-CPU nodes) would leave its hosts pending, and the run waiting,
+    forever: it ends the run naming it."""
+    ready = {pg.ready(): name for name, (pg, _) in groups.items()}
+    _, pending = ray.wait(list(ready), num_returns=len(ready), timeout=timeout)
+    if pending:
+        name = min(ready[ref] for ref in pending)
+        n = groups[name][1]
+        raise RunError("experiment.nodes_per_actor", (
+            f"no Ray node took the hosts of {name} within {timeout:g} s (a chain's hosts share "
+            f"one node: {n} x {per_host:g} = {n * per_host:.4g} CPU); use 'auto', a larger "
+            "pack, or nodes with more CPUs (while an autoscaler adds nodes, raise "
+            "MLTS_RAY_TIMEOUT_S: this wait is four times it)"))
 
 
 def run_ray(
@@ -347,8 +375,8 @@ def run_ray(
     on_round: Callable[[int, list[Any]], None] | None = None, resume: str | Path | None = None,
 ) -> Path | str:
     """Run ``cfg`` on Ray, streaming each round's tables to ``out/<run_id>`` (or continuing the
-    interrupted run ``resume``). ``on_round(rnd, hosts)`` is called after each written round
-    (tests use it to inject failures)."""
+    interrupted run ``resume``). ``on_round(rnd, actors)`` is called after each written round
+    with the node hosts, then the chain drivers (tests use it to inject failures)."""
     connect(address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     placement = place_run(chain_sizes(cfg), cfg.experiment.nodes_per_actor, cpus)
@@ -381,7 +409,7 @@ def run_ray(
                 ref = coordinator.run_round.remote(rnd)  # the coordinator runs calls in order
                 return lambda: _unwrapped(lambda: fetch_round(ray.get(ref)), f"round {rnd}")
 
-            after = (lambda rnd: on_round(rnd, hosts)) if on_round else None
+            after = (lambda rnd: on_round(rnd, [*hosts, *drivers])) if on_round else None
             return drive(cfg, sink, progress=progress, after_round=after, submit=submit,
                          runtime="ray", ray=info)
         finally:

@@ -46,8 +46,9 @@ def get_named(refs: list, owners: Sequence[tuple[str, int]]) -> list:
             except RayActorError:
                 raise RunError(
                     f"{chain} round {rnd}",
-                    f"a node host actor died ({type(err).__name__}); every finished round "
-                    "is in the run directory",
+                    f"an actor running it died ({type(err).__name__}: a node host, or the "
+                    "chain driver of a spread chain); every finished round is in the run "
+                    "directory",
                 ) from None
         raise
 
