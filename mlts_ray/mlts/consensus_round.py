@@ -281,8 +281,8 @@ def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -
     commits: dict[int, tuple[int, Committed]] = {}
     views_seen, evidence = [0], []
     answered = gave_up = False
-    # every view change any member put on the wire (consensus.conduct.SentViewChanges): what the round's
-    # record holds (each statement is signed and checked again where it is used)
+    # every view change any member put on the wire (consensus.conduct.SentViewChanges): what
+    # the round's record holds (each statement is signed and checked again where it is used)
     statements = [ob.value.statement for ob in observations if isinstance(ob.value, TimeoutSeen)]
     for ob in observations:
         if ob.node not in honest:

@@ -84,7 +84,8 @@ def whole_chains(placement: Placement, chains: Iterable[str]) -> bool:
     return all(len(placement.hosts_of(c)) == 1 for c in chains)
 
 
-def side_owners(placement: Placement, sides: Sequence[str], cpus: int) -> tuple[dict[str, int], int]:
+def side_owners(placement: Placement, sides: Sequence[str],
+                cpus: int) -> tuple[dict[str, int], int]:
     """Where each side chain's state lives (``runtime.ray_sides``), as an index into the
     hosts followed by the chain drivers: on its host when the chain runs whole there, else on
     a chain driver, the spread chains dealt in VPP order to ``min(cpus, spread)`` drivers (a

@@ -7,8 +7,8 @@ import ``ray``.
 
 Per window a driver makes one call per host that has events in it, never one call per
 protocol message; the windows of all its chains of a round are in flight together, so side
-chains run in parallel across hosts. Every outcome is the same as the local runtime's: each node sees
-the same events in the same order (see ``net.sim``), whatever the placement.
+chains run in parallel across hosts. Every outcome is the same as the local runtime's: each
+node sees the same events in the same order (see ``net.sim``), whatever the placement.
 """
 
 from __future__ import annotations

@@ -54,7 +54,8 @@ def get_named(refs: list, owners: Sequence[tuple[str, int]]) -> list:
 
 
 class RemoteShard:
-    """A side chain's accounts on its host, as the coordinator's ``Ledgers`` asks them."""
+    """A side chain's accounts on its owner (its host, or its chain driver), as the
+    coordinator's ``Ledgers`` asks them."""
 
     def __init__(self, name: str, host: Any, nodes: Iterable[str], key: int = 0) -> None:
         self.name, self.host, self.nodes = name, host, frozenset(nodes)
