@@ -1,6 +1,7 @@
 """A round's conduct from its record (consensus.conduct): blame needs f+1 signed statements,
 a cleared view one that saw the proposal, absence no statement at all -- and the pruned record
-the chain stores proves exactly what the full one does."""
+the chain stores proves exactly what the full one does; the record's statements are what
+members put on the wire, once each."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ import dataclasses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlts_ray.consensus.conduct import conduct, minimal, round_record
-from mlts_ray.consensus.messages import ZERO_DIGEST, Timeout, Vote
+from mlts_ray.consensus.conduct import SentViewChanges, conduct, minimal, round_record
+from mlts_ray.consensus.instance import TimeoutSeen
+from mlts_ray.consensus.messages import ZERO_DIGEST, Timeout, ViewChange, Vote
 from mlts_ray.ledger.crypto import DerivedKeyRing, SigKind
+from mlts_ray.net.network import LinkModel
+from mlts_ray.net.node import Ready
+from mlts_ray.net.sim import ChainSim
 
 KEYS = DerivedKeyRing(9)
 CHAIN = "vpp-0"
@@ -96,13 +101,6 @@ def test_the_network_reports_each_members_view_change_once_as_it_leaves():
     """``SentViewChanges`` as the network's ``on_sent``: called once per message whatever its
     copies; each member's statement for a view reported once, at its departure; a
     non-member's and other messages never; a message a node does not send is not there."""
-    from mlts_ray.consensus.conduct import SentViewChanges
-    from mlts_ray.consensus.instance import TimeoutSeen
-    from mlts_ray.consensus.messages import ViewChange
-    from mlts_ray.net.network import LinkModel
-    from mlts_ray.net.node import Ready
-    from mlts_ray.net.sim import ChainSim
-
     def change(i, view):
         vc = ViewChange(CHAIN, 2, view, MEMBERS[i], None, round=4)
         sig = KEYS.identity(MEMBERS[i]).sign_root(SigKind.VIEW_CHANGE, CHAIN, vc.body())
