@@ -49,6 +49,18 @@ def tables(run_dir) -> dict[str, pd.DataFrame]:
     return out
 
 
+def assert_round_as_local(cfg, rnd: int, got: dict, want: dict) -> None:
+    """A round's record batches from Ray (``fetch_round``) equal the local runtime's rows of
+    it (``Simulation.run_round``), table by table, but for the ``wall_*`` columns."""
+    from mlts_ray.mlts.simulation import run_id_of
+    from mlts_ray.runtime.tables import to_batch
+
+    for table in TABLES:
+        mine = to_batch(table, run_id_of(cfg), rnd, want[table])
+        walls = [c for c in mine.schema.names if c.startswith("wall_")]
+        assert got[table].drop_columns(walls).equals(mine.drop_columns(walls)), (rnd, table)
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
     cfg = build_config(BYZANTINE, ["experiment.runtime=local"])
@@ -181,7 +193,6 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
     from mlts_ray.mlts.topology import chain_sizes
     from mlts_ray.runtime.placement import place_run
     from mlts_ray.runtime.ray_runtime import as_batches, fetch_round, ray_simulation
-    from mlts_ray.runtime.tables import to_batch
 
     cfg = build_config({**BYZANTINE, "topology": {"vpps": 6, "nodes_per_vpp": 6,
                                                    "grid_nodes": 1}})
@@ -210,10 +221,7 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
         assert 0 < sides.overlap_cpu_s <= sides.overlap_s + 1e-3
         got = fetch_round(as_batches(run_id_of(cfg), rnd, pieces))
         want = local.run_round(rnd)
-        for table in TABLES:
-            mine = to_batch(table, run_id_of(cfg), rnd, want[table])
-            walls = [c for c in mine.schema.names if c.startswith("wall_")]
-            assert got[table].drop_columns(walls).equals(mine.drop_columns(walls)), (rnd, table)
+        assert_round_as_local(cfg, rnd, got, want)
         assert any(t["cross"] for t in want["trades"])  # the main chain's steps reached hosts
     for (counts, widest), chains in zip(ray.get([h.counts.remote() for h in hosts]), owned,
                                         strict=True):
@@ -361,12 +369,11 @@ def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator()
                                               start_drivers, start_hosts)
     from mlts_ray.mlts.simulation import run_id_of
     from mlts_ray.runtime.ray_sides import RaySides, RemoteShard
-    from mlts_ray.runtime.tables import to_batch
 
     cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4"])
     placement = place_run(chain_sizes(cfg), 4, 2)
     hosts, groups = start_hosts(cfg, placement)
-    drivers = start_drivers(cfg, hosts, placement)
+    drivers = start_drivers(cfg, hosts, placement, 2)
     try:
         assert len(drivers) == 2  # one per side chain: two chains, two CPUs
         with pytest.raises(ValueError, match="chain drivers"):
@@ -383,11 +390,7 @@ def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator()
             got = fetch_round(as_batches(run_id_of(cfg), rnd, sim.run_pieces(rnd)))
             want = local.run_round(rnd)
             crossed += sum(t["cross"] and t["status"] == "settled" for t in want["trades"])
-            for table in TABLES:
-                mine = to_batch(table, run_id_of(cfg), rnd, want[table])
-                walls = [c for c in mine.schema.names if c.startswith("wall_")]
-                assert got[table].drop_columns(walls).equals(mine.drop_columns(walls)), (rnd,
-                                                                                         table)
+            assert_round_as_local(cfg, rnd, got, want)
         assert crossed  # the main chain's two-phase steps reached the drivers' accounts
     finally:
         for handle in [*hosts, *drivers]:

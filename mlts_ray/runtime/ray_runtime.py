@@ -179,11 +179,12 @@ def ray_simulation(cfg: Config, hosts: Sequence[Any], placement: Placement,
     return Simulation(cfg, sides=sides)
 
 
-def start_drivers(cfg: Config, hosts: Sequence[Any], placement: Placement) -> list[Any]:
+def start_drivers(cfg: Config, hosts: Sequence[Any], placement: Placement,
+                  cpus: int) -> list[Any]:
     """The chain drivers of the side chains spread over several hosts (none when every side
-    chain runs whole), as many as ``placement.side_owners`` deals them to; like the
-    coordinator they ask for no CPU (they mostly wait for the hosts)."""
-    cpus = int(ray.cluster_resources().get("CPU", 1))
+    chain runs whole), as many as ``placement.side_owners`` deals them to at ``cpus`` (the
+    count ``placement`` was made for); like the coordinator they ask for no CPU (they mostly
+    wait for the hosts)."""
     _, count = side_owners(placement, _sides(cfg), cpus)
     actor = ray.remote(ChainDriver).options(num_cpus=0, max_restarts=0)
     return [actor.remote(to_toml(cfg), hosts, placement) for _ in range(count)]
@@ -383,7 +384,7 @@ def run_ray(
     with open_sink(cfg, out, resume, "ray") as sink:  # a failure before the loop marks it failed
         t0 = time.perf_counter()
         hosts, groups = start_hosts(cfg, placement)
-        drivers = start_drivers(cfg, hosts, placement)
+        drivers = start_drivers(cfg, hosts, placement, cpus)
         coordinator = ray.remote(CoordinatorService).options(num_cpus=0, max_restarts=0).remote(
             to_toml(cfg), hosts, placement, drivers
         )
