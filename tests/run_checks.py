@@ -9,7 +9,7 @@ import pandas as pd
 
 from mlts_ray.analysis.load import load_table
 from mlts_ray.errors import RunError
-from mlts_ray.runtime.tables import TABLES
+from mlts_ray.results.schemas import TABLES
 
 
 def assert_same_tables(a: Path, b: Path) -> None:

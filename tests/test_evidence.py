@@ -88,7 +88,7 @@ def test_a_run_bans_only_what_a_proof_convicts():
     """Equivocating primaries are banned from their proofs, every round; nobody else is (a
     silent or forging node loses credit, but no proof exists against it)."""
     from mlts_ray.config import build_config
-    from mlts_ray.mlts.simulation import Simulation
+    from mlts_ray.runtime.rounds import Rounds
 
     cfg = build_config({
         "experiment": {"seed": 2, "rounds": 8, "runtime": "local"},
@@ -96,12 +96,13 @@ def test_a_run_bans_only_what_a_proof_convicts():
         "consensus": {"algorithm": "pbft", "pbft_primary": "rotate"},
         "faults": {"byzantine_fraction": 0.25, "behaviours": ["equivocate", "silent", "forge"]},
     })
-    sim = Simulation(cfg)
+    rounds = Rounds.local(cfg)
     convicted = set()
     for rnd in range(8):
-        sim.run_round(rnd)
-        for chain in sim.sides.values():
-            convicted |= {(n, chain.behaviour[n]) for n in chain.facts.banned}
+        rounds.rows(rnd)
+        for chain in rounds.sim.sides.values():
+            labels = rounds.collector.labels[chain.chain]
+            convicted |= {(n, labels[n]) for n in chain.facts.banned}
     assert convicted and {b for _, b in convicted} == {"equivocate"}
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from mlts_ray.analysis.load import load_table
 from mlts_ray.config import build_config
 from mlts_ray.runtime.local import run_local
-from mlts_ray.runtime.tables import TABLES
+from mlts_ray.results.schemas import TABLES
 
 GOLDEN = Path(__file__).parent / "golden" / "tables.json"
 CONFIG = {

@@ -18,7 +18,7 @@ from mlts_ray.analysis.verify import VerifyError, verify_run
 from mlts_ray.cli import main
 from mlts_ray.config import build_config
 from mlts_ray.ledger.block import Block
-from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.runtime.rounds import Rounds
 from mlts_ray.runtime.local import run_local
 
 ROUNDS = 4
@@ -206,10 +206,10 @@ def test_money_and_energy_are_conserved_every_round(seed, algorithm, byzantine, 
         faults={"byzantine_fraction": byzantine, "where": "both",
                 "behaviours": ["abandon", "forge", "silent", "equivocate", "false-audit"]},
     )
-    sim = Simulation(cfg)
-    start = sim.ledger.totals()
+    rounds = Rounds.local(cfg)
+    start = rounds.sim.ledger.totals()
     for rnd in range(3):
-        tables = sim.run_round(rnd)
+        tables = rounds.rows(rnd)
         money = sum(r["money"] for r in tables["balances"])
         energy = sum(r["energy_wh"] for r in tables["balances"])
         assert (money, energy) == start

@@ -7,13 +7,14 @@ import pytest
 from mlts_ray.config import build_config
 from mlts_ray.errors import ConfigError
 from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.runtime.rounds import Rounds
 
 
 def _side(cfg, rnd_count):
-    sim = Simulation(cfg)
+    rounds = Rounds.local(cfg)
     rows = []
     for rnd in range(rnd_count):
-        rows += [r for r in sim.run_round(rnd)["consensus"] if r["chain"] == "vpp-0"]
+        rows += [r for r in rounds.rows(rnd)["consensus"] if r["chain"] == "vpp-0"]
     return rows
 
 

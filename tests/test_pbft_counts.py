@@ -23,7 +23,7 @@ from mlts_ray.consensus.instance import fault_bound, quorum
 from mlts_ray.consensus.messages import Certificate, PrePrepare, Request, Vote
 from mlts_ray.ledger.crypto import SigKind
 from mlts_ray.mlts.consensus_round import PHASES
-from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.runtime.rounds import Rounds
 
 # --- fault bound and quorum -----------------------------------------------------------------------
 
@@ -238,7 +238,7 @@ def test_simulation_message_rows_match_closed_form(n, algo, seed, vmc_in):
         # and they fetch it (see test_transport.py).
         "network": {"uplink_mbps": 10_000, "downlink_mbps": 10_000},
     })
-    every = Simulation(cfg).run_round(0)
+    every = Rounds.local(cfg).rows(0)
     # The side chain vpp-0 only (the main chain has rows of its own in the same tables).
     rows = {t: [r for r in every[t] if r.get("chain") == "vpp-0"] for t in ("credits", "consensus", "messages")}
     credits = {r["node"]: r for r in rows["credits"]}

@@ -11,10 +11,9 @@ from mlts_ray.analysis.load import load_table, read_manifest
 from mlts_ray.analysis.verify import verify_run
 from mlts_ray.config import build_config
 from mlts_ray.errors import RunError
-from mlts_ray.mlts.simulation import Simulation
 from mlts_ray.runtime.driver import drive, open_sink
 from mlts_ray.runtime.local import run_local
-from mlts_ray.runtime.tables import TABLES, to_batch
+from mlts_ray.runtime.rounds import Rounds
 from test_golden_tables import table_digests
 
 
@@ -28,7 +27,7 @@ class Remote:
     logs when each round was started, waited for and stored."""
 
     def __init__(self, cfg, sink, fail_at: int | None = None) -> None:
-        self.sim, self.sink, self.fail_at, self.log = Simulation(cfg), sink, fail_at, []
+        self.rounds, self.sink, self.fail_at, self.log = Rounds.local(cfg), sink, fail_at, []
         write = sink.write_batches
 
         def logged_write(rnd, batches):
@@ -44,8 +43,7 @@ class Remote:
             self.log.append(("waited", rnd))
             if rnd == self.fail_at:
                 raise RunError(f"round {rnd}", "a node host actor died")
-            tables = self.sim.run_round(rnd)
-            return {t: to_batch(t, self.sink.run_id, rnd, tables.get(t, [])) for t in TABLES}
+            return self.rounds.batches(rnd)
 
         return wait
 

@@ -19,7 +19,7 @@ from mlts_ray.errors import RunError  # noqa: E402
 from mlts_ray.runtime.host import HostService  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
 from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
-from mlts_ray.runtime.tables import TABLES  # noqa: E402
+from mlts_ray.results.schemas import TABLES  # noqa: E402
 from run_checks import assert_dead_host_ended, assert_same_tables  # noqa: E402
 
 BYZANTINE = {
@@ -51,9 +51,9 @@ def tables(run_dir) -> dict[str, pd.DataFrame]:
 
 def assert_round_as_local(cfg, rnd: int, got: dict, want: dict) -> None:
     """A round's record batches from Ray (``fetch_round``) equal the local runtime's rows of
-    it (``Simulation.run_round``), table by table, but for the ``wall_*`` columns."""
+    it (``Rounds.rows``), table by table, but for the ``wall_*`` columns."""
     from mlts_ray.mlts.simulation import run_id_of
-    from mlts_ray.runtime.tables import to_batch
+    from mlts_ray.results.schemas import to_batch
 
     for table in TABLES:
         mine = to_batch(table, run_id_of(cfg), rnd, want[table])
@@ -189,10 +189,10 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
     for all the host's shards it touches; the rows come back to the right chains, in VPP
     order, equal to the local runtime's."""
     from mlts_ray.config import to_toml
-    from mlts_ray.mlts.simulation import Simulation, run_id_of
     from mlts_ray.mlts.topology import chain_sizes
     from mlts_ray.runtime.placement import place_run
-    from mlts_ray.runtime.ray_runtime import as_batches, fetch_round, ray_simulation
+    from mlts_ray.runtime.ray_runtime import fetch_round, ray_rounds
+    from mlts_ray.runtime.rounds import Rounds
 
     cfg = build_config({**BYZANTINE, "topology": {"vpps": 6, "nodes_per_vpp": 6,
                                                    "grid_nodes": 1}})
@@ -200,12 +200,13 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
     hosts = [ray.remote(CountingHost).options(num_cpus=0).remote(to_toml(cfg))
              for _ in placement.hosts]
-    sim, local = ray_simulation(cfg, hosts, placement), Simulation(cfg)
+    rounds, local = ray_rounds(cfg, hosts, placement), Rounds.local(cfg)
+    sim = rounds.sim
     owned = [len(sim.services.chains_of[h]) for h in range(len(hosts))]
     assert owned == [3, 3]  # the main chain runs in the coordinator, on no host
     for rnd in range(2):
         started = time.perf_counter()
-        pieces = sim.run_pieces(rnd)
+        pieces = rounds.pieces(rnd)
         wall, sides = time.perf_counter() - started, sim.services
         # the record call goes out with the open call, but the waits the bench's model is
         # measured from never overlap: they fit in the round, the overlapped work in its call
@@ -219,8 +220,8 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
             assert cpu.keys() == sides.work_s[call].keys() == set(sides.shards)
             assert all(0 < s <= sides.work_s[call][c] + 1e-3 for c, s in cpu.items()), call
         assert 0 < sides.overlap_cpu_s <= sides.overlap_s + 1e-3
-        got = fetch_round(as_batches(run_id_of(cfg), rnd, pieces))
-        want = local.run_round(rnd)
+        got = fetch_round(pieces)
+        want = local.rows(rnd)
         assert_round_as_local(cfg, rnd, got, want)
         assert any(t["cross"] for t in want["trades"])  # the main chain's steps reached hosts
     for (counts, widest), chains in zip(ray.get([h.counts.remote() for h in hosts]), owned,
@@ -362,13 +363,11 @@ def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator()
     reaches the side chains' through their drivers (two-phase steps included); the rounds
     equal the local runtime's."""
     from mlts_ray.ledger.chain_accounts import ChainAccounts
-    from mlts_ray.mlts.simulation import Simulation
     from mlts_ray.mlts.topology import chain_sizes
     from mlts_ray.runtime.placement import place_run
-    from mlts_ray.runtime.ray_runtime import (as_batches, fetch_round, ray_simulation,
-                                              start_drivers, start_hosts)
-    from mlts_ray.mlts.simulation import run_id_of
+    from mlts_ray.runtime.ray_runtime import fetch_round, ray_rounds, start_drivers, start_hosts
     from mlts_ray.runtime.ray_sides import RaySides, RemoteShard
+    from mlts_ray.runtime.rounds import Rounds
 
     cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4"])
     placement = place_run(chain_sizes(cfg), 4, 2)
@@ -377,8 +376,9 @@ def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator()
     try:
         assert len(drivers) == 2  # one per side chain: two chains, two CPUs
         with pytest.raises(ValueError, match="chain drivers"):
-            ray_simulation(cfg, hosts, placement)
-        sim, local = ray_simulation(cfg, hosts, placement, drivers), Simulation(cfg)
+            ray_rounds(cfg, hosts, placement)
+        rounds, local = ray_rounds(cfg, hosts, placement, drivers), Rounds.local(cfg)
+        sim = rounds.sim
         assert isinstance(sim.services, RaySides)
         owners = {c: s.host._actor_id for c, s in sim.services.shards.items()}
         assert owners == {"vpp-0": drivers[0]._actor_id, "vpp-1": drivers[1]._actor_id}
@@ -387,8 +387,8 @@ def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator()
         assert all(isinstance(sim.ledger.parts[c], RemoteShard) for c in owners)
         crossed = 0
         for rnd in range(3):
-            got = fetch_round(as_batches(run_id_of(cfg), rnd, sim.run_pieces(rnd)))
-            want = local.run_round(rnd)
+            got = fetch_round(rounds.pieces(rnd))
+            want = local.rows(rnd)
             crossed += sum(t["cross"] and t["status"] == "settled" for t in want["trades"])
             assert_round_as_local(cfg, rnd, got, want)
         assert crossed  # the main chain's two-phase steps reached the drivers' accounts

@@ -21,7 +21,7 @@ from mlts_ray.cli import main
 from mlts_ray.config import build_config
 from mlts_ray.errors import ConfigError, RunError
 from mlts_ray.runtime.local import run_local
-from mlts_ray.runtime.tables import TABLES
+from mlts_ray.results.schemas import TABLES
 
 from run_checks import assert_same_tables
 

@@ -18,7 +18,7 @@ from mlts_ray.config import build_config
 from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS
 from mlts_ray.consensus.instance import fault_bound
 from mlts_ray.runtime.local import run_local
-from mlts_ray.runtime.tables import TABLES
+from mlts_ray.results.schemas import TABLES
 from test_scenarios import check_invariants, node_names, run_one
 
 
@@ -55,8 +55,7 @@ def test_at_most_f_faulty_members_never_break_safety(s: dict) -> None:
     names = node_names(s["n"])
     behaviours = {names[i]: b for i, b in s["faulty"].items()}
     run = run_one(cfg, s["algorithm"], s["n"], s["k"], behaviours, s["trades"], s["client"])
-    o = run.outcome
-    assert not o.safety_violation, run.describe()
+    assert not run.judged.safety_violation, run.describe()
     committed = {name: ds[0] for name, ds in run.commits.items()}
     for (a, da), (b, db) in combinations(sorted(committed.items()), 2):
         assert da == db, f"honest {a} and {b} committed different blocks: {run.describe()}"

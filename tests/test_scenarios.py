@@ -24,7 +24,7 @@ Instance scenarios (the default ``mode = "instance"``) run one block's consensus
     reason = "BUG: ..."
     all_honest_committed = true
 
-Simulation scenarios (``mode = "simulation"``) run ``Simulation(cfg).run_round(r)`` for every
+Simulation scenarios (``mode = "simulation"``) run ``Rounds.local(cfg).rows(r)`` for every
 round of ``build_config(config)`` and check the ``consensus`` rows.
 
 Every instance scenario also checks the invariants no fault may break: the safety checker tells
@@ -52,7 +52,8 @@ from mlts_ray.consensus.instance import Committed, Evidence, fault_bound
 from mlts_ray.ledger import BlockKind, Identity, KeyRing, Trade
 from mlts_ray.ledger.block import ZERO_HASH
 from mlts_ray.mlts.consensus_round import Outcome, build_instance, run_instance
-from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.results.oracle import Judged, judge
+from mlts_ray.runtime.rounds import Rounds
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 CHAIN = "vpp-0"
@@ -111,6 +112,17 @@ class Run:
         return {n for n, b in self.behaviours.items() if b in CONSENSUS_BEHAVIOURS}
 
     @property
+    def judged(self) -> Judged:
+        """The outcome as the collector's oracle judges it with the true behaviours."""
+        return judge(self.outcome, self.behaviours)
+
+    @property
+    def reports(self) -> list[Evidence]:
+        """The evidence honest nodes reported (the run's pooled evidence)."""
+        honest = {self.names.index(n) for n in self.honest}
+        return [e for node, e in self.evidence if node in honest]
+
+    @property
     def honest_digests(self) -> set[bytes]:
         return {d for ds in self.commits.values() for d in ds}
 
@@ -118,12 +130,12 @@ class Run:
         return f"Run({self.describe()})"
 
     def describe(self) -> str:
-        o = self.outcome
+        o, j = self.outcome, self.judged
         per_node = {n.rsplit("/", 1)[1]: [d.hex()[:8] for d in self.commits.get(n, [])]
                     for n in self.honest}
-        return (f"decided={o.decided} view={o.view} views={o.views} "
-                f"safety_violation={o.safety_violation} finality_us={o.finality_us} "
-                f"gave_up={o.gave_up} proven={sorted(o.proven)} honest commits={per_node}")
+        return (f"decided={o.decided} view={j.view} views={j.views} "
+                f"safety_violation={j.safety_violation} finality_us={j.finality_us} "
+                f"gave_up={j.gave_up} proven={sorted(o.proven)} honest commits={per_node}")
 
 
 def run_one(
@@ -159,17 +171,17 @@ def run_one(
 
 def check_invariants(run: Run) -> None:
     """What must hold whatever the faults (within f or beyond): the checker never lies."""
-    o = run.outcome
+    o, j = run.outcome, run.judged
     for name, ds in run.commits.items():
         assert len(ds) == 1, f"honest {name} committed {len(ds)} times: {run.describe()}"
     disagree = len(run.honest_digests) > 1
-    assert o.safety_violation == disagree, f"safety checker is wrong: {run.describe()}"
-    assert not (o.decided and not o.safety_violation and disagree)  # never a wrong "ok"
+    assert j.safety_violation == disagree, f"safety checker is wrong: {run.describe()}"
+    assert not (o.decided and not j.safety_violation and disagree)  # never a wrong "ok"
     if o.decided:
         assert o.block.hash in run.honest_digests, run.describe()
-        assert o.view <= run.cfg.consensus.max_view_changes, run.describe()
+        assert j.view <= run.cfg.consensus.max_view_changes, run.describe()
     else:
-        assert not run.honest_digests and o.finality_us is None and o.latency_us is None
+        assert not run.honest_digests and j.finality_us is None and j.latency_us is None
 
 
 # --- scenario files ------------------------------------------------------------------------------
@@ -192,8 +204,8 @@ def _names_of(positions: list[str], run: Run, spec: Mapping[str, Any]) -> set[st
 
 
 def _all_honest_committed(run: Run) -> bool:
-    o = run.outcome
-    return (o.decided and o.finality_us is not None
+    o, j = run.outcome, run.judged
+    return (o.decided and j.finality_us is not None
             and all(run.commits.get(n) == [o.block.hash] for n in run.honest))
 
 
@@ -232,7 +244,7 @@ def _evidence(run: Run, items: list[Mapping[str, str]], spec: Mapping[str, Any])
         offender = _position(spec, run.members, run.names, item["against"])
         assert (item["kind"], offender) in seen, f"no {item} evidence; saw {sorted(seen)}"
     # and the outcome handed to the credit model carries it too
-    pooled = {(e.kind, e.offender) for e in run.outcome.evidence}
+    pooled = {(e.kind, e.offender) for e in run.reports}
     for item in items:
         assert (item["kind"], _position(spec, run.members, run.names, item["against"])) in pooled
 
@@ -245,15 +257,15 @@ def _flag(pred: Callable[[Run], bool]) -> Check:
 
 CHECKS: dict[str, Check] = {
     "committed": _eq(lambda r: r.outcome.decided),
-    "views": _eq(lambda r: r.outcome.views),
-    "views_at_least": _at_least(lambda r: r.outcome.views),
-    "views_at_most": _at_most(lambda r: r.outcome.views),
-    "decided_view": _eq(lambda r: r.outcome.view),
-    "decided_view_at_least": _at_least(lambda r: r.outcome.view),
-    "safety_violation": _eq(lambda r: r.outcome.safety_violation),
-    "gave_up": _eq(lambda r: r.outcome.gave_up),
-    "answered": _eq(lambda r: r.outcome.answered),
-    "finality": _flag(lambda r: r.outcome.finality_us is not None),
+    "views": _eq(lambda r: r.judged.views),
+    "views_at_least": _at_least(lambda r: r.judged.views),
+    "views_at_most": _at_most(lambda r: r.judged.views),
+    "decided_view": _eq(lambda r: r.judged.view),
+    "decided_view_at_least": _at_least(lambda r: r.judged.view),
+    "safety_violation": _eq(lambda r: r.judged.safety_violation),
+    "gave_up": _eq(lambda r: r.judged.gave_up),
+    "answered": _eq(lambda r: r.judged.answered),
+    "finality": _flag(lambda r: r.judged.finality_us is not None),
     "block_txs": _eq(lambda r: r.outcome.block.header.n_txs if r.outcome.block else None),
     # every pair of honest nodes that committed committed the same digest
     "all_honest_agree": _flag(lambda r: len(r.honest_digests) <= 1),
@@ -267,11 +279,11 @@ CHECKS: dict[str, Check] = {
     # nobody honest is ever "proven" guilty (a ban for an honest node would be a false proof)
     "proven_only_faulty": _flag(lambda r: r.outcome.proven <= r.faulty),
     "bad_signature_only_faulty": _flag(
-        lambda r: {e.offender for e in r.outcome.evidence if e.kind == "bad-signature"} <= r.faulty),
+        lambda r: {e.offender for e in r.reports if e.kind == "bad-signature"} <= r.faulty),
     "evidence": _evidence,
-    "evidence_empty": _flag(lambda r: not r.outcome.evidence),
-    "stall_or_violation": _flag(lambda r: not r.outcome.decided or r.outcome.safety_violation),
-    "no_wrong_ok": _flag(lambda r: not (r.outcome.decided and not r.outcome.safety_violation
+    "evidence_empty": _flag(lambda r: not r.reports),
+    "stall_or_violation": _flag(lambda r: not r.outcome.decided or r.judged.safety_violation),
+    "no_wrong_ok": _flag(lambda r: not (r.outcome.decided and not r.judged.safety_violation
                                         and len(r.honest_digests) > 1)),
 }
 
@@ -334,12 +346,13 @@ class SimRun:
 
 def run_simulation_scenario(spec: Mapping[str, Any]) -> SimRun:
     cfg = build_config(spec["config"])
-    sim = Simulation(cfg)
-    behaviour = {n: b for chain in sim.chains for n, b in chain.behaviour.items()}
+    rounds = Rounds.local(cfg)
+    labels = rounds.collector.labels
+    behaviour = {n: b for chain in labels for n, b in labels[chain].items()}
     out = SimRun([], [], behaviour)
     for r in range(cfg.experiment.rounds):
-        tables = sim.run_round(r)
-        assert {row["chain"] for row in tables["consensus"]} == {c.chain for c in sim.chains}
+        tables = rounds.rows(r)
+        assert {row["chain"] for row in tables["consensus"]} == {c.chain for c in rounds.sim.chains}
         # These scenarios are about the side chain (faults.where = "side"); the main chain's
         # rows are checked by the multi-chain tests.
         out.rows.extend({**row, "round": r} for row in tables["consensus"] if row["chain"] != "main")
@@ -472,8 +485,8 @@ def test_safety_checker_reports_a_split_by_f_plus_1_colluders(second):
     run = run_one(cfg, "pbft", 4, None, {names[0]: "equivocate", names[second]: "equivocate"})
     check_invariants(run)
     assert len(run.honest_digests) == 2, run.describe()
-    assert run.outcome.safety_violation, run.describe()
-    assert run.outcome.finality_us is None
+    assert run.judged.safety_violation, run.describe()
+    assert run.judged.finality_us is None
 
 
 # --- what latency_ms measures --------------------------------------------------------------------
@@ -487,11 +500,11 @@ def test_latency_runs_from_the_primarys_proposal(algorithm, n, k):
     run = run_one(cfg, algorithm, n, k, {})
     obs = run.observations
     inst = run.outcome.inst
-    assert run.outcome.view == 0
+    assert run.judged.view == 0
     proposed = min(ob.time_us for ob in obs if isinstance(ob.value, Proposed))
     member_commits = sorted(ob.time_us for ob in obs
                             if isinstance(ob.value, Committed) and ob.node in inst.members)
     assert proposed > 0
-    assert run.outcome.latency_us == member_commits[inst.q - 1] - proposed
+    assert run.judged.latency_us == member_commits[inst.q - 1] - proposed
     # and the request-to-commit latency includes the request's trip to the primary
-    assert run.outcome.request_latency_us == member_commits[inst.q - 1]
+    assert run.judged.request_latency_us == member_commits[inst.q - 1]

@@ -12,9 +12,11 @@ import pytest
 from mlts_ray.config import build_config
 from mlts_ray.errors import LedgerError
 from mlts_ray.mlts.side_service import MainNews, SideService
-from mlts_ray.mlts.simulation import Simulation, flatten
+from mlts_ray.mlts.simulation import Simulation
 from mlts_ray.mlts.topology import vpp_layout
-from mlts_ray.runtime.tables import TABLES, assemble, bundle, to_batch
+from mlts_ray.results.schemas import TABLES, assemble, to_batch
+from mlts_ray.runtime.rounds import Rounds
+from mlts_ray.runtime.tables import bundle
 
 CFG = {
     "experiment": {"name": "pieces", "seed": 6, "rounds": 3, "runtime": "local"},
@@ -28,14 +30,22 @@ CFG = {
 
 @pytest.fixture(scope="module")
 def rounds():
-    sim = Simulation(build_config(CFG))
-    return sim, [sim.run_pieces(r) for r in range(3)]
+    """The rounds and each round's pieces as the collector makes their rows."""
+    run = Rounds.local(build_config(CFG))
+    return run, [[run.collector.rows(r, p) for p in run.sim.run_round(r)] for r in range(3)]
+
+
+def flatten(pieces: list) -> dict:
+    """The pieces' rows as one table each, as ``Collector.tables`` puts a round together."""
+    tables = {t: [r for p in pieces for r in p.get(t, [])] for t in TABLES}
+    tables["balances"].sort(key=lambda r: r["node"])
+    return tables
 
 
 def test_pieces_assembled_as_batches_equal_the_flat_rows(rounds):
     """What the Ray driver writes (each piece a batch, ``assemble``) is, row for row, what
-    the local runtime writes (``to_batch`` of ``flatten``)."""
-    _, pieces = rounds
+    the local runtime writes (``to_batch`` of the round's rows)."""
+    run, pieces = rounds
     for rnd, round_pieces in enumerate(pieces):
         flat = flatten(round_pieces)
         batched = assemble([{t: to_batch(t, "r", rnd, rows) for t, rows in p.items()}
@@ -52,8 +62,8 @@ def test_pieces_bundled_per_host_and_sliced_back_equal_the_flat_rows(rounds):
     """As a host answers (one ``Bundle`` for all its chains of a call) and the driver reads
     (each chain's span, in VPP order): the same tables, row for row, as the flat rows --
     with the chains dealt to two hosts crosswise, and the pieces of one call bundled."""
-    sim, pieces = rounds
-    v = sim.cfg.topology.vpps
+    run, pieces = rounds
+    v = run.cfg.topology.vpps
     for rnd, round_pieces in enumerate(pieces):
         rebuilt = list(round_pieces)
         for first in (0, v + 1, 2 * v + 2):  # each side chain's trade, close and end pieces
@@ -71,19 +81,26 @@ def test_pieces_bundled_per_host_and_sliced_back_equal_the_flat_rows(rounds):
 
 
 def test_a_round_is_each_side_chain_then_the_main_chain_then_each_again(rounds):
-    sim, pieces = rounds
-    v = sim.cfg.topology.vpps
-    tables = [sorted(p) for p in pieces[1]]
-    assert tables[:v] == [["blocks", "consensus", "messages", "trades"]] * v
-    assert tables[v] == ["anchors", "blocks", "consensus", "messages", "trades"]
-    assert tables[v + 1:2 * v + 1] == [["audits", "blocks", "credits", "energy", "market",
-                                         "messages"]] * v
-    assert tables[2 * v + 1] == ["audits", "credits", "market"]
-    assert tables[2 * v + 2:] == [["balances"]] * (v + 1)
+    """Each piece holds the kinds of rows of its step, and over the three rounds each kind
+    shows up (a piece has no table it has no row of: round 1's main block anchored nothing,
+    and the grid's supervisors audit nobody in these rounds)."""
+    run, pieces = rounds
+    v = run.cfg.topology.vpps
+    layout = [{"blocks", "consensus", "messages", "trades"}] * v \
+        + [{"anchors", "blocks", "consensus", "messages", "trades"}] \
+        + [{"audits", "blocks", "credits", "energy", "market", "messages"}] * v \
+        + [{"audits", "credits", "market"}] + [{"balances"}] * (v + 1)
+    for round_pieces in pieces:
+        assert len(round_pieces) == len(layout)
+        assert all(set(p) <= want for p, want in zip(round_pieces, layout, strict=True))
+    seen = [set().union(*(set(p[k]) for p in pieces)) for k in range(len(layout))]
+    main_tail = 2 * v + 1
+    assert seen[main_tail] == {"credits", "market"}
+    assert seen[:main_tail] + seen[main_tail + 1:] == layout[:main_tail] + layout[main_tail + 1:]
     # a side chain's pieces carry its own rows only
     for k in range(v):
         chain = f"vpp-{k}"
-        for p in (pieces[1][k], pieces[1][v + 1 + k]):
+        for p in (pieces[2][k], pieces[2][v + 1 + k]):
             assert {r["chain"] for rows in p.values() for r in rows} <= {chain}
 
 
@@ -126,9 +143,9 @@ def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
 
     sim = Simulation(cfg, sides=Elsewhere)
     ids = sim.identities
-    here = Simulation(cfg)
+    elsewhere, here = Rounds(cfg, sim), Rounds.local(cfg)
     for rnd in range(3):
-        assert flatten(sim.run_pieces(rnd)) == here.run_round(rnd)
+        assert elsewhere.rows(rnd) == here.rows(rnd)
     assert sim.sides == {}  # no side chain in the coordinator
     # the side chains' accounts are the services' own
     for chain, service in made["services"].items():

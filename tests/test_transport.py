@@ -13,7 +13,7 @@ from consensus_harness import make_instance, run_instance, trades_for
 from mlts_ray.analysis.load import load_table
 from mlts_ray.config import build_config, load_config
 from mlts_ray.consensus.committee import dce_committee
-from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.runtime.rounds import Rounds
 from mlts_ray.net.network import LinkModel, PartitionWindow
 from mlts_ray.runtime.local import run_local
 
@@ -142,7 +142,7 @@ def _round(algorithm: str, uplink: float) -> dict:
         "consensus": {"algorithm": algorithm},
         "network": {"uplink_mbps": uplink},
     })
-    (row,) = [r for r in Simulation(cfg).run_round(0)["consensus"] if r["chain"] == "vpp-0"]
+    (row,) = [r for r in Rounds.local(cfg).rows(0)["consensus"] if r["chain"] == "vpp-0"]
     return row
 
 

@@ -30,7 +30,7 @@ from mlts_ray.ledger.crypto import Identity, SigKind
 from mlts_ray.ledger.tx import SignedTrade, Trade
 from mlts_ray.runtime.digests import DIGESTS, encode_record, file_digest, record_hash, record_name
 from mlts_ray.runtime.local import run_local
-from mlts_ray.runtime.tables import SCHEMAS, TABLES
+from mlts_ray.results.schemas import SCHEMAS, TABLES
 
 ROUNDS = 5
 SETTINGS = ["experiment.runtime=local", f"experiment.rounds={ROUNDS}", "experiment.seed=4",

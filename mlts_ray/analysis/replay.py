@@ -8,18 +8,17 @@ from __future__ import annotations
 import pandas as pd
 
 from mlts_ray.analysis.run_files import StoredRun, VerifyError
-from mlts_ray.mlts.simulation import Simulation
-from mlts_ray.runtime.tables import TABLES, to_batch
+from mlts_ray.results.schemas import TABLES
+from mlts_ray.runtime.rounds import Rounds
 
 
 def replay(run: StoredRun) -> int:
     """Re-run ``run``'s rounds and compare; returns the rows compared."""
-    sim = Simulation(run.cfg)
-    run_id, compared = run.manifest["run_id"], 0
+    rounds, compared = Rounds.local(run.cfg), 0
     for rnd in range(run.rounds):
-        tables = sim.run_round(rnd)
+        batches = rounds.batches(rnd)
         for table in TABLES:
-            want = to_batch(table, run_id, rnd, tables.get(table, [])).to_pandas()
+            want = batches[table].to_pandas()
             stored = run.tables[table]
             got = stored[stored["round"] == rnd].reset_index(drop=True)
             compared += _compare(table, rnd, got, want)

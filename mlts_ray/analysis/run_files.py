@@ -21,7 +21,7 @@ from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
 from mlts_ray.runtime.sink import MANIFEST
 from mlts_ray.runtime.storage import Location, locate
-from mlts_ray.runtime.tables import SCHEMAS, TABLES
+from mlts_ray.results.schemas import SCHEMAS, TABLES
 
 
 class VerifyError(ContentError):

@@ -36,7 +36,8 @@ from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
-from mlts_ray.mlts.anchoring import anchor_root, anchor_of
+from mlts_ray.mlts.anchoring import anchor_of, anchor_root
+from mlts_ray.results.rows import block_columns, trade_columns
 
 __all__ = ["Report", "VerifyError", "verify_run", "verify_tables"]
 
@@ -173,12 +174,7 @@ def _verify_block(row: pd.Series, expected_height: int, prev: bytes, keys: Deriv
     h = block.header
     if block.hash.hex() != row["hash"]:
         raise _fail(subject, "hash column does not match the hash of the payload")
-    _check_columns(subject, row, {
-        "chain": h.chain, "height": h.height, "kind": h.kind.label, "prev_hash": h.prev_hash.hex(),
-        "merkle_root": h.merkle_root.hex(), "anchor_root": h.anchor_root.hex(),
-        "index_field": h.index, "type_field": h.type, "n_txs": h.n_txs, "proposer": h.proposer,
-        "last_commit": h.last_commit.hex(), "credit_root": h.credit_root.hex(),
-    })
+    _check_columns(subject, row, block_columns(block))
     if h.height != expected_height:
         raise _fail(subject, f"chain has a gap: height {h.height} where {expected_height} is next")
     if "round" in row and row["round"] != h.round:
@@ -234,11 +230,7 @@ def _verify_trade(row, in_blocks, collab, keys: DerivedKeyRing, report: Report) 
     t = st.trade
     if st.tx_id != row["tx_id"]:
         raise _fail(subject, f"payload is trade {st.tx_id}")
-    _check_columns(subject, row, {
-        "chain": t.chain, "buyer": t.buyer, "seller": t.seller, "buyer_vpp": t.buyer_vpp,
-        "seller_vpp": t.seller_vpp, "wh": t.wh, "kwh": t.wh / 1000, "price": t.price,
-        "amount_cents": t.amount_cents, "cross": t.cross,
-    })
+    _check_columns(subject, row, trade_columns(st))
     report.trades += 1
     placed = in_blocks.get(st.tx_id)
     if row["status"] == "settled" or not pd.isna(row["height"]):

@@ -1,8 +1,7 @@
 """What side chains and the main chain share: per-round committee selection, one consensus
 instance, committing the block, settling its trades, the round's record for the next block
-(view changes, proofs, complaints, audits), the credit update from what the chain proves, and
-the rows of the ``consensus``, ``messages``, ``credits``, ``blocks``, ``trades``, ``audits``,
-``energy`` and ``market`` tables.
+(view changes, proofs, complaints, audits) and the credit update from what the chain proves,
+each reported as facts (``mlts.report``).
 
 A subclass says who the chain's nodes are (``names``), who may sit on its committee
 (``candidates``), who supervises (``supervisors``), who is the client, what kind of block it
@@ -14,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, AuditClaim, settle_audit
+from mlts_ray.consensus.byzantine import WRAPPERS
 from mlts_ray.consensus.checks import know_trades
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.complaints import file
@@ -34,70 +32,26 @@ from mlts_ray.consensus.credit import (
 )
 from mlts_ray.consensus.messages import commit_digest, encode_commits
 from mlts_ray.errors import ChainError, RunError
-from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
+from mlts_ray.ledger.block import ZERO_HASH, BlockKind
 from mlts_ray.ledger.chain import ChainStore
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import Settlement, overdrawn_by
 from mlts_ray.ledger.tx import SignedTrade
-from mlts_ray.mlts.consensus_round import (
-    PHASES,
-    Job,
-    Outcome,
-    build_instance,
-    penalised_votes,
-)
+from mlts_ray.mlts.consensus_round import PHASES, Job, Outcome, build_instance
 from mlts_ray.mlts.behaviours import strategies
-from mlts_ray.mlts.topology import HONEST
+from mlts_ray.mlts.report import (
+    SETTLED,
+    AuditResult,
+    Carried,
+    CommittedBlock,
+    ConsensusRun,
+    CreditChange,
+    Report,
+    TradeOutcome,
+)
 from mlts_ray.mlts.trading import TradingSpec
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.rng import stream
-
-Row = dict[str, Any]
-
-
-@dataclass(slots=True)
-class RoundRows:
-    """One round's rows, table by table (docs/architecture.md section 8), minus ``run_id``/``round``."""
-
-    consensus: list[Row] = field(default_factory=list)
-    messages: list[Row] = field(default_factory=list)
-    credits: list[Row] = field(default_factory=list)
-    blocks: list[Row] = field(default_factory=list)
-    trades: list[Row] = field(default_factory=list)
-    audits: list[Row] = field(default_factory=list)
-    anchors: list[Row] = field(default_factory=list)
-    energy: list[Row] = field(default_factory=list)
-    market: list[Row] = field(default_factory=list)
-
-    def extend(self, other: RoundRows) -> None:
-        for name in self.__slots__:
-            getattr(self, name).extend(getattr(other, name))
-
-
-def block_row(block: Block, certificate: bytes = b"") -> Row:
-    """``certificate``: the canonical commit certificate that proves the block (empty for a
-    collaborative block, which no consensus round makes)."""
-    h = block.header
-    return {
-        "chain": h.chain, "height": h.height, "kind": h.kind.label, "hash": block.hash.hex(),
-        "prev_hash": h.prev_hash.hex(), "merkle_root": h.merkle_root.hex(),
-        "anchor_root": h.anchor_root.hex(), "index_field": h.index, "type_field": h.type,
-        "n_txs": h.n_txs, "proposer": h.proposer, "last_commit": h.last_commit.hex(),
-        "credit_root": h.credit_root.hex(),
-        "payload": block.encode(), "certificate": certificate,
-    }
-
-
-def trade_row(st: SignedTrade, status: str, reason: str, height: int | None) -> Row:
-    t = st.trade
-    return {
-        "tx_id": t.tx_id, "chain": t.chain, "buyer": t.buyer, "seller": t.seller,
-        "buyer_vpp": t.buyer_vpp, "seller_vpp": t.seller_vpp, "wh": t.wh, "kwh": t.wh / 1000,
-        "price": t.price, "amount_cents": t.amount_cents, "cross": t.cross, "status": status,
-        "reason": reason, "height": height, "main_height": height if t.cross else None,
-        "payload": st.encode(),
-    }
-
 
 def bump(counts: dict[str, int], node: str, by: int = 1) -> None:
     counts[node] = counts.get(node, 0) + by
@@ -209,10 +163,10 @@ class Chain:
         return Job(inst, acting, know_trades(inst, trades), self.inter, trading)
 
     def record(
-        self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows
+        self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, report: Report
     ) -> None:
         """Commit, settle and record what the instance produced."""
-        self._commit(out, trades, ledger, rows)
+        self._commit(out, trades, ledger, report)
         self._consensus_facts(out)
         # the views this round changed through, as the chain shows them (so ``mlts verify``
         # follows PBFT's stable primary): a decided round stays in the deciding view
@@ -221,19 +175,22 @@ class Chain:
         if out.decided:
             self.last_certificate, self.holders = out.certificate, out.holders
             self.pending_records = []  # this round's block carried them
-            if out.request_latency_us is not None:
-                self.recent_us.append(out.request_latency_us)
-        rows.consensus.append(self._consensus_row(out))
-        rows.messages.extend(
-            {"chain": self.chain, "phase": p, "count": s.count, "bytes": s.bytes, "dropped": s.dropped}
+            quorum_us = self._honest_quorum_us(out)
+            if quorum_us is not None:
+                self.recent_us.append(quorum_us)
+        absent = frozenset(n for n in out.inst.names if not self.present(n))
+        report.consensus.append(ConsensusRun(self.chain, out, self.committee.degraded, absent))
+        report.messages.extend(
+            Carried(self.chain, p, s.count, s.bytes, s.dropped)
             for p in PHASES if (s := out.phases.get(p)) is not None
         )
 
     def _commit(
-        self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, rows: RoundRows
+        self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, report: Report
     ) -> None:
         if out.block is None:
-            rows.trades.extend(trade_row(t, "not-committed", "no block this round", None) for t in trades)
+            report.trades.extend(TradeOutcome(t, "not-committed", "no block this round")
+                                 for t in trades)
             return
         prev = self.last_certificate
         want = commit_digest(prev.commits) if prev is not None else ZERO_HASH
@@ -243,7 +200,7 @@ class Chain:
             self.store.append(out.block)
         except Exception as err:  # a valid certificate proves it: it must extend the chain
             raise RunError(out.block.ref, f"committed block rejected: {err}") from err
-        rows.blocks.append(block_row(out.block, encode_commits(out.certificate.commits)))
+        report.blocks.append(CommittedBlock(out.block, encode_commits(out.certificate.commits)))
         height = out.block.header.height
         included = out.block.signed_trades(known=trades)
         self.recent_trades = tuple(included)
@@ -253,29 +210,26 @@ class Chain:
                 bad = t.bad_signer(self.keys)
                 if bad:
                     self.complain(bad, "bad-signature", t.encode(), out.inst.round)
-                rows.trades.append(trade_row(
-                    t, "rejected", "bad-signature" if bad else "excluded by primary", None))
-        self.settle(included, height, ledger, rows)
+                report.trades.append(TradeOutcome(
+                    t, "rejected", "bad-signature" if bad else "excluded by primary"))
+        self.settle(included, height, ledger, report)
 
     def settle(
-        self, included: list[SignedTrade], height: int, ledger: Settlement, rows: RoundRows
-    ) -> list[SignedTrade]:
-        """Settle a committed block's trades one by one; returns the settled ones."""
-        settled = []
+        self, included: list[SignedTrade], height: int, ledger: Settlement, report: Report
+    ) -> None:
+        """Settle a committed block's trades one by one."""
         for t, err in zip(included, ledger.settle_each(included, committed=True), strict=True):
             for party in (t.trade.buyer, t.trade.seller):  # each signed it: it was there
                 self.facts_for(party).active.add(party)
             if err is None:
-                settled.append(t)
                 for party in (t.trade.buyer, t.trade.seller):
                     bump(self.facts_for(party).settled, party)
-                rows.trades.append(trade_row(t, "settled", "", height))
+                report.trades.append(TradeOutcome(t, SETTLED, "", height))
             else:
                 party = overdrawn_by(err.reason, t.trade.buyer, t.trade.seller)
                 if party is not None:
                     bump(self.facts_for(party).trade_offences, party)
-                rows.trades.append(trade_row(t, "rejected", err.reason, height))
-        return settled
+                report.trades.append(TradeOutcome(t, "rejected", err.reason, height))
 
     def _consensus_facts(self, out: Outcome) -> None:
         """The committee's conduct, read from what the chain records of the round -- the
@@ -298,6 +252,17 @@ class Chain:
         due = not out.decided or out.view > 0 or bool(fresh)
         self.record_due = record if due else RoundRecord(self.chain, inst.round)
 
+    def _honest_quorum_us(self, out: Outcome) -> int | None:
+        """TRANSITIONAL (removed with the population step): the q-th *honest* member's commit,
+        as the chain's round time has always been measured -- a read of the behaviour labels
+        that the next commit replaces with ``out.quorum_commit_us``."""
+        inst = out.inst
+        honest = {i for i, n in enumerate(inst.names)
+                  if self.behaviour[n] not in WRAPPERS and self.present(n)}
+        times = sorted(t for i, (t, _) in out.trace.commits.items()
+                       if i in honest and i in set(inst.members))
+        return times[inst.q - 1] if len(times) >= inst.q else None
+
     def view_timeout_us(self) -> int:
         """Performance accountability (Aardvark): members expect the round within
         ``accountability_factor`` times the median of the chain's recent round times -- so a
@@ -313,7 +278,7 @@ class Chain:
 
     # --- credit ---------------------------------------------------------------------------------
 
-    def credit(self, rnd: int, ledger: Settlement, rows: RoundRows) -> None:
+    def credit(self, rnd: int, ledger: Settlement, report: Report) -> None:
         """Judge the round's complaints, apply its credit (conduct, evidence, trading) and
         audits to the book, and put the round's record up for the next block."""
         facts = self.facts
@@ -326,20 +291,15 @@ class Chain:
             metering=self.period_report)
         if record != RoundRecord(self.chain, rnd) or not facts.conduct.decided:
             self.pending_records.append(record.encode())
-        rows.audits.extend({
-            "chain": self.chain, "auditor": a.auditor, "target": a.target, "stake": a.stake,
-            "outcome": a.outcome, "credit_moved": a.credit_moved, "money_moved": a.money_moved,
-        } for a in audits)
+        report.audits.extend(AuditResult(self.chain, a) for a in audits)
         moved = close_round(self.book, facts, stakes, audits, rnd)
         self.credit_root = book_root(self.book, rnd + 1)
-        for n in self.names:  # str() of a StrEnum is its value, without Enum.value's descriptor
-            rows.credits.append({
-                "chain": self.chain, "node": n, "role": str(facts.roles[n]),
-                "behaviour": self.behaviour[n], "credit": self.book.credit(n), "delta": moved[n],
-                "trading_credit": self.book.accounts[n].trading,
-                "in_committee": n in self.committee.members,
-                "status": str(self.book.status(n, rnd + 1)),
-            })
+        members = set(self.committee.members)
+        report.credits.extend(  # str() of a StrEnum is its value, without Enum.value's descriptor
+            CreditChange(self.chain, n, str(facts.roles[n]), self.book.credit(n), moved[n],
+                         self.book.accounts[n].trading, n in members,
+                         str(self.book.status(n, rnd + 1)))
+            for n in self.names)
 
     def _audits(self, rnd: int, misbehaved: set[str], ledger: Settlement) -> Iterator[Audit]:
         cfg = self.cfg.credit
@@ -359,25 +319,3 @@ class Chain:
                 elif audit.money_moved < 0:
                     ledger.transfer_money(sup, target, -audit.money_moved)
                 yield audit
-
-    def _consensus_row(self, out: Outcome) -> Row:
-        inst = out.inst
-        byz = sum(1 for m in inst.member_names if self.behaviour[m] != HONEST)
-        return {
-            "chain": self.chain, "algorithm": self.cfg.consensus.algorithm,
-            "height": inst.height, "n_nodes": len(inst.names), "committee_size": inst.k,
-            "f": inst.f, "primary": out.primary, "views": out.views, "committed": out.decided,
-            "latency_ms": None if out.latency_us is None else out.latency_us / 1000,
-            "finality_ms": None if out.finality_us is None else out.finality_us / 1000,
-            "request_latency_ms": (
-                None if out.request_latency_us is None else out.request_latency_us / 1000
-            ),
-            "messages": sum(s.count for s in out.phases.values()),
-            "bytes": sum(s.bytes for s in out.phases.values()),
-            "txs": out.block.header.n_txs if out.block else 0,
-            "byzantine_in_committee": byz, "committee_degraded": self.committee.degraded,
-            "safety_violation": out.safety_violation,
-            "evidence": len(penalised_votes(out)) + len(out.proven),
-            "signatures_made": out.signs, "signatures_checked": out.verifies,
-            "deliveries": out.delivered, "wall_ms": out.wall_ms,
-        }

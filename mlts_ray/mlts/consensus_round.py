@@ -1,17 +1,18 @@
 """One consensus round on one chain: build the instance, run it on the simulated network, and
-read what happened (the certificate the chain stores, safety, latency, message counts, the
-view-change statements and proofs of the round's record) from the nodes' observations. Used by
-every chain; credit is read from the chain's record of it (``consensus.conduct``), not here."""
+read what happened (the certificate the chain stores, what the network carried, the
+view-change statements and proofs of the round's record, and each node's reports as a
+``Trace``) from the nodes' observations. Used by every chain; credit is read from the chain's
+record of it (``consensus.conduct``), not here; which nodes were honest, and so safety and
+latency, is the collector's oracle's to judge (``results.oracle``)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlts_ray.config import Config
-from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS, wrap
+from mlts_ray.consensus.byzantine import wrap
 from mlts_ray.consensus.catchup import CatchUp
 from mlts_ray.consensus.checks import check_certificate, know_trades
 from mlts_ray.consensus.conduct import SentViewChanges
@@ -41,44 +42,50 @@ PHASES = ("request", "pre-prepare", "prepare", "commit", "reply", "certificate",
           "view-change", "new-view", "fetch", "retransmit")
 
 
-def consensus_honest(behaviour: str) -> bool:
-    return behaviour not in CONSENSUS_BEHAVIOURS
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """What each node reported of an instance, unjudged: the first proposal any primary made
+    (even one a faulty wrapper then withheld), each node's first commit, the highest view it
+    entered or gave up in, the misbehaviour it reported, whether the client got its answer.
+    Which of these nodes were honest is for the collector's oracle (``results.oracle``), the
+    only reader of behaviour labels, to say."""
+
+    proposed_us: int | None = None
+    commits: Mapping[int, tuple[int, bytes]] = field(default_factory=dict)  # node -> (time, digest)
+    views: Mapping[int, int] = field(default_factory=dict)  # node -> highest view seen
+    reports: tuple[tuple[int, Evidence], ...] = ()  # (reporting node, evidence), in order
+    answered: frozenset[int] = frozenset()
+    gave_up: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What one instance produced, from the honest nodes' point of view."""
+    """What one instance produced: what the chain knows (the decided block, its certificate,
+    who holds it, the proofs and view-change statements for its record), what the network
+    carried, and each node's reports (``trace``). Nothing here is filtered by who is honest."""
 
     inst: Instance
     block: Block | None
-    view: int  # view of the decision (or the last view tried)
-    views: int
-    safety_violation: bool
-    latency_us: int | None  # first proposal -> q-th honest member commits (docs/architecture.md section 8)
-    finality_us: int | None  # first proposal -> every honest node holds the block
-    request_latency_us: int | None  # client's request (round start) -> q-th honest commit
+    view: int | None  # the deciding view (None: no decision)
     phases: dict[str, PhaseStats]
     signs: int
     verifies: int
     delivered: int
-    evidence: list[Evidence] = field(default_factory=list)
+    trace: Trace = field(default_factory=Trace)
+    # the client's request (round start) -> the q-th member's commit: the round time members
+    # bound their next primary by (Chain.view_timeout_us)
+    quorum_commit_us: int | None = None
     proven: set[str] = field(default_factory=set)
-    answered: bool = False
-    gave_up: bool = False
     wall_ms: float | None = None  # set by the runtime that ran it (never read in here)
     trading: TradingResult | None = None  # the side chain's trading, when the job had one
     certificate: object = None  # the decided block's commit certificate (messages.Certificate)
     holders: frozenset[str] = frozenset()  # every node that said it holds the decided block
     proofs: tuple[bytes, ...] = ()  # one canonical proof per convicted offender, for the chain
-    timeouts: tuple = ()  # every signed view-change statement some node received (Timeout)
+    timeouts: tuple = ()  # every signed view-change statement some member sent (Timeout)
 
     @property
     def decided(self) -> bool:
         return self.block is not None
-
-    @property
-    def primary(self) -> str:
-        return self.inst.names[self.inst.primary(self.view)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +152,7 @@ def with_trades(job: Job, result: TradingResult) -> Job:
 
 def finish(run: Run) -> Outcome:
     """What the run produced, once its last window is done."""
-    out = read_outcome(run.job.inst, run.sim, run.job.behaviours)
+    out = read_outcome(run.job.inst, run.sim)
     out.trading = run.trading
     return out
 
@@ -269,66 +276,56 @@ def run_instance(
                    inst.keys)
 
 
-def read_outcome(inst: Instance, sim: ChainSim, behaviours: Mapping[str, str]) -> Outcome:
+def read_outcome(inst: Instance, sim: ChainSim) -> Outcome:
     """What the instance produced, read from the nodes' observations."""
-    honest = {i for i, n in enumerate(inst.names) if consensus_honest(behaviours.get(n, "honest"))}
-    # The first proposal any primary made, even one a faulty wrapper then withheld: a silent
-    # primary's timeout counts in latency, as it should when comparing algorithms.
     observations = sim.sorted_observations()
-    proposed = min(
-        (ob.time_us for ob in observations if isinstance(ob.value, Proposed)), default=None
-    )
-    commits: dict[int, tuple[int, Committed]] = {}
-    views_seen, evidence = [0], []
-    answered = gave_up = False
+    trace = _trace(observations)
     # every view change any member put on the wire (consensus.conduct.SentViewChanges): what
     # the round's record holds (each statement is signed and checked again where it is used)
     statements = [ob.value.statement for ob in observations if isinstance(ob.value, TimeoutSeen)]
-    for ob in observations:
-        if ob.node not in honest:
-            continue
-        v = ob.value
-        if isinstance(v, Committed):
-            commits.setdefault(ob.node, (ob.time_us, v))
-        elif isinstance(v, ViewEntered):
-            views_seen.append(v.view)
-        elif isinstance(v, Evidence):
-            evidence.append(v)  # honest nodes' reports: penalties that need no proof
-        elif isinstance(v, Answered):
-            answered = True
-        elif isinstance(v, GaveUp):
-            gave_up = True
-            views_seen.append(v.view)
-    digests = Counter(c.digest for _, c in commits.values())
-    safety_violation = len(digests) > 1
-    block, view, decided = None, max(views_seen), None
-    latency = finality = request_latency = certificate = None
+    block = view = certificate = quorum = None
     holders: frozenset[str] = frozenset()
     proven = _first_proven(inst, observations)
     if proven is not None:
         # The chain appends the block the first valid commit certificate proves, as any node
         # holding that certificate would: no tally over nodes known to be honest.
-        decided, certificate = proven.digest, proven.proof
+        certificate, view = proven.proof, proven.view
         block = Block.decode(proven.block)
-        view = proven.view
         members = set(inst.members)
-        member_times = sorted(t for i, (t, _) in commits.items() if i in members)
+        member_times = sorted(t for i, (t, _) in trace.commits.items() if i in members)
         if len(member_times) >= inst.q:
-            request_latency = member_times[inst.q - 1]
-            latency = request_latency - proposed
-        if honest <= commits.keys() and not safety_violation:
-            finality = max(t for t, _ in commits.values()) - proposed
+            quorum = member_times[inst.q - 1]
         holders = frozenset(inst.names[ob.node] for ob in observations
-                            if isinstance(ob.value, Committed) and ob.value.digest == decided)
+                            if isinstance(ob.value, Committed) and ob.value.digest == proven.digest)
     convicted = _proven(inst, observations, certificate)
-    out = Outcome(
-        inst, block, view, max(view, max(views_seen)) + 1, safety_violation, latency, finality,
-        request_latency,
-        sim.phases, sim.signs, sim.verifies, sim.delivered,
-        evidence, set(convicted), answered, gave_up, certificate=certificate, holders=holders,
+    return Outcome(
+        inst, block, view, sim.phases, sim.signs, sim.verifies, sim.delivered, trace, quorum,
+        set(convicted), certificate=certificate, holders=holders,
         proofs=tuple(convicted[n] for n in sorted(convicted)), timeouts=tuple(statements),
     )
-    return out
+
+
+def _trace(observations: Sequence) -> Trace:
+    """Each node's reports, in observation order (the first commit of each node)."""
+    commits: dict[int, tuple[int, bytes]] = {}
+    views: dict[int, int] = {}
+    reports, answered, gave_up = [], set(), set()
+    for ob in observations:
+        v = ob.value
+        if isinstance(v, Committed):
+            commits.setdefault(ob.node, (ob.time_us, v.digest))
+        elif isinstance(v, (ViewEntered, GaveUp)):
+            views[ob.node] = max(views.get(ob.node, 0), v.view)
+            if isinstance(v, GaveUp):
+                gave_up.add(ob.node)
+        elif isinstance(v, Evidence):
+            reports.append((ob.node, v))
+        elif isinstance(v, Answered):
+            answered.add(ob.node)
+    proposed = min((ob.time_us for ob in observations if isinstance(ob.value, Proposed)),
+                   default=None)
+    return Trace(proposed, commits, views, tuple(reports), frozenset(answered),
+                 frozenset(gave_up))
 
 
 def _first_proven(inst: Instance, observations: Sequence) -> Committed | None:
@@ -383,19 +380,6 @@ def _proven(inst: Instance, observations: Sequence, certificate: object) -> dict
         if who is not None and who not in convicted:
             convicted[who] = proof.encode()
     return convicted
-
-
-def penalised_votes(out: Outcome) -> set[tuple[str, str, int]]:
-    """``(offender, phase, view)`` of bad signatures, consensus traffic from non-members and
-    conflicting votes -- except conflicting votes in a view whose primary equivocated: honest
-    members were fooled, not faulty."""
-    inst = out.inst
-    fooled = {v for v in range(out.views) if inst.names[inst.primary(v)] in out.proven}
-    return {
-        (e.offender, e.phase, e.view) for e in out.evidence
-        if e.kind in ("bad-signature", "non-member")
-        or (e.kind == "conflicting-vote" and e.view not in fooled)
-    }
 
 
 def build_instance(

@@ -76,7 +76,7 @@ class MeterReport(SignedBody):
         return frozenset(m.node for m in self.entries if not m.online)
 
 
-def report(vmc: Identity, chain: str, round_: int, entries: Iterable[Metered]) -> MeterReport:
+def signed_report(vmc: Identity, chain: str, round_: int, entries: Iterable[Metered]) -> MeterReport:
     return MeterReport(chain, round_, vmc.name, tuple(entries)).signed(vmc)
 
 
@@ -89,4 +89,14 @@ def tally(settled: Iterable[tuple[str, str, int]]) -> dict[str, tuple[int, int]]
         out[seller] = (sold + wh, bought)
         sold, bought = out.get(buyer, (0, 0))
         out[buyer] = (sold, bought + wh)
+    return out
+
+
+def cross_wh_by_vpp(cross: Iterable[tuple[str, str, int]]) -> dict[str, int]:
+    """Each VPP's cross-traded Wh from settled cross trades' (buyer VPP, seller VPP, wh), as
+    buyer or seller (a trade counts once per VPP)."""
+    out: dict[str, int] = {}
+    for buyer_vpp, seller_vpp, wh in cross:
+        for vpp in {buyer_vpp, seller_vpp}:
+            out[vpp] = out.get(vpp, 0) + wh
     return out

@@ -19,10 +19,11 @@ from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import Settlement
 from mlts_ray.mlts.anchoring import collaborative_block
-from mlts_ray.mlts.chain import Chain, RoundRows, block_row
+from mlts_ray.mlts.chain import Chain
 from mlts_ray.mlts.energy import Meter, Reading
-from mlts_ray.mlts.metering import Metered, report
+from mlts_ray.mlts.metering import Metered, signed_report
 from mlts_ray.mlts.relay import broadcast
+from mlts_ray.mlts.report import Carried, CommittedBlock, MeterClose, Report
 from mlts_ray.mlts.topology import VppLayout, assign_behaviours, vpp_layout
 from mlts_ray.mlts.trading import TradingResult, TradingSpec
 from mlts_ray.net.rng import stream
@@ -88,7 +89,7 @@ class SideChain(Chain):
                            self.layout.vmc)
 
     def close_period(self, rnd: int, ledger: Settlement, traded: dict[str, tuple[int, int]],
-                     rows: RoundRows) -> None:
+                     report: Report) -> None:
         """The grid takes every node's unsold surplus at the feed-in tariff and supplies its
         unbought deficit at the retail price; the VMC signs the period's meter report, which
         the round's record carries. ``traded``: Wh each node sold and bought in settled trades."""
@@ -98,14 +99,9 @@ class SideChain(Chain):
                                               w.retail_cents)
             sold, bought = traded.get(node, (0, 0))
             entries.append(Metered(node, r.net_wh, imported, exported, self.online[node]))
-            rows.energy.append({
-                "chain": self.chain, "node": node, "online": self.online[node],
-                "generation_wh": r.generation_wh, "consumption_wh": r.consumption_wh,
-                "charge_wh": r.charge_wh, "discharge_wh": r.discharge_wh, "soc_wh": r.soc_wh,
-                "loss_wh": r.loss_wh, "net_wh": r.net_wh, "sold_wh": sold, "bought_wh": bought,
-                "import_wh": imported, "export_wh": exported,
-            })
-        self.period_report = report(self.identities[self.layout.vmc], self.chain, rnd,
+            report.energy.append(MeterClose(self.chain, node, self.online[node], r, sold, bought,
+                                            imported, exported))
+        self.period_report = signed_report(self.identities[self.layout.vmc], self.chain, rnd,
                                     entries).encode()
 
     def apply_trading(self, result: TradingResult) -> None:
@@ -114,7 +110,7 @@ class SideChain(Chain):
     # --- collaborative blocks -------------------------------------------------------------------
 
     def collaborative(
-        self, rnd: int, main_height: int, trade_ids: Sequence[bytes], rows: RoundRows
+        self, rnd: int, main_height: int, trade_ids: Sequence[bytes], report: Report
     ) -> Block:
         """The VMC records main block ``main_height``'s trades of this VPP (their ids) and
         broadcasts the block to the VPP's other nodes through the simulated network
@@ -122,10 +118,8 @@ class SideChain(Chain):
         block = collaborative_block(
             self.identities[self.layout.vmc], self.store, rnd, main_height, trade_ids
         )
-        rows.blocks.append(block_row(block))
+        report.blocks.append(CommittedBlock(block))
         carried = broadcast(self.cfg, self.chain, self.names, self.layout.vmc, block, rnd)
-        rows.messages.append({
-            "chain": self.chain, "phase": "collaborative", "count": carried.count,
-            "bytes": carried.bytes, "dropped": carried.dropped,
-        })
+        report.messages.append(Carried(self.chain, "collaborative", carried.count,
+                                       carried.bytes, carried.dropped))
         return block

@@ -1,7 +1,8 @@
 """Everything one side chain owns and does in a round, wherever it lives (docs/architecture.md
 section 7): its chain (store, credit book, meters, committee), its VPP's accounts (a
 ``ChainAccounts`` shard), its trading, consensus, record, intra-VPP settlement, collaborative
-block, the period's close, its credit and audits, and its rows of the round's tables.
+block, the period's close, its credit and audits -- each call reporting what happened as
+facts (``mlts.report``), which the runtime's collector turns into rows.
 
 A round is four calls, so a runtime can keep the service on the host that runs the chain
 and send it only what the main chain decided:
@@ -12,12 +13,12 @@ and send it only what the main chain decided:
    while the side chains' contracts and consensus do).
 2. :meth:`SideService.recorded` -- the intra-VPP block's consensus job
    (:meth:`SideService.consensus_job`: the fills signed as contracts first; run by the caller,
-   wherever it runs the chain's nodes) committed, settled and recorded; returns the rows
+   wherever it runs the chain's nodes) committed, settled and recorded; returns the facts
    written before the main block (``Traded``).
 3. :meth:`SideService.close` -- given what the main chain's round meant for this VPP
    (``MainNews``: its collaborative block's trades, the complaints and the settled, active
    and offending parties the main chain proved, the Wh its nodes traded across VPPs): the
-   collaborative block, the grid's close, the physical-balance check, the VPP's market row,
+   collaborative block, the grid's close, the physical-balance check, the VPP's market close,
    its credit and audits (``Closed``).
 4. :meth:`SideService.end` -- after the main chain's audits (whose fines reach a VMC's account
    here through the shard's two-phase step): the period's balances and the shard's totals
@@ -28,7 +29,7 @@ Between 2 and 3 the shard answers the main chain's two-phase steps (``ChainAccou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,18 +39,14 @@ from mlts_ray.errors import RunError
 from mlts_ray.ledger.chain_accounts import ChainAccounts, FanOut, Ledgers, Shard, one_by_one
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import GRID, Balance, Settlement
-from mlts_ray.ledger.tx import Order
+from mlts_ray.ledger.tx import Order, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_of
-from mlts_ray.mlts.chain import RoundRows, bump
+from mlts_ray.mlts.chain import bump
 from mlts_ray.mlts.consensus_round import Job, Outcome, Runner, with_trades
-from mlts_ray.mlts.energy import Calendar
-from mlts_ray.mlts.market import market_row
 from mlts_ray.mlts.metering import tally
+from mlts_ray.mlts.report import MarketClose, MeterClose, Report, balances_of
 from mlts_ray.mlts.side import SideChain
 from mlts_ray.mlts.trading import Booked, TradingResult, book, sign_fills
-
-Row = dict[str, Any]
-Piece = Mapping[str, list[Row]]  # some tables' rows, in the order they are written
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +55,13 @@ class Opened:
 
     chain: str
     forwarded: tuple[Order, ...]
-    rows: Piece = field(default_factory=dict)  # none yet
+    report: Report = field(default_factory=Report)  # nothing yet
 
 
 @dataclass(frozen=True, slots=True)
 class Traded:
     chain: str
-    rows: Piece  # consensus, messages, blocks, trades
+    report: Report  # consensus, messages, blocks, trades
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +84,13 @@ class MainNews:
 class Closed:
     chain: str
     anchor: Anchor | None  # the collaborative block the next main block anchors
-    rows: Piece  # blocks, messages (collaborative), energy, market, credits, audits
+    report: Report  # blocks, messages (collaborative), energy, market, credits, audits
 
 
 @dataclass(frozen=True, slots=True)
 class Ended:
     chain: str
-    rows: Piece  # balances: this VPP's accounts
+    report: Report  # balances: this VPP's accounts
     grid_share: Balance  # this shard's share of the grid's account
     totals: Balance  # the shard's money and energy, the grid's share included
 
@@ -130,8 +127,7 @@ class SideService:
         # the chain's own work goes through the shard's locks: an account a main-chain step
         # holds refuses it (steps and these calls never overlap; the check says so)
         self.ledger = Ledgers(keys, {}, {self.chain: self.shard})
-        self.calendar = Calendar.of(cfg)
-        self.intra: list[Row] = []  # this round's settled intra-VPP trade rows
+        self.intra: tuple[Trade, ...] = ()  # this round's settled intra-VPP trades
         self.job: Job | None = None  # this round's consensus job, its trading still to finish
         self.booked: Booked | None = None  # this round's book, its fills not yet contracts
         self.trading: TradingResult | None = None
@@ -158,40 +154,38 @@ class SideService:
 
     def recorded(self, rnd: int, out: Outcome) -> Traded:
         """The job's outcome committed, settled and recorded."""
-        rows = RoundRows()
+        report = Report()
         out.trading = self.trading
         self.side.apply_trading(out.trading)
-        self.side.record(out, out.trading.trades, self.ledger, rows)
-        self.intra = [t for t in rows.trades if t["status"] == "settled"]
-        self._stamp(rnd, rows.consensus, rows.trades)
-        return Traded(self.chain, piece(rows, "consensus", "messages", "blocks", "trades"))
+        self.side.record(out, out.trading.trades, self.ledger, report)
+        self.intra = tuple(report.settled())
+        return Traded(self.chain, report)
 
     def close(self, rnd: int, news: MainNews) -> Closed:
-        side, rows = self.side, RoundRows()
+        side, report = self.side, Report()
         self._take(news)
         anchor = None
         if news.main_height is not None and news.trade_ids:
-            anchor = anchor_of(side.collaborative(rnd, news.main_height, news.trade_ids, rows))
-        traded = tally((t["seller"], t["buyer"], t["wh"]) for t in self.intra)
+            anchor = anchor_of(side.collaborative(rnd, news.main_height, news.trade_ids,
+                                                  report))
+        traded = tally((t.seller, t.buyer, t.wh) for t in self.intra)
         for node, (sold, bought) in news.traded.items():
             mine = traded.get(node, (0, 0))
             traded[node] = (mine[0] + sold, mine[1] + bought)
-        side.close_period(rnd, self.ledger, traded, rows)
-        check_balance(rnd, rows.energy)
-        if rows.energy:  # a VPP without traders has no market
-            rows.market.append(market_row(self.cfg, self.chain, self.intra, news.cross_wh,
-                                          rows.energy))
-        side.credit(rnd, self.ledger, rows)
-        self._stamp(rnd, rows.energy, rows.market)
-        return Closed(self.chain, anchor, piece(
-            rows, "blocks", "messages", "energy", "market", "credits", "audits"))
+        side.close_period(rnd, self.ledger, traded, report)
+        check_balance(rnd, report.energy)
+        if report.energy:  # a VPP without traders has no market
+            report.market.append(MarketClose(self.chain, self.intra, news.cross_wh,
+                                             tuple(report.energy)))
+        side.credit(rnd, self.ledger, report)
+        return Closed(self.chain, anchor, report)
 
     def end(self, rnd: int) -> Ended:
         accounts = self.shard.ledger
         balances = accounts.balances()
-        rows = [{"node": n, "money": m, "energy_wh": e, "energy_kwh": e / 1000}
-                for n, (m, e) in sorted(balances.items()) if n != GRID]
-        return Ended(self.chain, {"balances": rows}, balances[GRID], accounts.totals())
+        grid = balances.pop(GRID)
+        return Ended(self.chain, Report(balances=balances_of(balances)), grid,
+                     accounts.totals())
 
     def _take(self, news: MainNews) -> None:
         """The main chain's facts about this VPP's nodes join the chain's own, after them."""
@@ -203,25 +197,15 @@ class SideService:
         for node, n in news.trade_offences.items():
             bump(facts.trade_offences, node, n)
 
-    def _stamp(self, rnd: int, *tables: list[Row]) -> None:
-        start = self.calendar.period_start(rnd)
-        for rows in tables:
-            for row in rows:
-                row["period_start"] = start
 
-
-def piece(rows: RoundRows, *tables: str) -> Piece:
-    return {name: getattr(rows, name) for name in tables}
-
-
-def check_balance(rnd: int, energy: list[Row]) -> None:
+def check_balance(rnd: int, closes: Sequence[MeterClose]) -> None:
     """Each node's metered position went somewhere: to buyers, or to the grid."""
-    for row in energy:
-        net = row["generation_wh"] - row["consumption_wh"] - row["charge_wh"] \
-            + row["discharge_wh"]
-        moved = row["sold_wh"] - row["bought_wh"] + row["export_wh"] - row["import_wh"]
-        if net != row["net_wh"] or net != moved:
-            raise RunError(f"round {rnd} node {row['node']}",
+    for m in closes:
+        r = m.reading
+        net = r.generation_wh - r.consumption_wh - r.charge_wh + r.discharge_wh
+        moved = m.sold_wh - m.bought_wh + m.export_wh - m.import_wh
+        if net != r.net_wh or net != moved:
+            raise RunError(f"round {rnd} node {m.node}",
                            f"physical balance broken: metered {net} Wh, but it sold, bought "
                            f"and exchanged with the grid {moved} Wh net")
 

@@ -28,19 +28,17 @@ from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import GRID, Settlement, sum_balances
 from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_proofs, anchor_root
-from mlts_ray.mlts.chain import Chain, RoundRows
+from mlts_ray.mlts.chain import Chain
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
 from mlts_ray.mlts.main_chain import MainChain, grid_names
-from mlts_ray.mlts.energy import Calendar
-from mlts_ray.mlts.market import cross_wh_by_vpp, main_market_row
-from mlts_ray.mlts.metering import tally
+from mlts_ray.mlts.metering import cross_wh_by_vpp, tally
+from mlts_ray.mlts.report import AccountBalance, AnchorCheck, MarketClose, Report, balances_of
 from mlts_ray.mlts.side_service import (
     Ended,
     FactsInbox,
     LocalSides,
     MainNews,
     Sides,
-    piece,
 )
 from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.traders import contract
@@ -90,22 +88,18 @@ class Simulation:
                         for layout in layouts}
         self.main = MainChain(cfg, self.identities, self.keys, self.inboxes)
         self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
-        self.calendar = Calendar.of(cfg)
 
     @property
     def chains(self) -> list[Chain]:
         """Every chain held here: the side chains in VPP order (when here), then the main."""
         return [*self.sides.values(), self.main]
 
-    def run_round(self, rnd: int) -> dict[str, list[dict[str, Any]]]:
-        """Every chain's round, then the checks every round must pass: the tables' rows."""
-        return flatten(self.run_pieces(rnd))
-
-    def run_pieces(self, rnd: int) -> list[Any]:
-        """The round's rows in pieces, in the order they are written (see ``flatten``): each
-        side chain's before the main block, the main chain's, each side chain's after it,
-        the main chain's credit, then the balances. A piece is a mapping of table to rows, or
-        whatever stands for one in the runtime's ``Sides`` (the rows held elsewhere)."""
+    def run_round(self, rnd: int) -> list[Any]:
+        """Every chain's round, then the checks every round must pass: the round's facts in
+        pieces, in the order they are written (``results.Collector.tables``): each side
+        chain's before the main block, the main chain's, each side chain's after it, the main
+        chain's credit, then the balances. A piece is a ``Report``, or whatever stands for one
+        in the runtime's ``Sides`` (the rows made and held elsewhere)."""
         self.main_shard.forget_before(rnd)  # each side chain forgets in its own shard
         self.main.begin(rnd)
         for inbox in self.inboxes.values():
@@ -119,31 +113,23 @@ class Simulation:
         # consensus without a round trip.
         opened = self.services.open(rnd)
         recorded = self.services.record(rnd)
-        head = RoundRows()
+        head = Report()
         cross = self._cross_trades(rnd, [o for orders in opened() for o in orders])
         (out,) = self.runner([self.main.job(rnd, cross, anchor_root(self.pending))])
         traded = recorded()
         self.main.record(out, cross, self.ledger, head)
         if out.block is not None:
             self._anchor(out, head)
-        settled = [t for t in head.trades if t["status"] == "settled"]
+        settled = tuple(head.settled())
         closed = self.services.close(rnd, self._news(out, settled))
         if out.block is not None:  # each VPP party to its trades made a collaborative block
             self.pending = [c.anchor for c in closed if c.anchor is not None]
-        tail = RoundRows()
-        tail.market.append(main_market_row(self.cfg, settled))
+        tail = Report(market=[MarketClose(MAIN_CHAIN, settled)])
         self.main.credit(rnd, self.ledger, tail)
         ended = self.services.end(rnd)
         self._check_conservation(rnd, ended)
-        start = self.calendar.period_start(rnd)
-        for row in (*head.consensus, *head.trades, *tail.market):
-            row["period_start"] = start
-        return [*(t.rows for t in traded),
-                piece(head, "consensus", "messages", "blocks", "trades", "anchors"),
-                *(c.rows for c in closed),
-                piece(tail, "credits", "audits", "market"),
-                *(e.rows for e in ended),
-                {"balances": self._main_balances(ended)}]
+        return [*(t.report for t in traded), head, *(c.report for c in closed), tail,
+                *(e.report for e in ended), Report(balances=self._main_balances(ended))]
 
     def _cross_trades(self, rnd: int, forwarded: list[Order]) -> list[SignedTrade]:
         """Match the forwarded orders across VPPs; each party's VPP has its say on signing."""
@@ -163,19 +149,17 @@ class Simulation:
                 out.append(signed)
         return out
 
-    def _anchor(self, out: Outcome, rows: RoundRows) -> None:
+    def _anchor(self, out: Outcome, report: Report) -> None:
         """The committed main block anchors the pending collaborative blocks."""
         header = out.block.header
         # pending is in VPP order, one block per VPP: the root's order (anchoring.ordered)
-        for a, proof in anchor_proofs(self.pending):
-            rows.anchors.append({
-                "main_height": header.height, "chain": a.chain, "collab_height": a.height,
-                "collab_hash": a.block_hash.hex(), "collab_type": a.main_type,
-                "ok": verify_proof(a.leaf, proof, header.anchor_root),
-            })
+        report.anchors.extend(
+            AnchorCheck(header.height, a.chain, a.height, a.block_hash, a.main_type,
+                        verify_proof(a.leaf, proof, header.anchor_root))
+            for a, proof in anchor_proofs(self.pending))
         self.pending = []
 
-    def _news(self, out: Outcome, settled: list[dict[str, Any]]) -> dict[str, MainNews]:
+    def _news(self, out: Outcome, settled: Sequence[Trade]) -> dict[str, MainNews]:
         """What the main chain's round meant for each VPP: the ids of the committed block's
         trades with a party there (its collaborative block), the facts the main chain proved
         of its nodes, and the Wh they sold and bought across VPPs."""
@@ -185,20 +169,19 @@ class Simulation:
                 for vpp in dict.fromkeys((t.trade.buyer_vpp, t.trade.seller_vpp)):
                     by_vpp.setdefault(vpp, []).append(t.trade.id_bytes)
         traded: dict[str, dict[str, tuple[int, int]]] = {}
-        for node, moved in tally((t["seller"], t["buyer"], t["wh"]) for t in settled).items():
+        for node, moved in tally((t.seller, t.buyer, t.wh) for t in settled).items():
             traded.setdefault(home_of(node), {})[node] = moved
-        across = cross_wh_by_vpp(settled)
+        across = cross_wh_by_vpp((t.buyer_vpp, t.seller_vpp, t.wh) for t in settled)
         height = out.block.header.height if out.block is not None else None
         return {chain: inbox.news(main_height=height, trade_ids=tuple(by_vpp.get(chain, ())),
                                   traded=traded.get(chain, {}), cross_wh=across.get(chain, 0))
                 for chain, inbox in self.inboxes.items()}
 
-    def _main_balances(self, ended: list[Ended]) -> list[dict[str, Any]]:
+    def _main_balances(self, ended: list[Ended]) -> list[AccountBalance]:
         """The main shard's accounts, and the grid's: the sum of every shard's share."""
         here = self.main_shard.balances()
         grid = sum_balances([here.pop(GRID), *(e.grid_share for e in ended)])
-        return [{"node": n, "money": m, "energy_wh": e, "energy_kwh": e / 1000}
-                for n, (m, e) in sorted({**here, GRID: grid}.items())]
+        return balances_of({**here, GRID: grid})
 
     def _check_conservation(self, rnd: int, ended: list[Ended]) -> None:
         # Money moves between accounts only (the grid's included); energy lives one period:
@@ -207,18 +190,6 @@ class Simulation:
         if now != self.totals:
             raise RunError(
                 f"round {rnd}", f"money/energy not conserved: totals {now} != {self.totals}")
-
-
-def flatten(pieces: Sequence[Mapping[str, list[dict[str, Any]]]]) -> dict[str, list[dict[str, Any]]]:
-    """The round's tables from its pieces: each table's rows in piece order; ``balances``
-    sorted by node, as one ledger lists them."""
-    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in RoundRows.__slots__}
-    tables["balances"] = []
-    for one in pieces:
-        for name, rows in one.items():
-            tables[name].extend(rows)
-    tables["balances"].sort(key=lambda r: r["node"])
-    return tables
 
 
 def node_names(cfg: Config) -> list[str]:

@@ -21,10 +21,10 @@ from typing import Any
 from mlts_ray.config import Config, build_config
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.crypto import COUNTS, VERIFY_CACHE, Identity, SigKind, signing_root, verify
-from mlts_ray.mlts.simulation import Simulation
 from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.collector import setup_frozen
 from mlts_ray.runtime import scale_rounds
+from mlts_ray.runtime.rounds import Rounds
 from mlts_ray.runtime.scale_model import paired_scale_out, predict, serial_fraction
 
 Say = Callable[[str], None]
@@ -54,16 +54,16 @@ def _cfg(vpps: int, nodes: int, algorithm: str) -> Config:
     })
 
 
-def timed_round(sim: Simulation, rnd: int, sign_us: float, verify_us: float) -> dict[str, float]:
+def timed_round(rounds: Rounds, rnd: int, sign_us: float, verify_us: float) -> dict[str, float]:
     """Wall time, crypto floor and deliveries of one round (after ``rnd`` warm-up rounds), with
     the simulation's setup frozen out of the collector as a local run has it."""
     with setup_frozen():
         for r in range(rnd):
-            sim.run_round(r)
+            rounds.rows(r)
         gc.collect()
         signs, verifies = COUNTS["signs"], COUNTS["verifies"]
         start = time.perf_counter()
-        tables = sim.run_round(rnd)
+        tables = rounds.rows(rnd)
         wall = time.perf_counter() - start
     made, checked = COUNTS["signs"] - signs, COUNTS["verifies"] - verifies
     floor = (made * sign_us + checked * verify_us) / 1e6
@@ -90,7 +90,7 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     rounds = []
     for _ in range(5):
         VERIFY_CACHE.clear()
-        rounds.append(timed_round(Simulation(_cfg(1, n, "pbft")), 1, sign_us, verify_us))
+        rounds.append(timed_round(Rounds.local(_cfg(1, n, "pbft")), 1, sign_us, verify_us))
     pbft = _median(rounds, lambda r: r["ratio"])
     out |= {"pbft_n100_round_s": round(pbft["round_s"], 4),
             "pbft_n100_floor_s": round(pbft["floor_s"], 4),
@@ -104,7 +104,7 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
 
     vpps = 10 if quick else 100
     # the scale-out figures below run this config again, rounds 1-3 in each runtime
-    dce = timed_round(Simulation(_cfg(vpps, 100, "dce-pbft")), 1, sign_us, verify_us)
+    dce = timed_round(Rounds.local(_cfg(vpps, 100, "dce-pbft")), 1, sign_us, verify_us)
     out |= {"dce_10k_round_s": round(dce["round_s"], 3), "dce_10k_floor_s": round(dce["floor_s"], 3),
             "dce_10k_floor_ratio": round(dce["ratio"], 3)}
     say(f"DCE-PBFT round, {vpps} VPPs x 100 nodes: {dce['round_s']:.2f} s, floor "
@@ -112,7 +112,7 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     say(f"peak RSS so far: {out['peak_rss_mb']} MB")
 
-    pbft10k = timed_round(Simulation(_cfg(5 if quick else 100, 100, "pbft")), 0, sign_us, verify_us)
+    pbft10k = timed_round(Rounds.local(_cfg(5 if quick else 100, 100, "pbft")), 0, sign_us, verify_us)
     out["pbft_10k_round_s"] = round(pbft10k["round_s"], 2)
     say(f"PBFT round, {5 if quick else 100} VPPs x 100 nodes: {pbft10k['round_s']:.1f} s")
 
@@ -191,9 +191,9 @@ def large_round(vpps: int, nodes: int) -> dict[str, float]:
     """Round 0 of a ``vpps x nodes`` DCE-PBFT run in a fresh process, so that its peak RSS is
     the run's own and not this process's high-water mark."""
     code = ("import json, resource, time; from mlts_ray.runtime.bench import _cfg; "
-            "from mlts_ray.mlts.simulation import Simulation; t = time.perf_counter(); "
-            f"sim = Simulation(_cfg({vpps}, {nodes}, 'dce-pbft')); b = time.perf_counter(); "
-            "sim.run_round(0); e = time.perf_counter(); "
+            "from mlts_ray.runtime.rounds import Rounds; t = time.perf_counter(); "
+            f"rounds = Rounds.local(_cfg({vpps}, {nodes}, 'dce-pbft')); b = time.perf_counter(); "
+            "rounds.rows(0); e = time.perf_counter(); "
             "print(json.dumps({'setup_s': b - t, 'round_s': e - b, "
             "'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -209,6 +209,7 @@ def _instance_ms(n: int) -> float:
     from mlts_ray.ledger import KeyRing
     from mlts_ray.ledger.block import ZERO_HASH, BlockKind
     from mlts_ray.mlts.consensus_round import build_instance, run_instance
+    from mlts_ray.results.oracle import judge
 
     cfg = _cfg(1, n, "pbft")
     names = tuple(f"vpp-0/n-{i:03d}" for i in range(n))
@@ -218,6 +219,6 @@ def _instance_ms(n: int) -> float:
     start = time.perf_counter()
     out = run_instance(cfg, inst, ids, {}, (), False)
     wall = (time.perf_counter() - start) * 1000
-    if out.finality_us is None:  # the figure is for an instance every node committed
+    if judge(out, {}).finality_us is None:  # the figure is for an instance all committed
         raise RunError("bench", f"the fault-free PBFT instance at N={n} did not finish")
     return wall

@@ -18,7 +18,8 @@ from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS
 from mlts_ray.consensus.instance import Committed, fault_bound
 from mlts_ray.ledger import Identity, KeyRing, Trade
 from mlts_ray.ledger.block import ZERO_HASH, BlockKind
-from mlts_ray.mlts.consensus_round import Job, build_instance, consensus_honest, finish, prepare
+from mlts_ray.mlts.consensus_round import Job, build_instance, finish, prepare
+from mlts_ray.results.oracle import consensus_honest, judge
 
 CHAIN = "vpp-0"
 
@@ -98,7 +99,8 @@ def run_schedule(s: dict) -> tuple[bool, bool, bool, bool]:
     holders = {ob.node for ob in sim.observations
                if isinstance(ob.value, Committed) and ob.node in honest}
     violation = len(digests) > 1
-    return violation, out.safety_violation == violation, out.decided, honest <= holders
+    return (violation, judge(out, behaviours).safety_violation == violation, out.decided,
+            honest <= holders)
 
 
 def campaign(schedules: int, seed: int = 0) -> dict:

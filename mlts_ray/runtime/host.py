@@ -24,6 +24,8 @@ from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import Event, NodeHost, Processed
+from mlts_ray.population import Labels
+from mlts_ray.results.collector import Collector
 from mlts_ray.runtime.tables import Bundle, bundle
 
 # (each chain's reply without its rows, its seconds of work: wall, then this thread's CPU),
@@ -42,6 +44,7 @@ class HostService:
         self.hosts: dict[str, NodeHost] = {}  # chain -> this round's nodes
         self.sides: dict[str, SideService] = {}  # the side chains whose state lives here
         self.run_id = run_id_of(self.cfg)
+        self.collector = Collector(self.cfg, Labels(self.cfg))  # the rows of its side chains
 
     def begin(
         self, spec: Instance, indices: Sequence[int], behaviours: Mapping[str, str]
@@ -113,8 +116,8 @@ class HostService:
         for call in calls:
             started, ran = time.perf_counter(), time.thread_time()
             reply = call()
-            pieces.append(reply.rows)
-            replies.append(dataclasses.replace(reply, rows={}))
+            pieces.append(self.collector.rows(rnd, reply.report))
+            replies.append(dataclasses.replace(reply, report=None))
             wall.append(time.perf_counter() - started)
             cpu.append(time.thread_time() - ran)
         started, ran = time.perf_counter(), time.thread_time()

@@ -6,10 +6,9 @@ import time
 from pathlib import Path
 
 from mlts_ray.config import Config
-from mlts_ray.mlts.simulation import Simulation
 from mlts_ray.runtime.collector import setup_frozen
 from mlts_ray.runtime.driver import Progress, drive, open_sink
-from mlts_ray.runtime.tables import TABLES, to_batch
+from mlts_ray.runtime.rounds import Rounds
 
 
 def run_local(
@@ -18,11 +17,6 @@ def run_local(
 ) -> Path | str:
     """Run every round of ``cfg``, streaming each round's tables to ``out/<run_id>``; with
     ``resume``, continue that interrupted run directory instead."""
-    sim = Simulation(cfg, clock=time.perf_counter)  # before the directory: it checks the config
+    rounds = Rounds.local(cfg, clock=time.perf_counter)  # before the directory: it checks the config
     with open_sink(cfg, out, resume, "local") as sink, setup_frozen():
-
-        def run_round(rnd: int):
-            tables = sim.run_round(rnd)
-            return {t: to_batch(t, sink.run_id, rnd, tables.get(t, [])) for t in TABLES}
-
-        return drive(cfg, sink, run_round, progress, runtime="local")
+        return drive(cfg, sink, rounds.batches, progress, runtime="local")

@@ -34,7 +34,7 @@ from mlts_ray.config import Config, to_toml
 from mlts_ray.errors import MltsError, RunError
 from mlts_ray.ledger.crypto import DerivedKeyRing, KeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, finish, from_wire, prepare
-from mlts_ray.mlts.simulation import Simulation, run_id_of
+from mlts_ray.mlts.simulation import Simulation
 from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
@@ -42,8 +42,9 @@ from mlts_ray.runtime.placement import Placement, place_run, side_owners
 from mlts_ray.net.sim import DST
 from mlts_ray.runtime.collector import freeze_setup
 from mlts_ray.runtime.driver import drive, open_sink
-from mlts_ray.runtime.ray_sides import HostRows, RaySides, fetch_pieces, get_named
-from mlts_ray.runtime.tables import assemble, to_batch
+from mlts_ray.runtime.ray_sides import RaySides, fetch_pieces, get_named
+from mlts_ray.results.schemas import assemble
+from mlts_ray.runtime.rounds import Rounds
 
 Progress = Callable[[int, int], None]
 
@@ -162,9 +163,9 @@ class ChainDriver(_RayHost):
                                 for s, out in zip(services, outs, strict=True)])
 
 
-def ray_simulation(cfg: Config, hosts: Sequence[Any], placement: Placement,
-                   drivers: Sequence[Any] = ()) -> Simulation:
-    """The simulation as the coordinator runs it. Each side chain's state lives on the host
+def ray_rounds(cfg: Config, hosts: Sequence[Any], placement: Placement,
+               drivers: Sequence[Any] = ()) -> Rounds:
+    """The rounds as the coordinator runs them. Each side chain's state lives on the host
     that runs it whole (``auto`` packing, or ``nodes_per_actor >= nodes_per_vpp``) or else on
     a chain driver (``drivers``, as ``start_drivers`` made them); the main chain's instance
     runs here (over its hosts window by window when it has any), while the side chains'
@@ -174,9 +175,8 @@ def ray_simulation(cfg: Config, hosts: Sequence[Any], placement: Placement,
     if any(o >= len(owners) for o in owner_of.values()):
         raise ValueError("side chains spread over hosts need their chain drivers (start_drivers)")
     sides = lambda ids, keys: RaySides(cfg, owners, owner_of)  # noqa: E731
-    if placement.hosts_of("main"):
-        return Simulation(cfg, runner=RayRunner(cfg, hosts, placement), sides=sides)
-    return Simulation(cfg, sides=sides)
+    runner = RayRunner(cfg, hosts, placement) if placement.hosts_of("main") else None
+    return Rounds(cfg, Simulation(cfg, runner=runner, sides=sides))
 
 
 def start_drivers(cfg: Config, hosts: Sequence[Any], placement: Placement,
@@ -192,7 +192,7 @@ def start_drivers(cfg: Config, hosts: Sequence[Any], placement: Placement,
 
 class CoordinatorService:
     """Owns the main chain, the cross-VPP book and anchoring, and runs the rounds; the side
-    chains' state lives on their owners (``ray_simulation``)."""
+    chains' state lives on their owners (``ray_rounds``)."""
 
     def __init__(self, cfg_toml: str, hosts: Sequence[Any], placement: Placement,
                  drivers: Sequence[Any] = ()) -> None:
@@ -200,24 +200,16 @@ class CoordinatorService:
 
         from mlts_ray.config import build_config
 
-        self.cfg = build_config(tomllib.loads(cfg_toml))
-        self.run_id = run_id_of(self.cfg)
-        self.sim = ray_simulation(self.cfg, hosts, placement, drivers)
+        self.rounds = ray_rounds(build_config(tomllib.loads(cfg_toml)), hosts, placement, drivers)
         freeze_setup()  # the simulation lives as long as the actor: out of every collection
 
     def run_round(self, rnd: int) -> list[Any]:
-        return as_batches(self.run_id, rnd, self.sim.run_pieces(rnd))
+        """The round's pieces: those made here as record batches, the side chains' owners'
+        as references the driver fetches (``fetch_round``)."""
+        return self.rounds.pieces(rnd)
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
-
-
-def as_batches(run_id: str, rnd: int, pieces: list[Any]) -> list[Any]:
-    """A round's pieces (``Simulation.run_pieces``): the ones made here as record batches,
-    the hosts' as the references they came as (the driver fetches them)."""
-    return [piece if isinstance(piece, HostRows) else
-            {name: to_batch(name, run_id, rnd, rows) for name, rows in piece.items()}
-            for piece in pieces]
 
 
 def fetch_round(pieces: list[Any]) -> dict[str, Any]:
@@ -401,7 +393,7 @@ def run_ray(
                 "chain_nodes": {chain: sorted({where[h] for h in placement.hosts_of(chain)}
                                               or {where[-1]})  # none: the coordinator's
                                 for chain, _ in chain_sizes(cfg)},
-                # where the side chains' state lives (ray_simulation): on the hosts that run
+                # where the side chains' state lives (ray_rounds): on the hosts that run
                 # them whole, or on chain drivers when a chain is spread over hosts
                 "side_state": "hosts" if not drivers else "drivers", "drivers": len(drivers),
             }

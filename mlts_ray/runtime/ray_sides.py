@@ -201,7 +201,7 @@ class RaySides:
                                                            pairs, strict=True):
                 for k, (chain, reply, w, c) in enumerate(zip(chains, got, wall, cpu,
                                                              strict=True)):
-                    by_chain[chain] = dataclasses.replace(reply, rows=HostRows(rows, k))
+                    by_chain[chain] = dataclasses.replace(reply, report=HostRows(rows, k))
                     work_s[chain], cpu_s[chain] = w, c
             return [by_chain[chain] for chain in self.shards]
 

@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 from mlts_ray.errors import RunError
 from mlts_ray.runtime.sink import MANIFEST
 from mlts_ray.runtime.storage import locate
-from mlts_ray.runtime.tables import SCHEMAS
+from mlts_ray.results.schemas import SCHEMAS
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:

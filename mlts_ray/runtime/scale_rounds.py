@@ -23,7 +23,7 @@ from typing import Any
 
 from mlts_ray.config import Config
 from mlts_ray.ledger.crypto import VERIFY_CACHE
-from mlts_ray.mlts.simulation import Simulation, run_id_of
+from mlts_ray.runtime.rounds import Rounds
 from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.collector import setup_frozen
 from mlts_ray.runtime.scale_model import RayRound
@@ -44,7 +44,7 @@ class Measured:
 def measure(cfg: Config, ray_packed: bool = True) -> Measured:
     """``ROUNDS`` of ``cfg``: locally and, with ``ray_packed`` and Ray importable, on Ray over
     every CPU and on one host, each round in the three runtimes in turn."""
-    local = Simulation(cfg, clock=time.perf_counter)
+    local = Rounds.local(cfg, clock=time.perf_counter)
     sims: dict[str, Callable[[int], Any]] = {"local": _local(local)}
     with contextlib.ExitStack() as stack:
         if ray_packed and (ray_sims := stack.enter_context(_ray_sims(cfg))) is not None:
@@ -61,14 +61,14 @@ def measure(cfg: Config, ray_packed: bool = True) -> Measured:
     return Measured(got["local"], got.get("every_cpu"), got.get("one_host"))
 
 
-def _local(sim: Simulation) -> Callable[[int], tuple[float, float]]:
+def _local(rounds: Rounds) -> Callable[[int], tuple[float, float]]:
     def run(rnd: int) -> tuple[float, float]:
         gc.collect()
         start = time.perf_counter()
-        sim.run_round(rnd)
+        rounds.rows(rnd)
         # the side chains' services, timed by the simulation's clock: what the Ray runtime
         # runs on the hosts that own the chains, in parallel
-        return time.perf_counter() - start, sim.services.work_s
+        return time.perf_counter() - start, rounds.sim.services.work_s
 
     return run
 
@@ -91,7 +91,7 @@ def _ray_sims(cfg: Config) -> Iterator[dict[str, Callable[[int], RayRound]] | No
         from ray.util.placement_group import remove_placement_group
 
         from mlts_ray.runtime.placement import place_run
-        from mlts_ray.runtime.ray_runtime import connect, ray_simulation, start_hosts
+        from mlts_ray.runtime.ray_runtime import connect, ray_rounds, start_hosts
     except ImportError:
         yield None
         return
@@ -106,7 +106,7 @@ def _ray_sims(cfg: Config) -> Iterator[dict[str, Callable[[int], RayRound]] | No
             placement = place_run(chain_sizes(cfg), "auto", k)
             hosts, groups = start_hosts(cfg, placement, share)
             started.append((hosts, groups))
-            sims[name] = _on_ray(ray_simulation(cfg, hosts, placement))
+            sims[name] = _on_ray(ray_rounds(cfg, hosts, placement))
         yield sims
     finally:
         for hosts, groups in started:
@@ -116,22 +116,19 @@ def _ray_sims(cfg: Config) -> Iterator[dict[str, Callable[[int], RayRound]] | No
                 remove_placement_group(pg)
 
 
-def _on_ray(sim: Simulation) -> Callable[[int], RayRound]:
+def _on_ray(rounds: Rounds) -> Callable[[int], RayRound]:
     """What the coordinator actor does a round (``CoordinatorService.run_round``: the round,
     then its own rows as record batches), timed at the coordinator: its wall (not the
     driver's fetch of the rows, which a run does while the next round runs), each call's host
     work and wait and the coordinator's overlapped work (``RaySides``)."""
-    from mlts_ray.runtime.ray_runtime import as_batches
     from mlts_ray.runtime.ray_sides import fetch_pieces
-
-    run_id = run_id_of(sim.cfg)
 
     def run(rnd: int) -> RayRound:
         start = time.perf_counter()
-        pieces = as_batches(run_id, rnd, sim.run_pieces(rnd))
+        pieces = rounds.pieces(rnd)
         wall = time.perf_counter() - start
         fetch_pieces(pieces)
-        sides = sim.services
+        sides = rounds.sim.services
         return RayRound(wall, sides.work_s, sides.wait_s,
                         {c: h for h, chains in sides.chains_of.items() for c in chains},
                         sides.overlap_s, sides.cpu_s, sides.overlap_cpu_s)

@@ -23,7 +23,7 @@ from mlts_ray.config import PLACEMENT_KEYS, Config, build_config, dotted
 from mlts_ray.errors import ConfigError, MltsError, RunError
 from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
 from mlts_ray.runtime.storage import Location, RunLock, locate
-from mlts_ray.runtime.tables import TABLES, to_batch
+from mlts_ray.results.schemas import TABLES, to_batch
 
 MANIFEST = "manifest.json"
 
@@ -117,12 +117,6 @@ class RunSink:
     def _write_manifest(self) -> None:
         text = json.dumps(self.manifest, indent=2, sort_keys=True, default=str)
         (self.location / MANIFEST).write_atomic(text.encode())
-
-    def write_round(self, round_: int, tables: Mapping[str, list[dict[str, Any]]]) -> None:
-        """One round's rows, table by table."""
-        self.write_batches(round_, {
-            table: to_batch(table, self.run_id, round_, tables.get(table, [])) for table in TABLES
-        })
 
     def write_batches(self, round_: int, batches: Mapping[str, pa.RecordBatch]) -> None:
         """One round's record batches, each table's file complete before ``rounds_done`` moves;
