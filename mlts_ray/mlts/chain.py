@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, AuditClaim, settle_audit
-from mlts_ray.consensus.byzantine import WRAPPERS
 from mlts_ray.consensus.checks import know_trades
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.complaints import file
@@ -175,9 +174,8 @@ class Chain:
         if out.decided:
             self.last_certificate, self.holders = out.certificate, out.holders
             self.pending_records = []  # this round's block carried them
-            quorum_us = self._honest_quorum_us(out)
-            if quorum_us is not None:
-                self.recent_us.append(quorum_us)
+            if out.quorum_commit_us is not None:
+                self.recent_us.append(out.quorum_commit_us)
         absent = frozenset(n for n in out.inst.names if not self.present(n))
         report.consensus.append(ConsensusRun(self.chain, out, self.committee.degraded, absent))
         report.messages.extend(
@@ -251,17 +249,6 @@ class Chain:
         # a round decided in its first view keeps no statements (a late timer's are moot)
         due = not out.decided or out.view > 0 or bool(fresh)
         self.record_due = record if due else RoundRecord(self.chain, inst.round)
-
-    def _honest_quorum_us(self, out: Outcome) -> int | None:
-        """TRANSITIONAL (removed with the population step): the q-th *honest* member's commit,
-        as the chain's round time has always been measured -- a read of the behaviour labels
-        that the next commit replaces with ``out.quorum_commit_us``."""
-        inst = out.inst
-        honest = {i for i, n in enumerate(inst.names)
-                  if self.behaviour[n] not in WRAPPERS and self.present(n)}
-        times = sorted(t for i, (t, _) in out.trace.commits.items()
-                       if i in honest and i in set(inst.members))
-        return times[inst.q - 1] if len(times) >= inst.q else None
 
     def view_timeout_us(self) -> int:
         """Performance accountability (Aardvark): members expect the round within
