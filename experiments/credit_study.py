@@ -49,7 +49,6 @@ import pandas as pd  # noqa: E402
 
 from mlts_ray.analysis.load import load_table, read_manifest  # noqa: E402
 from mlts_ray.config import (  # noqa: E402
-    BEHAVIOURS,
     Config,
     load_config,
     main_committee_size,
@@ -58,6 +57,9 @@ from mlts_ray.config import (  # noqa: E402
     with_values,
 )
 from mlts_ray.errors import MltsError  # noqa: E402
+from mlts_ray.population.registry import names  # noqa: E402
+
+BEHAVIOURS = names()  # every behaviour a config may name, in the registry's order
 from mlts_ray.mlts.simulation import run_id_of  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
 

@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import tomli_w
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from mlts_ray.errors import ConfigError
 
 Algorithm = Literal["pbft", "dce-pbft", "random-committee"]
-Behaviour = Literal["crash", "silent", "equivocate", "forge", "delay", "abandon", "false-audit",
-                    "double-spend", "replay"]
-BEHAVIOURS: tuple[str, ...] = get_args(Behaviour)
 ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 
 
@@ -38,6 +36,23 @@ def _count_or_auto(value: Any) -> Any:
 
 
 CountOrAuto = Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto)]
+
+
+def _registered(name: str) -> str:
+    """A behaviour the one registry knows (``mlts_ray.population.registry``). Imported when a
+    config is validated, not at the top: the registry builds on the model, which imports
+    this module."""
+    from mlts_ray.population.registry import names
+
+    known = names()
+    if name not in known:
+        expected = ", ".join(map(repr, known[:-1])) + f" or {known[-1]!r}"
+        raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                  {"expected": expected})
+    return name
+
+
+BehaviourName = Annotated[str, AfterValidator(_registered)]
 
 
 class _Section(BaseModel):
@@ -158,7 +173,7 @@ class Partition(_Section):
 
 class Faults(_Section):
     byzantine_fraction: float = Field(0.0, ge=0, le=1)
-    behaviours: list[Behaviour] = Field(default_factory=lambda: ["silent"], min_length=1)
+    behaviours: list[BehaviourName] = Field(default_factory=lambda: ["silent"], min_length=1)
     where: Literal["side", "main", "both"] = "side"
     delay_ms: float = Field(200.0, ge=0, le=HOUR_MS, description="how late a `delay` node sends")
     partitions: list[Partition] = Field(default_factory=list)

@@ -24,6 +24,7 @@ from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.net.network import LinkModel, Nics
 from mlts_ray.net.node import Ready
 from mlts_ray.net.sim import ChainSim
+from mlts_ray.population.registry import HONEST, strategies_of
 
 CHAIN = "vpp-0"
 KEY_SEED = 1
@@ -131,7 +132,8 @@ def run_instance(
     nodes = []
     for i in range(n):
         honest = Replica(ids[i], i, inst) if i in member else Observer(ids[i], i, inst)
-        node = wrap(behaviours.get(i, "honest"), honest, me=ids[i], inst=inst)
+        node = wrap(strategies_of(behaviours.get(i, HONEST)).consensus, honest, me=ids[i],
+                    inst=inst)
         nodes.append(Recorder(node, sent[i]))
     sim = ChainSim(CHAIN, nodes, link, seed, SIGN_US, VERIFY_US, nics=Nics.uniform(n, NIC_BPS))
     trades = tuple(trades)

@@ -8,7 +8,7 @@ import random
 
 from mlts_ray.analysis.load import load_table
 from mlts_ray.config import build_config
-from mlts_ray.mlts.behaviours import strategies
+from mlts_ray.population.registry import strategies_of
 from mlts_ray.runtime.local import run_local
 
 POOL = [f"n-{i:03d}" for i in range(1, 11)]
@@ -16,15 +16,16 @@ SUSPECTS = {"n-002", "n-007"}
 
 
 def test_an_honest_auditor_audits_only_suspects_and_a_false_one_only_the_rest():
-    honest = strategies("honest").auditor.targets("sup", POOL, SUSPECTS, 5, random.Random(1))
-    false = strategies("false-audit").auditor.targets("sup", POOL, SUSPECTS, 5, random.Random(1))
+    honest = strategies_of("honest").auditor.targets("sup", POOL, SUSPECTS, 5, random.Random(1))
+    false = strategies_of("false-audit").auditor.targets("sup", POOL, SUSPECTS, 5,
+                                                         random.Random(1))
     assert set(honest) == SUSPECTS
     assert len(false) == 5 and not set(false) & SUSPECTS
 
 
 def test_supervisors_with_a_faulty_consensus_role_audit_nobody():
     for behaviour in ("crash", "silent", "equivocate", "delay", "forge"):
-        strategy = strategies(behaviour).auditor
+        strategy = strategies_of(behaviour).auditor
         assert strategy.targets("sup", POOL, SUSPECTS, 5, random.Random(1)) == []
 
 

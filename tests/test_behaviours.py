@@ -1,32 +1,69 @@
-"""The one behaviour registry (issue 14, item 5): every behaviour a config may name is in it,
-each does something honest nodes do not in at least one role, and no role's registry knows a
-name the config does not."""
+"""The one behaviour registry (``population.registry``): every behaviour a config may name is
+in it and nowhere else, each does something honest nodes do not in at least one role, a new
+behaviour is one registered entry, and the population hands out strategies while only the
+collector reads the labels."""
 
 from __future__ import annotations
 
-from typing import get_args
-
 import pytest
 
-from mlts_ray.config import Behaviour
-from mlts_ray.consensus.audit import AUDITORS
-from mlts_ray.consensus.byzantine import WRAPPERS
-from mlts_ray.mlts.behaviours import BEHAVIOURS, HONEST
-from mlts_ray.mlts.traders import TRADERS
+from mlts_ray.config import build_config
+from mlts_ray.consensus.byzantine import Equivocate
+from mlts_ray.errors import ConfigError
+from mlts_ray.mlts.strategies import HONEST as HONEST_STRATEGIES
+from mlts_ray.mlts.strategies import Strategies
+from mlts_ray.mlts.traders import Trader
+from mlts_ray.population import Population
+from mlts_ray.population.registry import (
+    HONEST,
+    REGISTRY,
+    Behaviour,
+    consensus_faulty,
+    names,
+    register,
+)
 
 
-def test_every_config_behaviour_and_honest_are_registered():
-    assert set(BEHAVIOURS) == {HONEST, *get_args(Behaviour)}
+def test_the_config_accepts_exactly_the_registered_names():
+    cfg = build_config({"faults": {"behaviours": list(names())}})
+    assert tuple(cfg.faults.behaviours) == names() and HONEST not in names()
+    with pytest.raises(ConfigError) as err:
+        build_config({"faults": {"behaviours": ["honest"]}})
+    assert err.value.subject == "faults.behaviours[0]" and "'replay'" in err.value.why
 
 
-@pytest.mark.parametrize("name", sorted(set(get_args(Behaviour))))
+@pytest.mark.parametrize("name", names())
 def test_each_behaviour_differs_from_honest_in_some_role(name):
-    honest, b = BEHAVIOURS[HONEST], BEHAVIOURS[name]
-    assert (b.consensus is not None or b.trader is not honest.trader
-            or b.auditor is not honest.auditor), f"{name} behaves honestly in every role"
+    s = REGISTRY[name].strategies
+    assert (s.consensus is not None or s.trader is not HONEST_STRATEGIES.trader
+            or s.auditor is not HONEST_STRATEGIES.auditor), f"{name} behaves honestly in every role"
 
 
-def test_no_role_registry_knows_a_name_the_config_does_not():
-    known = {HONEST, *get_args(Behaviour)}
-    for registry in (WRAPPERS, TRADERS, AUDITORS):
-        assert set(registry) <= known, set(registry) - known
+def test_the_campaigns_faulty_mixes_are_the_registered_consensus_wrappers():
+    assert consensus_faulty() == ("crash", "silent", "equivocate", "forge", "delay")
+    assert Equivocate.colludes and REGISTRY["equivocate"].strategies.consensus is Equivocate
+
+
+def test_a_new_behaviour_is_one_registered_entry():
+    """Registered, a behaviour is accepted by the config and drawn and handed out by the
+    population, with no other edit; its label reaches the collector's side only."""
+
+    class Greedy(Trader):
+        budget = 2
+
+    greedy = register(Behaviour("greedy", Strategies(trader=Greedy())))
+    try:
+        cfg = build_config({"topology": {"vpps": 1, "nodes_per_vpp": 10},
+                            "faults": {"byzantine_fraction": 0.3, "behaviours": ["greedy"]}})
+        population = Population(cfg)
+        drawn = [n for n, b in population.labels["vpp-0"].items() if b == "greedy"]
+        assert len(drawn) == 3
+        assert {n: s.trader for n, s in population.strategies("vpp-0").items()} == \
+            dict.fromkeys(drawn, greedy.strategies.trader)
+    finally:
+        del REGISTRY["greedy"]
+
+
+def test_a_name_is_registered_once():
+    with pytest.raises(ValueError, match="twice"):
+        register(Behaviour("silent", Strategies()))

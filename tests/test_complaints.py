@@ -101,10 +101,10 @@ def test_complaints_travel_in_their_rounds_record_and_cost_the_accused(tmp_path)
 
 
 def test_a_false_complaint_costs_its_complainant_the_stake():
-    from mlts_ray.mlts.simulation import Simulation
+    from mlts_ray.runtime.rounds import Rounds
     cfg = build_config({"experiment": {"seed": 3, "rounds": 1, "runtime": "local"},
                         "topology": {"vpps": 1, "nodes_per_vpp": 8}})
-    sim = Simulation(cfg)
+    sim = Rounds.local(cfg).sim
     side = sim.sides["vpp-0"]
     side.begin(0)
     trader = side.layout.traders[0]

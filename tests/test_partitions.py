@@ -6,7 +6,6 @@ import pytest
 
 from mlts_ray.config import build_config
 from mlts_ray.errors import ConfigError
-from mlts_ray.mlts.simulation import Simulation
 from mlts_ray.runtime.rounds import Rounds
 
 
@@ -58,5 +57,5 @@ def test_with_datagrams_the_cut_off_nodes_never_hear_of_the_block():
 
 def test_partition_groups_must_name_real_nodes():
     with pytest.raises(ConfigError) as err:
-        Simulation(_cfg([{"start_ms": 0, "end_ms": 10, "groups": [["vpp-9/n-001"]]}]))
+        Rounds.local(_cfg([{"start_ms": 0, "end_ms": 10, "groups": [["vpp-9/n-001"]]}]))
     assert err.value.subject == "faults.partitions[0].groups[0]"

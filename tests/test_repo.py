@@ -48,8 +48,10 @@ def test_protocol_layers_never_import_ray_or_read_the_clock(repo_root):
                     assert (base.id, node.func.attr) not in CLOCK_CALLS, f"{path}:{node.lineno}"
 
 
-# Imports point down the layers: ledger < net < consensus < mlts < runtime < analysis < cli.
-ORDER = ["ledger", "net", "consensus", "mlts", "runtime", "analysis"]
+# Imports point down the layers (docs/architecture.md section 2): ledger < net < consensus <
+# mlts (the model) < population (who acts how) < results (the collector) < runtime <
+# analysis < cli.
+ORDER = ["ledger", "net", "consensus", "mlts", "population", "results", "runtime", "analysis"]
 
 
 def _imports(path: Path) -> set[str]:
@@ -68,6 +70,27 @@ def test_no_layer_imports_one_above_it(repo_root):
         for path in (repo_root / "mlts_ray" / layer).rglob("*.py"):
             bad = {m for m in _imports(path) if m.startswith(above)}
             assert not bad, f"{path.relative_to(repo_root)} imports {sorted(bad)}"
+
+
+def test_every_package_is_a_named_layer(repo_root):
+    packages = {p.name for p in (repo_root / "mlts_ray").iterdir()
+                if p.is_dir() and any(p.glob("*.py"))}
+    assert packages == set(ORDER), packages ^ set(ORDER)
+
+
+def test_the_model_imports_neither_arrow_nor_the_collector_nor_the_population(repo_root):
+    """The model (and everything under it) reports facts: it knows neither tables nor who
+    is faulty. Only the collector, the runtimes and the analysis import pyarrow."""
+    for layer in PROTOCOL_LAYERS:
+        for path in (repo_root / "mlts_ray" / layer).rglob("*.py"):
+            bad = {m for m in _imports(path)
+                   if m.split(".")[0] == "pyarrow" or m.startswith(("mlts_ray.results",
+                                                                     "mlts_ray.population"))}
+            assert not bad, f"{path.relative_to(repo_root)} imports {sorted(bad)}"
+    arrow = {path.relative_to(repo_root / "mlts_ray").parts[0]
+             for path in (repo_root / "mlts_ray").rglob("*.py")
+             if any(m.split(".")[0] == "pyarrow" for m in _imports(path))}
+    assert arrow <= {"results", "runtime", "analysis"}, arrow
 
 
 def _readme_commands(repo_root: Path) -> list[str]:

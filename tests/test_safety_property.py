@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlts_ray.config import build_config
-from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS
+from mlts_ray.population.registry import consensus_faulty
 from mlts_ray.consensus.instance import fault_bound
 from mlts_ray.runtime.local import run_local
 from mlts_ray.results.schemas import TABLES
@@ -36,7 +36,7 @@ def schedules(draw: st.DrawFn) -> dict:
     return {
         "seed": draw(st.integers(0, 2**32 - 1)),
         "n": n, "algorithm": algorithm, "k": k, "client": client,
-        "faulty": {i: draw(st.sampled_from(CONSENSUS_BEHAVIOURS)) for i in faulty},
+        "faulty": {i: draw(st.sampled_from(consensus_faulty())) for i in faulty},
         "loss": draw(st.integers(0, 200)) / 1000,  # network.loss in [0, 0.2]
         "jitter_ms": draw(st.integers(0, 30)),  # intra-VPP jitter (default 3 ms)
         "timeout_ms": draw(st.sampled_from([100, 250, 500])),

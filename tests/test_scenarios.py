@@ -47,14 +47,15 @@ import pytest
 
 import mlts_ray.mlts.consensus_round as consensus_round
 from mlts_ray.config import Config, build_config
-from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS
 from mlts_ray.consensus.instance import Committed, Evidence, fault_bound
 from mlts_ray.ledger import BlockKind, Identity, KeyRing, Trade
 from mlts_ray.ledger.block import ZERO_HASH
 from mlts_ray.mlts.consensus_round import Outcome, build_instance, run_instance
+from mlts_ray.population.registry import consensus_faulty, wrappers
 from mlts_ray.results.oracle import Judged, judge
 from mlts_ray.runtime.rounds import Rounds
 
+CONSENSUS_BEHAVIOURS = consensus_faulty()
 SCENARIOS = Path(__file__).parent / "scenarios"
 CHAIN = "vpp-0"
 
@@ -154,7 +155,7 @@ def run_one(
     )
     assert tuple(inst.names[m] for m in inst.members) == tuple(members)
     with capture_sims() as sims:
-        outcome = run_instance(cfg, inst, ids, dict(behaviours),
+        outcome = run_instance(cfg, inst, ids, wrappers(dict(behaviours)),
                                make_trades(names, ids, trades), inter=False)
     (sim,) = sims
     commits: dict[str, list[bytes]] = {}

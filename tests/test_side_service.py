@@ -12,7 +12,7 @@ import pytest
 from mlts_ray.config import build_config
 from mlts_ray.errors import LedgerError
 from mlts_ray.mlts.side_service import MainNews, SideService
-from mlts_ray.mlts.simulation import Simulation
+from mlts_ray.population import Population
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.results.schemas import TABLES, assemble, to_batch
 from mlts_ray.runtime.rounds import Rounds
@@ -116,7 +116,9 @@ def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
         def __init__(self, identities, keys):
             self.services = {}
             for v in range(cfg.topology.vpps):
-                self.services[vpp_layout(cfg, v).chain] = SideService(cfg, v, identities, keys)
+                chain = vpp_layout(cfg, v).chain
+                self.services[chain] = SideService(cfg, v, identities, keys,
+                                                   population.strategies(chain))
             self.shards = {c: s.shard for c, s in self.services.items()}
             self.fan_out = lambda calls: [getattr(s, m)(*a) for s, m, a in calls]
             made["services"] = self.services
@@ -141,9 +143,10 @@ def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
         def end(self, rnd):
             return [s.end(rnd) for s in self.services.values()]
 
-    sim = Simulation(cfg, sides=Elsewhere)
+    population = Population(cfg)
+    elsewhere, here = Rounds(cfg, sides=Elsewhere), Rounds.local(cfg)
+    sim = elsewhere.sim
     ids = sim.identities
-    elsewhere, here = Rounds(cfg, sim), Rounds.local(cfg)
     for rnd in range(3):
         assert elsewhere.rows(rnd) == here.rows(rnd)
     assert sim.sides == {}  # no side chain in the coordinator
@@ -154,7 +157,7 @@ def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
 
 def test_a_shard_locked_by_a_step_refuses_the_side_chains_own_work():
     """While the main chain holds a step on a VPP's accounts, its service cannot touch them."""
-    sim = Simulation(build_config(CFG))
+    sim = Rounds.local(build_config(CFG)).sim
     service = sim.services.services["vpp-0"]
     node = service.side.layout.traders[0]
     service.shard.prepare(99, [node], [])

@@ -14,6 +14,7 @@ from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.mlts.trading import TradingSpec, trade_round
 from mlts_ray.mlts.workload import make_orders
 from mlts_ray.runtime.local import run_local
+from mlts_ray.population.registry import strategies_of
 
 
 def _positions(traders, money=100_000, wh=2_000):
@@ -25,8 +26,13 @@ def _positions(traders, money=100_000, wh=2_000):
 
 def _spec(behaviour: dict[str, str], recent=()) -> TradingSpec:
     traders = tuple(sorted(behaviour))
-    return TradingSpec("vpp-0", traders, *_positions(traders), behaviour, tuple(recent),
-                       vmc="vpp-0/vmc")
+    return TradingSpec("vpp-0", traders, *_positions(traders), _traders(behaviour),
+                       tuple(recent), vmc="vpp-0/vmc")
+
+
+def _traders(behaviour: dict[str, str]) -> dict:
+    """Each node's trader strategy, as the population hands it out."""
+    return {n: strategies_of(b).trader for n, b in behaviour.items()}
 
 
 def test_a_forge_traders_orders_are_refused_and_counted():
@@ -70,7 +76,8 @@ def test_a_double_spender_offers_what_it_does_not_hold():
     keys = DerivedKeyRing(cfg.experiment.seed)
     behaviour = {f"vpp-0/n-{i:03d}": "double-spend" for i in range(1, 9)}
     spec = TradingSpec("vpp-0", tuple(sorted(behaviour)),  # little of either
-                       *_positions(sorted(behaviour), money=2_000, wh=1_000), behaviour)
+                       *_positions(sorted(behaviour), money=2_000, wh=1_000),
+                       _traders(behaviour))
     out = trade_round(cfg, spec, 0, keys.identity, keys)
     over = 0
     for node in behaviour:

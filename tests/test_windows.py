@@ -19,9 +19,10 @@ from mlts_ray.mlts.consensus_round import (
 )
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import DST, NodeHost
+from mlts_ray.population.registry import consensus_faulty, wrappers
 from mlts_ray.results.oracle import judge
 
-BEHAVIOURS = ["crash", "silent", "delay", "forge", "equivocate"]
+BEHAVIOURS = list(consensus_faulty())
 
 
 def _setup(seed, n, algorithm, faulty, loss):
@@ -50,13 +51,13 @@ def test_windows_over_several_hosts_equal_one_event_at_a_time(seed, n, algorithm
     cfg, inst, ids, behaviours, trades = _setup(seed, n, algorithm, faulty, loss)
     delay = ms_to_us(cfg.faults.delay_ms)
 
-    nodes = build_nodes(inst, range(n), ids.__getitem__, behaviours, delay)
+    nodes = build_nodes(inst, range(n), ids.__getitem__, wrappers(behaviours), delay)
     one = new_sim(cfg, inst, False, [nodes[i] for i in range(n)])
     start(one, inst, trades)
     one.run()  # exact: one event at a time
 
     # The same instance with fresh nodes spread round-robin over `hosts` NodeHosts.
-    fresh = build_nodes(inst, range(n), ids.__getitem__, behaviours, delay)
+    fresh = build_nodes(inst, range(n), ids.__getitem__, wrappers(behaviours), delay)
     many = new_sim(cfg, inst, False, None)
     spread = [NodeHost(many.sign_us, many.verify_us) for _ in range(hosts)]
     for i, node in fresh.items():

@@ -100,12 +100,6 @@ class AbstainingAuditor(Auditor):
         return []
 
 
-AUDITORS: dict[str, Auditor] = {
-    "honest": Auditor(), "false-audit": FalseAuditor(),
-    **dict.fromkeys(("crash", "silent", "equivocate", "forge", "delay"), AbstainingAuditor()),
-}
-
-
 def settle_audit(
     cfg: Credit, auditor: str, target: str, misbehaved: bool,
     credit: Mapping[str, float], money: Mapping[str, int],

@@ -32,9 +32,6 @@ from mlts_ray.ledger.crypto import Identity, SigKind
 from mlts_ray.ledger.tx import SignedOrder
 from mlts_ray.net.node import Node, Ready
 
-CONSENSUS_BEHAVIOURS = ("crash", "silent", "equivocate", "forge", "delay")
-
-
 class Crash:
     """Stopped: takes in nothing, sends nothing."""
 
@@ -117,6 +114,8 @@ class Equivocate:
     told A, the second half B. Colluders get A and vote A to the first half, B to the second.
     """
 
+    colludes = True  # every equivocating node knows the others (``colluders``)
+
     def __init__(
         self, inner: Node, me: Identity, inst: Instance,
         colluders: frozenset[int] = frozenset(), **_: object,
@@ -179,16 +178,7 @@ class Equivocate:
         return replace(vote, digest=other).signed(self.me)
 
 
-WRAPPERS: dict[str, type] = {
-    "crash": Crash,
-    "silent": Silent,
-    "delay": Delay,
-    "forge": Forge,
-    "equivocate": Equivocate,
-}
-
-
-def wrap(behaviour: str, node: Node, **context: object) -> Node:
-    """``node`` under ``behaviour``; trading/auditing behaviours leave consensus honest."""
-    cls = WRAPPERS.get(behaviour)
-    return node if cls is None else cls(node, **context)
+def wrap(wrapper: type | None, node: Node, **context: object) -> Node:
+    """``node`` under ``wrapper`` (None: honest, as a trading or auditing behaviour leaves
+    consensus)."""
+    return node if wrapper is None else wrapper(node, **context)

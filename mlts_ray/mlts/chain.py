@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, AuditClaim, settle_audit
+from mlts_ray.consensus.byzantine import Crash
 from mlts_ray.consensus.checks import know_trades
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.complaints import file
@@ -37,7 +38,6 @@ from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import Settlement, overdrawn_by
 from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.mlts.consensus_round import PHASES, Job, Outcome, build_instance
-from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.report import (
     SETTLED,
     AuditResult,
@@ -48,6 +48,7 @@ from mlts_ray.mlts.report import (
     Report,
     TradeOutcome,
 )
+from mlts_ray.mlts.strategies import HONEST, Strategies
 from mlts_ray.mlts.trading import TradingSpec
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.rng import stream
@@ -71,10 +72,12 @@ class Chain:
 
     def __init__(
         self, cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
-        behaviour: Mapping[str, str],
+        strategies: Mapping[str, Strategies],
     ) -> None:
+        """``strategies``: how its faulty nodes act, as the population handed them out (the
+        rest are honest); the chain acts *for* a node with them and never judges by them."""
         self.cfg, self.identities, self.keys = cfg, identities, keys
-        self.behaviour = dict(behaviour)
+        self.strategies = dict(strategies)
         # Every block is streamed to the run directory; memory holds the newest few.
         self.store = ChainStore(self.chain, keys, keep=8)
         self.book = CreditBook(cfg.credit, self.names)
@@ -121,6 +124,9 @@ class Chain:
         self.facts = RoundFacts(roles=roles, due=due)
         self.period_report = b""
 
+    def strategy(self, node: str) -> Strategies:
+        return self.strategies.get(node, HONEST)
+
     def present(self, node: str) -> bool:
         """Whether the node is online this round (only ordinary traders come and go)."""
         return True
@@ -158,8 +164,10 @@ class Chain:
             view_timeout_us=self.view_timeout_us(),
         )
         # an offline node sends nothing this round, as a crashed one (PBFT seats every node)
-        acting = {n: b if self.present(n) else "crash" for n, b in self.behaviour.items()}
-        return Job(inst, acting, know_trades(inst, trades), self.inter, trading)
+        acting = {n: self.strategy(n).consensus if self.present(n) else Crash
+                  for n in self.names}
+        wrappers = {n: w for n, w in acting.items() if w is not None}
+        return Job(inst, wrappers, know_trades(inst, trades), self.inter, trading)
 
     def record(
         self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, report: Report
@@ -295,7 +303,7 @@ class Chain:
             if not self.book.usable(sup, rnd):
                 continue
             rng = stream(self.cfg.experiment.seed, "audit", self.chain, rnd, sup)
-            strategy = strategies(self.behaviour[sup]).auditor  # its own, acted out for it
+            strategy = self.strategy(sup).auditor  # its own, acted out for it
             for target in strategy.targets(sup, pool, misbehaved, cfg.audits_per_supervisor,
                                            rng):
                 money = {n: ledger.balance(n)[0] for n in (sup, target)}

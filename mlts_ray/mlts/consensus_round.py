@@ -93,7 +93,7 @@ class Job:
     """One consensus instance to run: everything a runner needs besides the config."""
 
     inst: Instance
-    behaviours: Mapping[str, str]
+    wrappers: Mapping[str, type]  # node -> its consensus wrapper (``consensus.byzantine``)
     trades: tuple[bytes, ...]
     inter: bool
     trading: TradingSpec | None = None  # a side chain's trading, to run first, where it runs
@@ -124,7 +124,7 @@ def prepare(
     nodes = None
     if with_nodes:
         n = len(job.inst.names)
-        built = build_nodes(job.inst, range(n), identity_of, job.behaviours,
+        built = build_nodes(job.inst, range(n), identity_of, job.wrappers,
                             ms_to_us(cfg.faults.delay_ms))
         nodes = [built[i] for i in range(n)]
     sim = new_sim(cfg, job.inst, job.inter, nodes)
@@ -147,7 +147,7 @@ def trade_first(
 def with_trades(job: Job, result: TradingResult) -> Job:
     """The job left for the instance once its trading is done: the trades it produced, known
     to the instance by their bytes (``checks.know_trades``), and no trading to do."""
-    return Job(job.inst, job.behaviours, know_trades(job.inst, result.trades), job.inter)
+    return Job(job.inst, job.wrappers, know_trades(job.inst, result.trades), job.inter)
 
 
 def finish(run: Run) -> Outcome:
@@ -203,13 +203,15 @@ def build_nodes(
     inst: Instance,
     indices: Iterable[int],
     identity_of: Callable[[str], Identity],
-    behaviours: Mapping[str, str],
+    wrappers: Mapping[str, type],
     delay_us: int,
 ) -> dict[int, Node]:
-    """The state machines of nodes ``indices`` of ``inst``, faulty ones wrapped."""
-    equivocators = frozenset(
-        i for i, n in enumerate(inst.names) if behaviours.get(n) == "equivocate"
-    )
+    """The state machines of nodes ``indices`` of ``inst``, faulty ones wrapped. The nodes of
+    a wrapper that colludes (``colludes = True``) know each other: its coalition."""
+    coalitions: dict[type, set[int]] = {}
+    for i, n in enumerate(inst.names):
+        if getattr(wrappers.get(n), "colludes", False):
+            coalitions.setdefault(wrappers[n], set()).add(i)
     member = set(inst.members)
     nodes: dict[int, Node] = {}
     for i in indices:
@@ -218,8 +220,9 @@ def build_nodes(
         honest = Replica(me, i, inst) if i in member else Observer(me, i, inst)
         if i in inst.lagging:
             honest = CatchUp(honest, me, i, inst)
-        nodes[i] = wrap(behaviours.get(name, "honest"), honest, me=me, inst=inst,
-                        colluders=equivocators, delay_us=delay_us)
+        wrapper = wrappers.get(name)
+        nodes[i] = wrap(wrapper, honest, me=me, inst=inst, delay_us=delay_us,
+                        colluders=frozenset(coalitions.get(wrapper, ())))
     return nodes
 
 
@@ -267,12 +270,12 @@ def run_instance(
     cfg: Config,
     inst: Instance,
     identities: Mapping[str, Identity],
-    behaviours: Mapping[str, str],
+    wrappers: Mapping[str, type],
     trades: Sequence[bytes],
     inter: bool,
 ) -> Outcome:
     """Run one block's consensus among ``inst.names`` in this process, window by window."""
-    return run_job(cfg, Job(inst, behaviours, tuple(trades), inter), identities.__getitem__,
+    return run_job(cfg, Job(inst, wrappers, tuple(trades), inter), identities.__getitem__,
                    inst.keys)
 
 

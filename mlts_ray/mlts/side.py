@@ -24,7 +24,8 @@ from mlts_ray.mlts.energy import Meter, Reading
 from mlts_ray.mlts.metering import Metered, signed_report
 from mlts_ray.mlts.relay import broadcast
 from mlts_ray.mlts.report import Carried, CommittedBlock, MeterClose, Report
-from mlts_ray.mlts.topology import VppLayout, assign_behaviours, vpp_layout
+from mlts_ray.mlts.strategies import Strategies
+from mlts_ray.mlts.topology import VppLayout, vpp_layout
 from mlts_ray.mlts.trading import TradingResult, TradingSpec
 from mlts_ray.net.rng import stream
 
@@ -33,7 +34,8 @@ class SideChain(Chain):
     kind = BlockKind.SIDE
     inter = False
 
-    def __init__(self, cfg: Config, v: int, identities: Mapping[str, Identity], keys: KeyRing):
+    def __init__(self, cfg: Config, v: int, identities: Mapping[str, Identity], keys: KeyRing,
+                 strategies: Mapping[str, Strategies]):
         self.layout: VppLayout = vpp_layout(cfg, v)
         self.chain = self.layout.chain
         self.names = self.layout.nodes
@@ -42,7 +44,7 @@ class SideChain(Chain):
         self.client = self.layout.vmc
         self.traders = frozenset(self.layout.traders)
         self.k = len(self.names) if cfg.consensus.algorithm == "pbft" else side_committee_size(cfg)
-        super().__init__(cfg, identities, keys, assign_behaviours(cfg, self.layout))
+        super().__init__(cfg, identities, keys, strategies)
         self.meter = Meter(cfg, self.chain, self.layout.traders)
         self.readings: dict[str, Reading] = {}
         self.online = dict.fromkeys(self.layout.traders, True)
@@ -85,7 +87,7 @@ class SideChain(Chain):
         # part of trade_round never reads it
         return TradingSpec(self.chain, traders, {n: ledger.balance(n) for n in traders},
                            {n: max(0, -self.readings[n].net_wh) for n in traders},
-                           {n: self.behaviour[n] for n in traders}, self.recent_trades,
+                           {n: self.strategy(n).trader for n in traders}, self.recent_trades,
                            self.layout.vmc)
 
     def close_period(self, rnd: int, ledger: Settlement, traded: dict[str, tuple[int, int]],

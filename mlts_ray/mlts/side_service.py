@@ -46,6 +46,8 @@ from mlts_ray.mlts.consensus_round import Job, Outcome, Runner, with_trades
 from mlts_ray.mlts.metering import tally
 from mlts_ray.mlts.report import MarketClose, MeterClose, Report, balances_of
 from mlts_ray.mlts.side import SideChain
+from mlts_ray.mlts.strategies import Cast, Strategies
+from mlts_ray.mlts.topology import side_chain
 from mlts_ray.mlts.trading import Booked, TradingResult, book, sign_fills
 
 
@@ -116,9 +118,9 @@ class FactsInbox:
 
 class SideService:
     def __init__(self, cfg: Config, v: int, identities: Mapping[str, Identity],
-                 keys: KeyRing) -> None:
+                 keys: KeyRing, strategies: Mapping[str, Strategies]) -> None:
         self.cfg = cfg
-        self.side = SideChain(cfg, v, identities, keys)
+        self.side = SideChain(cfg, v, identities, keys, strategies)
         self.chain = self.side.chain
         # the VPP's accounts at the start: its nodes' opening money, no share of the grid's
         money = cfg.workload.initial_money_cents
@@ -232,9 +234,11 @@ class LocalSides:
     the last round -- the part of a round a runtime that keeps them on hosts runs in parallel."""
 
     def __init__(self, cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
-                 runner: Runner, clock: Callable[[], float] | None = None) -> None:
-        self.services = {s.chain: s for s in (SideService(cfg, v, identities, keys)
-                                               for v in range(cfg.topology.vpps))}
+                 runner: Runner, cast: Cast, clock: Callable[[], float] | None = None) -> None:
+        self.services = {}
+        for v in range(cfg.topology.vpps):
+            chain = side_chain(v)
+            self.services[chain] = SideService(cfg, v, identities, keys, cast.strategies(chain))
         self.shards = {chain: s.shard for chain, s in self.services.items()}
         self.fan_out = one_by_one
         self.runner, self.clock = runner, clock

@@ -40,9 +40,10 @@ from mlts_ray.mlts.side_service import (
     MainNews,
     Sides,
 )
-from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.traders import contract
-from mlts_ray.mlts.topology import assign_behaviours, vpp_layout
+from mlts_ray.mlts.strategies import HONEST, Cast
+from mlts_ray.mlts.traders import Trader
+from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.mlts.workload import MARKETS
 
 Clock = Callable[[], float]
@@ -58,21 +59,24 @@ def run_id_of(cfg: Config) -> str:
 
 
 class Simulation:
-    """``runner`` runs consensus instances (default: in this process, timed by ``clock``);
-    ``sides`` holds the side chains' services (default: in this process, their jobs run by
-    ``runner``) -- a runtime may keep them on its hosts instead."""
+    """``cast``: how each chain's faulty nodes act (the population's strategies); ``runner``
+    runs consensus instances (default: in this process, timed by ``clock``); ``sides`` holds
+    the side chains' services (default: in this process, their jobs run by ``runner``) -- a
+    runtime may keep them on its hosts instead."""
 
     def __init__(
-        self, cfg: Config, runner: Runner | None = None, clock: Clock | None = None,
+        self, cfg: Config, cast: Cast, runner: Runner | None = None,
+        clock: Clock | None = None,
         sides: Callable[[Mapping[str, Identity], KeyRing], Sides] | None = None,
     ) -> None:
-        self.cfg = cfg
+        self.cfg, self.cast = cfg, cast
         seed = cfg.experiment.seed
         self.identities = {n: Identity.derive(seed, n) for n in node_names(cfg)}
         self.keys = KeyRing.of(self.identities.values())
         self.runner = runner or local_runner(cfg, self.identities, self.keys, clock)
         self.services: Sides = (sides(self.identities, self.keys) if sides else
-                                LocalSides(cfg, self.identities, self.keys, self.runner, clock))
+                                LocalSides(cfg, self.identities, self.keys, self.runner, cast,
+                                           clock))
         self.sides = getattr(self.services, "chains", {})  # the side chains, when here
         # split by chain: what crosses chains settles by two-phase steps (ledger.chain_accounts)
         opening = opening_balances(cfg)
@@ -81,12 +85,11 @@ class Simulation:
         self.main_shard = self.ledger.parts[MAIN].ledger  # the grid nodes' accounts, here
         self.totals = sum_balances(opening.values())
         layouts = [vpp_layout(cfg, v) for v in range(cfg.topology.vpps)]
-        self.behaviour = {n: b for layout in layouts
-                          for n, b in assign_behaviours(cfg, layout).items()}
         # what the main chain proves of each VPP's nodes, sent to its side chain each round
         self.inboxes = {layout.chain: FactsInbox(layout.chain, layout.vmc, self.identities)
                         for layout in layouts}
-        self.main = MainChain(cfg, self.identities, self.keys, self.inboxes)
+        self.main = MainChain(cfg, self.identities, self.keys, cast.strategies(MAIN_CHAIN),
+                              self.inboxes)
         self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
 
     @property
@@ -139,8 +142,8 @@ class Simulation:
                 continue
             trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
                           f.wh, f.price, f.buy.order_id, f.sell.order_id)
-            parties = [(self.identities[n], strategies(self.behaviour[n]).trader)
-                       for n in (trade.buyer, trade.seller)]  # each signs by its own strategy
+            # each party signs by its own strategy (a VPP's trader: its side chain's)
+            parties = [(self.identities[n], self._trader(n)) for n in (trade.buyer, trade.seller)]
             signed, walked = contract(trade, *parties)
             if signed is None:
                 # filed on the walker's side chain (MainChain.chain_for: its inbox)
@@ -148,6 +151,9 @@ class Simulation:
             else:
                 out.append(signed)
         return out
+
+    def _trader(self, node: str) -> Trader:
+        return self.cast.strategies(home_of(node)).get(node, HONEST).trader
 
     def _anchor(self, out: Outcome, report: Report) -> None:
         """The committed main block anchors the pending collaborative blocks."""

@@ -1,9 +1,8 @@
-"""Names and roles of every node (docs/architecture.md section 3), and who is Byzantine.
+"""Names and roles of every node (docs/architecture.md section 3).
 
 Side chain ``vpp-v`` has ``N_v`` nodes: its VMC ``vpp-v/vmc`` and resources ``vpp-v/n-001`` ...;
 the last ``supervisors_per_vpp`` resources are the VPP's supervisors. Names are zero-padded so
-they sort. Byzantine nodes are drawn per chain from a seeded stream; the VMC is never drawn (it
-is the client that submits the VPP's trades; a faulty operator is outside this model).
+they sort. Who among them is faulty is the population's to draw (``mlts_ray.population``).
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ from fractions import Fraction
 
 from mlts_ray.config import Config
 from mlts_ray.ledger.tx import MAIN_CHAIN
-from mlts_ray.net.rng import stream
 
-HONEST = "honest"
 
 
 def home_chain(node: str, main_nodes: Collection[str]) -> str:
@@ -69,30 +66,3 @@ def chain_sizes(cfg: Config) -> list[tuple[str, int]]:
 def byzantine_count(fraction: float, pool: int) -> int:
     """``round(fraction * pool)``, halves up, in exact arithmetic."""
     return int(Fraction(repr(fraction)) * pool + Fraction(1, 2))
-
-
-def assign_behaviours(cfg: Config, layout: VppLayout) -> dict[str, str]:
-    """Behaviour of every node of a side chain: ``honest`` or a name from ``faults.behaviours``.
-
-    ``false-audit`` slots are filled from the supervisors, the others from the rest."""
-    out = dict.fromkeys(layout.nodes, HONEST)
-    faults = cfg.faults
-    if faults.where not in ("side", "both") or faults.byzantine_fraction == 0:
-        return out
-    rng = stream(cfg.experiment.seed, "faults", layout.chain)
-    supervisors = list(layout.supervisors)
-    others = list(layout.traders)
-    rng.shuffle(supervisors)
-    rng.shuffle(others)
-    # Start the behaviour list at a seeded place per chain, so with fewer faulty nodes than
-    # behaviours every behaviour still shows up across the VPPs.
-    offset = rng.randrange(len(faults.behaviours))
-    for i in range(byzantine_count(faults.byzantine_fraction, len(layout.resources))):
-        behaviour = faults.behaviours[(offset + i) % len(faults.behaviours)]
-        pool = supervisors if behaviour == "false-audit" else others
-        if not pool:
-            pool = others or supervisors
-        if not pool:
-            break
-        out[pool.pop()] = behaviour
-    return out

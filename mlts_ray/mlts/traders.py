@@ -15,7 +15,7 @@ that trades differently is a strategy here, chosen by the node for itself:
 - ``mute`` (``crash``, ``silent``): sends nothing, orders included.
 
 Consensus-only behaviours (``equivocate``, ``delay``) and ``false-audit`` trade honestly; the
-one registry of every role's strategy is ``mlts.behaviours``.
+one registry of every behaviour's strategy per role is ``mlts_ray.population.registry``.
 """
 
 from __future__ import annotations
@@ -80,12 +80,6 @@ class Mute(Trader):
 
     def contract_signature(self, trade, me):
         return None
-
-
-TRADERS: dict[str, Trader] = {
-    "honest": Trader(), "forge": Forge(), "abandon": Abandon(), "double-spend": DoubleSpend(),
-    "replay": Replay(), "crash": Mute(), "silent": Mute(),
-}
 
 
 def contract(trade: Trade, buyer: tuple[Identity, Trader], seller: tuple[Identity, Trader]

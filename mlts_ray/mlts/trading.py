@@ -22,7 +22,6 @@ from mlts_ray.config import Config
 from mlts_ray.consensus.complaints import Complaint, file
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.tx import Order, SignedTrade, Trade
-from mlts_ray.mlts.behaviours import strategies
 from mlts_ray.mlts.traders import Trader, contract
 from mlts_ray.mlts.workload import MARKETS, Fill
 from mlts_ray.net.rng import stream
@@ -38,7 +37,7 @@ class TradingSpec:
     traders: tuple[str, ...]  # those allowed to trade and online, in the layout's order
     balances: Mapping[str, tuple[int, int]]  # money, and the period's metered surplus
     deficits: Mapping[str, int]  # the period's metered deficit, Wh
-    strategies: Mapping[str, str]
+    strategies: Mapping[str, Trader]  # every trader's
     recent: tuple[SignedTrade, ...] = ()
     vmc: str = ""  # who runs the book, and files the complaints (consensus.complaints)
 
@@ -88,7 +87,7 @@ def book(
     matches the rest and draws which open orders go on to the cross-VPP book."""
     seed, chain = cfg.experiment.seed, spec.chain
     complaints: list[Complaint] = []
-    strategy = _strategies(spec)
+    strategy = spec.strategies
     orders = []
     for node in spec.traders:
         money, surplus = spec.balances[node]
@@ -111,7 +110,7 @@ def sign_fills(booked: Booked, identity_of: Callable[[str], Identity]) -> Tradin
     period's trades, in that order, with every complaint after the book's."""
     spec, rnd, chain = booked.spec, booked.round, booked.spec.chain
     out = TradingResult([], booked.forwarded, list(booked.complaints))
-    strategy = _strategies(spec)
+    strategy = spec.strategies
     for f in booked.fills:
         trade = Trade(chain, rnd, f.buy.node, f.sell.node, chain, chain, f.wh, f.price,
                       f.buy.order_id, f.sell.order_id)
@@ -131,10 +130,6 @@ def sign_fills(booked: Booked, identity_of: Callable[[str], Identity]) -> Tradin
             else:
                 out.trades.append(again)
     return out
-
-
-def _strategies(spec: TradingSpec) -> dict[str, Trader]:
-    return {n: strategies(spec.strategies.get(n, "honest")).trader for n in spec.traders}
 
 
 def _complain(into: list[Complaint], spec: TradingSpec, rnd: int,

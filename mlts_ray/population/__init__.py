@@ -32,10 +32,14 @@ class Population:
 
     def __init__(self, cfg: Config) -> None:
         self.labels = Labels(cfg)
+        self._strategies: dict[str, dict[str, Strategies]] = {}
 
-    def strategies(self, chain: str) -> dict[str, Strategies]:
+    def strategies(self, chain: str) -> Mapping[str, Strategies]:
         """Node -> strategies of the chain's faulty nodes (absent: honest)."""
-        return {n: REGISTRY[b].strategies for n, b in self.labels[chain].items() if b != HONEST}
+        if chain not in self._strategies:
+            self._strategies[chain] = {n: REGISTRY[b].strategies
+                                       for n, b in self.labels[chain].items() if b != HONEST}
+        return self._strategies[chain]
 
 
 class Labels(Mapping[str, Mapping[str, str]]):

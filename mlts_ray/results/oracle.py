@@ -15,17 +15,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from mlts_ray.consensus.byzantine import WRAPPERS
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.mlts.consensus_round import Outcome
-
-HONEST = "honest"
+from mlts_ray.population.registry import HONEST, REGISTRY
 
 
 def consensus_honest(behaviour: str) -> bool:
     """Honest on the consensus path: no wrapper changes what the node sends (a trading or
     auditing behaviour leaves consensus honest)."""
-    return behaviour not in WRAPPERS
+    return not REGISTRY[behaviour].consensus_faulty
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from mlts_ray.config import Partition, build_config
-from mlts_ray.consensus.byzantine import CONSENSUS_BEHAVIOURS
 from mlts_ray.consensus.instance import Committed, fault_bound
 from mlts_ray.ledger import Identity, KeyRing, Trade
 from mlts_ray.ledger.block import ZERO_HASH, BlockKind
 from mlts_ray.mlts.consensus_round import Job, build_instance, finish, prepare
+from mlts_ray.population.registry import consensus_faulty, wrappers
 from mlts_ray.results.oracle import consensus_honest, judge
 
 CHAIN = "vpp-0"
@@ -53,7 +53,7 @@ def schedule(seed: int, index: int, beyond_f: bool) -> dict:
     positions = rng.sample([p for p in range(k) if p != n - 1], faulty)
     if rng.random() < 0.5 and 0 not in positions and positions:  # the primary, often
         positions[0] = 0
-    behaviours = {p: rng.choice(CONSENSUS_BEHAVIOURS) for p in positions}
+    behaviours = {p: rng.choice(consensus_faulty()) for p in positions}
     partition = None
     if rng.random() < 0.3:
         cut = rng.sample(range(n), rng.randint(1, max(1, fault_bound(k))))
@@ -90,7 +90,8 @@ def run_schedule(s: dict) -> tuple[bool, bool, bool, bool]:
     behaviours = {members[p]: b for p, b in s["behaviours"].items()}
     trades = [Trade(CHAIN, 0, names[1], names[2], CHAIN, CHAIN, 100 + i, 10, f"b{i}", f"s{i}")
               .sign(ids[names[1]], ids[names[2]]).encode() for i in range(3)]
-    run = prepare(cfg, Job(inst, behaviours, tuple(trades), False), ids.__getitem__, inst.keys)
+    run = prepare(cfg, Job(inst, wrappers(behaviours), tuple(trades), False), ids.__getitem__,
+                  inst.keys)
     run.sim.run_windows(run.width)
     out, sim = finish(run), run.sim
     honest = {i for i, n in enumerate(names) if consensus_honest(behaviours.get(n, "honest"))}

@@ -24,7 +24,7 @@ from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import Event, NodeHost, Processed
-from mlts_ray.population import Labels
+from mlts_ray.population import Population
 from mlts_ray.results.collector import Collector
 from mlts_ray.runtime.tables import Bundle, bundle
 
@@ -44,14 +44,17 @@ class HostService:
         self.hosts: dict[str, NodeHost] = {}  # chain -> this round's nodes
         self.sides: dict[str, SideService] = {}  # the side chains whose state lives here
         self.run_id = run_id_of(self.cfg)
-        self.collector = Collector(self.cfg, Labels(self.cfg))  # the rows of its side chains
+        # who acts how (for its side chains' services) and the rows of their reports
+        self.population = Population(self.cfg)
+        self.collector = Collector(self.cfg, self.population.labels)
 
     def begin(
-        self, spec: Instance, indices: Sequence[int], behaviours: Mapping[str, str]
+        self, spec: Instance, indices: Sequence[int], wrappers: Mapping[str, type]
     ) -> None:
-        """Build this host's nodes of a new instance (``spec`` arrives without keys)."""
+        """Build this host's nodes of a new instance (``spec`` arrives without keys;
+        ``wrappers``: the instance's faulty nodes', colluders included)."""
         inst = dataclasses.replace(spec, keys=self.keys)
-        nodes = build_nodes(inst, indices, self.keys.identity, behaviours, self.delay_us)
+        nodes = build_nodes(inst, indices, self.keys.identity, wrappers, self.delay_us)
         self.hosts[inst.chain] = NodeHost(self.sign_us, self.verify_us, nodes)
 
     def run_whole(self, job: Job) -> Outcome:
@@ -72,7 +75,8 @@ class HostService:
         for v in vpps:
             layout = vpp_layout(self.cfg, v)
             identities = {n: self.keys.identity(n) for n in layout.nodes}
-            self.sides[layout.chain] = SideService(self.cfg, v, identities, self.keys)
+            self.sides[layout.chain] = SideService(self.cfg, v, identities, self.keys,
+                                                   self.population.strategies(layout.chain))
 
     def sides_open(self, chains: Sequence[str], rnd: int) -> Answer:
         """These chains' periods open, their traders post and their books match, in turn:

@@ -34,7 +34,6 @@ from mlts_ray.config import Config, to_toml
 from mlts_ray.errors import MltsError, RunError
 from mlts_ray.ledger.crypto import DerivedKeyRing, KeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, finish, from_wire, prepare
-from mlts_ray.mlts.simulation import Simulation
 from mlts_ray.mlts.topology import chain_sizes
 from mlts_ray.runtime.budget import Machine
 from mlts_ray.runtime.host import HostService
@@ -107,11 +106,11 @@ class RayRunner:
         for run in runs:
             inst = run.job.inst
             spec = dataclasses.replace(inst, keys=KeyRing())  # hosts derive keys themselves
+            # every host gets every faulty node's wrapper: a coalition spans hosts
+            wrappers = dict(run.job.wrappers)
             for h in self.placement.hosts_of(inst.chain):
                 indices = self.indices[(inst.chain, h)]
-                mine = {inst.names[i]: run.job.behaviours.get(inst.names[i], "honest")
-                        for i in indices}
-                begins.append(self.hosts[h].begin.remote(spec, indices, mine))
+                begins.append(self.hosts[h].begin.remote(spec, indices, wrappers))
         get_named(begins, [(j.inst.chain, j.inst.round) for j in jobs])
         active = set(range(len(runs)))
         while active:
@@ -176,7 +175,7 @@ def ray_rounds(cfg: Config, hosts: Sequence[Any], placement: Placement,
         raise ValueError("side chains spread over hosts need their chain drivers (start_drivers)")
     sides = lambda ids, keys: RaySides(cfg, owners, owner_of)  # noqa: E731
     runner = RayRunner(cfg, hosts, placement) if placement.hosts_of("main") else None
-    return Rounds(cfg, Simulation(cfg, runner=runner, sides=sides))
+    return Rounds(cfg, runner=runner, sides=sides)
 
 
 def start_drivers(cfg: Config, hosts: Sequence[Any], placement: Placement,

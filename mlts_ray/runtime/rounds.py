@@ -5,28 +5,39 @@ run a round through it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
 
 from mlts_ray.config import Config
+from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.mlts.consensus_round import Runner
 from mlts_ray.mlts.report import Report
+from mlts_ray.mlts.side_service import Sides
 from mlts_ray.mlts.simulation import Simulation, run_id_of
-from mlts_ray.population import Labels
+from mlts_ray.population import Population
 from mlts_ray.results.collector import Collector, Row
 
 
 class Rounds:
-    def __init__(self, cfg: Config, sim: Simulation) -> None:
-        self.cfg, self.sim = cfg, sim
+    """The run's population (who acts how), the simulation it casts and the collector that
+    reads its reports. ``runner``, ``clock`` and ``sides`` go to the ``Simulation``: where the
+    runtime runs consensus instances and keeps the side chains."""
+
+    def __init__(self, cfg: Config, runner: Runner | None = None,
+                 clock: Callable[[], float] | None = None,
+                 sides: Callable[[Mapping[str, Identity], KeyRing], Sides] | None = None) -> None:
+        self.cfg = cfg
         self.run_id = run_id_of(cfg)
-        self.collector = Collector(cfg, Labels(cfg))
+        self.population = Population(cfg)
+        self.sim = Simulation(cfg, self.population, runner, clock, sides)
+        self.collector = Collector(cfg, self.population.labels)
 
     @classmethod
     def local(cls, cfg: Config, clock: Callable[[], float] | None = None) -> Rounds:
         """Everything in this process; ``clock`` (seconds) times the side chains' work."""
-        return cls(cfg, Simulation(cfg, clock=clock))
+        return cls(cfg, clock=clock)
 
     def rows(self, rnd: int) -> dict[str, list[Row]]:
         """Round ``rnd``'s tables as rows (every piece made in this process)."""
