@@ -64,7 +64,7 @@ def timed_run(cfg: Config, runtime: str, out: Path) -> dict:
 
         run = Path(run_local(cfg, out, progress=progress))
     else:
-        from mlts_ray.runtime.ray_runtime import run_ray
+        from mlts_ray.runtime.ray.run import run_ray
 
         run = Path(run_ray(cfg, out, progress=progress))
     manifest = read_manifest(run)
@@ -84,7 +84,7 @@ def study(sizes: list[tuple[str, int, int]], runtimes: list[str], rounds: int,
           out: Path) -> pd.DataFrame:
     rows = []
     if "ray" in runtimes:
-        from mlts_ray.runtime.ray_runtime import connect
+        from mlts_ray.runtime.ray.cluster import connect
 
         connect(None)  # once, so no size pays ray.init
     for algorithm, vpps, nodes in sizes:

@@ -154,7 +154,7 @@ def _runtime_session(runtime: str, address: str | None):
         return nullcontext()
     from contextlib import contextmanager
 
-    from mlts_ray.runtime.ray_runtime import connect, stdout_kept_for_results
+    from mlts_ray.runtime.ray.cluster import connect, stdout_kept_for_results
 
     @contextmanager
     def session():
@@ -170,7 +170,7 @@ def _preflight(cfgs, runtime: str, force: bool, quiet: bool) -> None:
     from mlts_ray.runtime import budget
 
     if runtime == "ray":
-        from mlts_ray.runtime.ray_runtime import cluster_machine
+        from mlts_ray.runtime.ray.cluster import cluster_machine
 
         machine = cluster_machine()
     else:
@@ -189,7 +189,7 @@ def _stderr_console():
 def _runner(runtime: str, address: str | None, resume: str | None = None):
     """The runtime's ``run(cfg, out, progress)``; heavy imports only when running."""
     if runtime == "ray":
-        from mlts_ray.runtime.ray_runtime import run_ray
+        from mlts_ray.runtime.ray.run import run_ray
 
         return lambda cfg, out, progress=None: run_ray(cfg, out, address, progress, resume=resume)
     from mlts_ray.runtime.local import run_local

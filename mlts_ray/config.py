@@ -613,10 +613,16 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
         raise ConfigError(str(path), "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read: {exc}") from None
+    return from_toml(text, overrides, where=str(path))
+
+
+def from_toml(text: str, overrides: Iterable[str] = (), where: str = "config") -> Config:
+    """A config from TOML text (a file's, a manifest's ``config_toml``, an actor's argument);
+    a syntax error is a ConfigError naming ``where``."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"TOML syntax error: {exc}") from None
+        raise ConfigError(where, f"TOML syntax error: {exc}") from None
     return build_config(raw, overrides)
 
 

@@ -65,7 +65,7 @@ def test_children_started_while_ray_runs_cannot_write_to_stdout():
     they get stderr; the guard's own stdout is back afterwards."""
     script = (
         "import os, subprocess, sys\n"
-        "from mlts_ray.runtime.ray_runtime import stdout_kept_for_results\n"
+        "from mlts_ray.runtime.ray.cluster import stdout_kept_for_results\n"
         "with stdout_kept_for_results():\n"
         "    subprocess.run(['echo', 'child-of-ray'])\n"
         "    os.write(1, b'core-worker\\n')\n"

@@ -13,7 +13,7 @@ from run_checks import assert_same_tables  # noqa: E402
 
 from mlts_ray.config import build_config  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
-from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
+from mlts_ray.runtime.ray.run import run_ray  # noqa: E402
 
 CONFIG = {
     "experiment": {"name": "cluster", "seed": 5, "rounds": 2, "nodes_per_actor": "auto"},

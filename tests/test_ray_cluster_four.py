@@ -16,7 +16,7 @@ from run_checks import assert_dead_host_ended, assert_same_tables  # noqa: E402
 from mlts_ray.config import build_config  # noqa: E402
 from mlts_ray.errors import RunError  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
-from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
+from mlts_ray.runtime.ray.run import run_ray  # noqa: E402
 
 # nodes_per_actor = nodes_per_vpp: one host per side chain (each whole, so the main chain runs in
 # the coordinator); four hosts of 0.9 CPU on four 1-CPU nodes cannot share a node.

@@ -16,9 +16,9 @@ ray = pytest.importorskip("ray")
 
 from mlts_ray.config import build_config  # noqa: E402
 from mlts_ray.errors import RunError  # noqa: E402
-from mlts_ray.runtime.host import HostService  # noqa: E402
+from mlts_ray.runtime.ray.host import HostService  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
-from mlts_ray.runtime.ray_runtime import run_ray  # noqa: E402
+from mlts_ray.runtime.ray.run import run_ray  # noqa: E402
 from mlts_ray.results.schemas import TABLES  # noqa: E402
 from run_checks import assert_dead_host_ended, assert_same_tables  # noqa: E402
 
@@ -77,7 +77,7 @@ def test_ray_tables_equal_local_tables(local_run, tmp_path, packing):
     assert manifest["runtime"] == "ray" and manifest["status"] == "complete"
     placed = manifest["ray"]["actors_per_node"]
     hosts = {"1": 6 + 6 + 3, "auto": 2, "4": 2 + 2 + 1}[packing]
-    # whole chains keep their state on their hosts (runtime.ray_sides), spread ones on chain
+    # whole chains keep their state on their hosts (runtime.ray.sides), spread ones on chain
     # drivers, one per side chain here (two chains, two CPUs)
     drivers = 0 if packing == "auto" else 2
     assert sum(placed.values()) == hosts + drivers + 1  # + the coordinator
@@ -118,19 +118,20 @@ def test_a_host_dying_in_a_cross_chain_step_is_named_with_its_chain_and_round():
     """The main chain's two-phase step reaches a side chain's accounts on its host; a host
     dead by then ends the run naming the chain and the round, as any other call to it does."""
     from mlts_ray.config import to_toml
-    from mlts_ray.runtime.host import HostService
-    from mlts_ray.runtime.ray_sides import RemoteShard, fan_out
+    from mlts_ray.ledger.chain_accounts import ShardOp
+    from mlts_ray.runtime.ray.host import HostService
+    from mlts_ray.runtime.ray.sides import RemoteShard, fan_out
 
     cfg = build_config(BYZANTINE)
     host = ray.remote(HostService).options(num_cpus=0, max_restarts=0).remote(to_toml(cfg))
     ray.get(host.own.remote([0]))
     shard = RemoteShard("vpp-0", host, ["vpp-0/vmc"])
     shard.round = 3
-    assert fan_out([(shard, "balance", ("vpp-0/vmc",))]) == [(100_000, 0)]  # alive: answers
+    assert fan_out([(shard, ShardOp.BALANCE, ("vpp-0/vmc",))]) == [(100_000, 0)]  # answers
     ray.kill(host)
     wait_dead(host)
     for ask in (lambda: shard.prepare(1, ["vpp-0/vmc"], {}),
-                lambda: fan_out([(shard, "commit", (1, {}, []))])):
+                lambda: fan_out([(shard, ShardOp.COMMIT, (1, {}, []))])):
         with pytest.raises(RunError) as err:
             ask()
         assert err.value.subject == "vpp-0 round 3" and "an actor running it died" in err.value.why
@@ -191,7 +192,8 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
     from mlts_ray.config import to_toml
     from mlts_ray.mlts.topology import chain_sizes
     from mlts_ray.runtime.placement import place_run
-    from mlts_ray.runtime.ray_runtime import fetch_round, ray_rounds
+    from mlts_ray.runtime.ray.actors import ray_rounds
+    from mlts_ray.runtime.ray.run import fetch_round
     from mlts_ray.runtime.rounds import Rounds
 
     cfg = build_config({**BYZANTINE, "topology": {"vpps": 6, "nodes_per_vpp": 6,
@@ -236,9 +238,9 @@ def test_a_host_actor_freezes_what_its_setup_built():
     out of the collector's scans once built (``runtime.collector``), so a full collection
     walks only what a round made."""
     from mlts_ray.config import to_toml
-    from mlts_ray.runtime.ray_runtime import _RayHost
+    from mlts_ray.runtime.ray.actors import RayHost
 
-    class FreezeCountingHost(_RayHost):
+    class FreezeCountingHost(RayHost):
         def frozen(self) -> int:
             import gc
 
@@ -266,7 +268,7 @@ def _refuse() -> None:
 
 
 def test_an_error_in_an_actor_reaches_the_user_as_one_line_naming_it():
-    from mlts_ray.runtime.ray_runtime import _unwrapped
+    from mlts_ray.runtime.ray.run import _unwrapped
 
     with pytest.raises(RunError) as err:
         _unwrapped(lambda: ray.get(_divide.remote(1, 0)), "round 3")
@@ -281,12 +283,12 @@ def test_an_error_in_an_actor_reaches_the_user_as_one_line_naming_it():
 def test_a_failure_before_the_first_round_leaves_the_run_failed(tmp_path, monkeypatch):
     """Placement groups that cannot be made (here: patched to fail as Ray does when a group
     is infeasible) used to leave the manifest ``running``."""
-    from mlts_ray.runtime import ray_runtime
+    from mlts_ray.runtime.ray import actors
 
     def infeasible(cfg, placement):
         raise RunError("placement", "no Ray node can hold the group vpp-0")
 
-    monkeypatch.setattr(ray_runtime, "start_hosts", infeasible)
+    monkeypatch.setattr(actors, "start_hosts", infeasible)
     cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4"])
     with pytest.raises(RunError, match="no Ray node can hold"):
         run_ray(cfg, tmp_path)
@@ -365,14 +367,16 @@ def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator()
     from mlts_ray.ledger.chain_accounts import ChainAccounts
     from mlts_ray.mlts.topology import chain_sizes
     from mlts_ray.runtime.placement import place_run
-    from mlts_ray.runtime.ray_runtime import fetch_round, ray_rounds, start_drivers, start_hosts
-    from mlts_ray.runtime.ray_sides import RaySides, RemoteShard
+    from mlts_ray.runtime.ray.actors import ray_rounds, start_drivers, start_hosts
+    from mlts_ray.runtime.ray.run import fetch_round
+    from mlts_ray.runtime.ray.sides import RaySides, RemoteShard
     from mlts_ray.runtime.rounds import Rounds
 
     cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4"])
     placement = place_run(chain_sizes(cfg), 4, 2)
-    hosts, groups = start_hosts(cfg, placement)
-    drivers = start_drivers(cfg, hosts, placement, 2)
+    actors = start_hosts(cfg, placement)
+    hosts = actors.hosts
+    drivers = actors.drivers = start_drivers(cfg, hosts, placement, 2)
     try:
         assert len(drivers) == 2  # one per side chain: two chains, two CPUs
         with pytest.raises(ValueError, match="chain drivers"):
@@ -393,7 +397,4 @@ def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator()
             assert_round_as_local(cfg, rnd, got, want)
         assert crossed  # the main chain's two-phase steps reached the drivers' accounts
     finally:
-        for handle in [*hosts, *drivers]:
-            ray.kill(handle)
-        for pg in groups:
-            ray.util.remove_placement_group(pg)
+        actors.kill()

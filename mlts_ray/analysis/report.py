@@ -9,7 +9,6 @@ counts are drawn beside PBFT's and DCE-PBFT's closed forms when nodes per VPP is
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +22,7 @@ from mlts_ray.analysis.document import Document  # noqa: E402
 from mlts_ray.analysis.energy_report import day_figures, day_summary  # noqa: E402
 from mlts_ray.analysis.load import load_sweep, load_table, read_manifest  # noqa: E402
 from mlts_ray.analysis.summary import consensus_summary  # noqa: E402
-from mlts_ray.config import build_config, committee_size  # noqa: E402
+from mlts_ray.config import from_toml, committee_size  # noqa: E402
 from mlts_ray.errors import RunError  # noqa: E402
 from mlts_ray.runtime.storage import locate  # noqa: E402
 
@@ -79,7 +78,7 @@ def _run_report(run: Path) -> Path:
     energy, trades = load_table(run, "energy"), load_table(run, "trades")
     day = None
     if not energy.empty:
-        cfg = build_config(tomllib.loads(manifest["config_toml"]))
+        cfg = from_toml(manifest["config_toml"])
         for name, title in day_figures(cfg, energy, trades, out).items():
             figures[name] = (title, name)
         day = day_summary(energy, trades).set_index("vpp").round(3)

@@ -6,7 +6,6 @@ file read once."""
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlts_ray.config import Config, build_config
+from mlts_ray.config import Config, from_toml
 from mlts_ray.errors import ConfigError, ContentError, RunError
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
@@ -95,8 +94,8 @@ def _bound_manifest(root: Location) -> tuple[dict[str, Any], Config]:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise VerifyError(f"{MANIFEST}: {key}", f"missing or not a {kind.__name__}")
     try:
-        cfg = build_config(tomllib.loads(manifest["config_toml"]))
-    except (tomllib.TOMLDecodeError, ConfigError) as err:
+        cfg = from_toml(manifest["config_toml"])
+    except ConfigError as err:
         raise VerifyError(f"{MANIFEST}: config_toml", f"not a valid config: {err}") from None
     if run_id_of(cfg) != manifest["run_id"]:
         raise VerifyError(f"{MANIFEST}: config_toml", f"hashes to run id {run_id_of(cfg)}, "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from mlts_ray.errors import LedgerError, SettlementError
@@ -128,13 +129,26 @@ class Shard(Protocol):
     def abort(self, step: int) -> None: ...
 
 
-Call = tuple[Shard, str, tuple]  # (shard, method, arguments)
+class ShardOp(StrEnum):
+    """A shard's method as a step names it: a runtime ships a batch of them to the process
+    that holds the shards and answers them there (``apply``)."""
+
+    BALANCE = "balance"
+    PREPARE = "prepare"
+    COMMIT = "commit"
+    ABORT = "abort"
+
+    def apply(self, shard: Shard, args: tuple) -> Any:
+        return getattr(shard, self.value)(*args)
+
+
+Call = tuple[Shard, ShardOp, tuple]  # (shard, method, arguments)
 FanOut = Callable[[list[Call]], list[Any]]
 
 
 def one_by_one(calls: list[Call]) -> list[Any]:
     """The shards' answers, each asked in turn (a runtime asks remote shards together)."""
-    return [getattr(shard, method)(*args) for shard, method, args in calls]
+    return [op.apply(shard, args) for shard, op, args in calls]
 
 
 class Ledgers:
@@ -246,7 +260,8 @@ class Ledgers:
         touched = [p for name, p in self.parts.items() if name in asks]
         votes: list[Prepared] = []
         try:
-            votes = self.fan_out([(p, "prepare", (step, *asks[p.name])) for p in touched])
+            votes = self.fan_out([(p, ShardOp.PREPARE, (step, *asks[p.name]))
+                                  for p in touched])
             settled: dict[int, set[str]] = {}
             for vote in votes:
                 for rnd, ids in vote.settled.items():
@@ -260,7 +275,7 @@ class Ledgers:
                 p.abort(step)
             raise
         done = [key for key in scratch.settled_ids() if key in owners]
-        self.fan_out([(p, "commit", (step, {n: scratch.balance(n) for n in vote.balances},
+        self.fan_out([(p, ShardOp.COMMIT, (step, {n: scratch.balance(n) for n in vote.balances},
                                      [key for key in done if p.name in owners[key]]))
                       for p, vote in zip(touched, votes, strict=True)])
         return result

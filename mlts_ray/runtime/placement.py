@@ -69,7 +69,7 @@ def place(chains: Sequence[tuple[str, int]], nodes_per_actor: int | str, cpus: i
 def place_run(chains: Sequence[tuple[str, int]], nodes_per_actor: int | str,
               cpus: int) -> Placement:
     """A run's hosts: ``chains`` are the side chains, then the main chain (last). When every
-    side chain runs whole on one host its state lives there (``runtime.ray_sides``) and the
+    side chain runs whole on one host its state lives there (``runtime.ray.sides``) and the
     main chain's instance runs in the coordinator, while the hosts run the side chains': the
     hosts get the side chains alone. Otherwise every chain is placed."""
     every = place(chains, nodes_per_actor, cpus)
@@ -86,7 +86,7 @@ def whole_chains(placement: Placement, chains: Iterable[str]) -> bool:
 
 def side_owners(placement: Placement, sides: Sequence[str],
                 cpus: int) -> tuple[dict[str, int], int]:
-    """Where each side chain's state lives (``runtime.ray_sides``), as an index into the
+    """Where each side chain's state lives (``runtime.ray.sides``), as an index into the
     hosts followed by the chain drivers: on its host when the chain runs whole there, else on
     a chain driver, the spread chains dealt in VPP order to ``min(cpus, spread)`` drivers (a
     driver drives its chains' windows together, so as many drivers as CPUs keep them all

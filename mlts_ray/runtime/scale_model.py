@@ -1,7 +1,7 @@
 """What a cluster of k CPUs would give, from one round measured here (README, "What a cluster
 will give"; ``mlts bench``). Pure arithmetic over measured times, apart from any actor.
 
-A Ray round (``runtime.ray_sides``) is the coordinator's own work and four calls (open,
+A Ray round (``runtime.ray.sides``) is the coordinator's own work and four calls (open,
 record, close, end) that every host answers for all its side chains. The record call goes out
 with the open call, so a host runs its chains' trading and then their consensus with no pause;
 the coordinator, once every host has answered the open call, matches the cross-VPP book and
@@ -66,7 +66,7 @@ class RayRound:
         return self.overlap_s if self.overlap_cpu_s is None else self.overlap_cpu_s
 
 
-OPEN = "sides_open"  # the call the record call goes out with (runtime.ray_sides)
+OPEN = "sides_open"  # the call the record call goes out with (runtime.ray.sides)
 OVERLAPPED = "sides_record"  # the call the coordinator works through
 
 

@@ -88,40 +88,36 @@ def _ray_sims(cfg: Config) -> Iterator[dict[str, Callable[[int], RayRound]] | No
     this process, as the bench has it), their hosts killed at the end; None without Ray."""
     try:
         import ray
-        from ray.util.placement_group import remove_placement_group
 
         from mlts_ray.runtime.placement import place_run
-        from mlts_ray.runtime.ray_runtime import connect, ray_rounds, start_hosts
+        from mlts_ray.runtime.ray.actors import ray_rounds, start_hosts
+        from mlts_ray.runtime.ray.cluster import connect
     except ImportError:
         yield None
         return
     connect(None)
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    started: list[tuple[list, list]] = []
+    started = []
     try:
         sims = {}
         # both runs' hosts at once: each reserves part of the CPUs (a reservation, not a
         # limit: a host runs as fast as the machine lets it)
         for name, k, share in (("every_cpu", cpus, 0.5), ("one_host", 1, 0.4)):
             placement = place_run(chain_sizes(cfg), "auto", k)
-            hosts, groups = start_hosts(cfg, placement, share)
-            started.append((hosts, groups))
-            sims[name] = _on_ray(ray_rounds(cfg, hosts, placement))
+            started.append(start_hosts(cfg, placement, share))
+            sims[name] = _on_ray(ray_rounds(cfg, started[-1].hosts, placement))
         yield sims
     finally:
-        for hosts, groups in started:
-            for handle in hosts:
-                ray.kill(handle)
-            for pg in groups:
-                remove_placement_group(pg)
+        for actors in started:
+            actors.kill()
 
 
 def _on_ray(rounds: Rounds) -> Callable[[int], RayRound]:
-    """What the coordinator actor does a round (``CoordinatorService.run_round``: the round,
+    """What the coordinator actor does a round (``actors.Coordinator.run_round``: the round,
     then its own rows as record batches), timed at the coordinator: its wall (not the
     driver's fetch of the rows, which a run does while the next round runs), each call's host
     work and wait and the coordinator's overlapped work (``RaySides``)."""
-    from mlts_ray.runtime.ray_sides import fetch_pieces
+    from mlts_ray.runtime.ray.sides import fetch_pieces
 
     def run(rnd: int) -> RayRound:
         start = time.perf_counter()

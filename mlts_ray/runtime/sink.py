@@ -9,7 +9,6 @@ local path or any pyarrow filesystem URI (see ``storage``).
 from __future__ import annotations
 
 import json
-import tomllib
 import platform
 from collections.abc import Mapping
 from importlib import metadata
@@ -19,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlts_ray.config import PLACEMENT_KEYS, Config, build_config, dotted
+from mlts_ray.config import PLACEMENT_KEYS, Config, from_toml, dotted
 from mlts_ray.errors import ConfigError, MltsError, RunError
 from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
 from mlts_ray.runtime.storage import Location, RunLock, locate
@@ -200,8 +199,8 @@ def _resumable_manifest(root: Location) -> tuple[dict[str, Any], Config]:
         if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
             raise RunError(f"{where}: {key}", f"missing or not a {kind.__name__}: cannot resume")
     try:
-        cfg = build_config(tomllib.loads(manifest["config_toml"]))
-    except (tomllib.TOMLDecodeError, ConfigError) as err:
+        cfg = from_toml(manifest["config_toml"])
+    except ConfigError as err:
         raise RunError(f"{where}: config_toml", f"not a valid config, cannot resume: {err}") from None
     if not 0 <= manifest["rounds_done"] <= cfg.experiment.rounds:
         raise RunError(f"{where}: rounds_done", f"{manifest['rounds_done']} is outside 0.."

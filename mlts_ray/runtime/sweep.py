@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pyarrow.parquet as pq
 import tomli_w
 
 from mlts_ray.runtime.run_dir import load_table, read_manifest
-from mlts_ray.config import Config, build_config, sweep_points, to_toml, with_values
+from mlts_ray.config import Config, from_toml, sweep_points, to_toml, with_values
 from mlts_ray.errors import ConfigError, MltsError, RunError
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.runtime.driver import Interrupted
@@ -113,10 +112,10 @@ def _reopen(sweep_dir: str | Path, cfg: Config) -> tuple[Location, dict[str, Any
         raise RunError(str(sweep_dir), f"not a sweep directory (no {SWEEP_MANIFEST})")
     try:
         record = json.loads(where.read_bytes())
-        stored = build_config(tomllib.loads(record["config_toml"]))
+        stored = from_toml(record["config_toml"])
         points = record["points"]
         assert isinstance(points, list)
-    except (OSError, ValueError, KeyError, TypeError, AssertionError, tomllib.TOMLDecodeError,
+    except (OSError, ValueError, KeyError, TypeError, AssertionError,
             ConfigError) as err:
         raise RunError(str(where), f"unusable sweep record, cannot resume: {err}") from None
     _check_same_config(stored, cfg)

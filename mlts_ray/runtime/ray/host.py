@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from mlts_ray.config import build_config
+from mlts_ray.config import from_toml
 from mlts_ray.consensus.instance import Instance
+from mlts_ray.ledger.chain_accounts import ShardOp
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job, to_wire
 from mlts_ray.mlts.side_service import MainNews, Opened, SideService, Traded
@@ -35,7 +35,7 @@ Answer = tuple[tuple[list[Any], list[float], list[float]], Bundle]
 
 class HostService:
     def __init__(self, cfg_toml: str) -> None:
-        self.cfg = build_config(tomllib.loads(cfg_toml))
+        self.cfg = from_toml(cfg_toml)
         net = self.cfg.network
         self.seed = self.cfg.experiment.seed
         self.sign_us, self.verify_us = ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms)
@@ -68,7 +68,7 @@ class HostService:
     def process(self, chain: str, events: list[Event], end_us: int) -> Processed:
         return self.hosts[chain].process(events, end_us)
 
-    # --- side chains whose state lives here (runtime.ray_sides) -----------------------------
+    # --- side chains whose state lives here (runtime.ray.sides) -----------------------------
 
     def own(self, vpps: Sequence[int]) -> None:
         """Open the services of these VPPs' side chains, at their opening balances."""
@@ -81,7 +81,7 @@ class HostService:
     def sides_open(self, chains: Sequence[str], rnd: int) -> Answer:
         """These chains' periods open, their traders post and their books match, in turn:
         each answers the orders it forwards (no rows yet). Like every call below, one for all
-        the host's chains (``ray_sides``)."""
+        the host's chains (``runtime.ray.sides``)."""
         return self._each(rnd, [partial(self._opened, self.sides[c], rnd) for c in chains])
 
     def sides_record(self, chains: Sequence[str], rnd: int) -> Answer:
@@ -96,9 +96,9 @@ class HostService:
     def sides_end(self, chains: Sequence[str], rnd: int) -> Answer:
         return self._each(rnd, [partial(self.sides[c].end, rnd) for c in chains])
 
-    def shard_calls(self, calls: Sequence[tuple[str, str, tuple]]) -> list[Any]:
+    def shard_calls(self, calls: Sequence[tuple[str, ShardOp, tuple]]) -> list[Any]:
         """Chains' accounts answer a step of the main chain's (``ChainAccounts``), in order."""
-        return [getattr(self.sides[chain].shard, method)(*args) for chain, method, args in calls]
+        return [op.apply(self.sides[chain].shard, args) for chain, op, args in calls]
 
     def _opened(self, service: SideService, rnd: int) -> Opened:
         return Opened(service.chain, service.open(rnd))

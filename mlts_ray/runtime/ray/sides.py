@@ -8,12 +8,12 @@ and runs the main chain's instance while the hosts run the side chains' consensu
 sends together with the open call (a host runs its calls in order).
 
 Side chains spread over several hosts (``nodes_per_actor < nodes_per_vpp``) live on chain
-drivers instead (``ray_runtime.ChainDriver``): the same service and calls, the consensus
+drivers instead (``actors.ChainDriver``): the same service and calls, the consensus
 driven window by window over the chain's hosts.
 
-A host's rows of a call leave it as one ``tables.Bundle`` in the object store: the coordinator
+A host's rows of a call leave it as one ``runtime.tables.Bundle`` in the object store: the coordinator
 passes on its reference without reading it, and the driver fetches it to write the round
-(``tables.assemble``), while the next round runs.
+(``results.schemas.assemble``), while the next round runs.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 import ray
@@ -28,11 +29,21 @@ from ray.exceptions import RayActorError
 
 from mlts_ray.config import Config
 from mlts_ray.errors import RunError
-from mlts_ray.ledger.chain_accounts import Call
+from mlts_ray.ledger.chain_accounts import Call, ShardOp
 from mlts_ray.ledger.settlement import Balance
 from mlts_ray.ledger.tx import Order
 from mlts_ray.mlts.side_service import Closed, Ended, MainNews, Traded
 from mlts_ray.mlts.topology import vpp_layout
+
+
+class SideCall(StrEnum):
+    """A round's calls to the side chains' owners (each one method of ``HostService``): the
+    keys of the round's measurements (``RaySides.work_s``, ``wait_s``; ``scale_model``)."""
+
+    OPEN = "sides_open"
+    RECORD = "sides_record"
+    CLOSE = "sides_close"
+    END = "sides_end"
 
 
 def get_named(refs: list, owners: Sequence[tuple[str, int]]) -> list:
@@ -66,17 +77,17 @@ class RemoteShard:
         return node in self.nodes  # the VPP's accounts never change: no call needed
 
     def balance(self, node: str) -> Balance:
-        return fan_out([(self, "balance", (node,))])[0]
+        return fan_out([(self, ShardOp.BALANCE, (node,))])[0]
 
     def prepare(self, *args: Any) -> Any:
-        return fan_out([(self, "prepare", args)])[0]
+        return fan_out([(self, ShardOp.PREPARE, args)])[0]
 
     def commit(self, *args: Any) -> None:
-        fan_out([(self, "commit", args)])
+        fan_out([(self, ShardOp.COMMIT, args)])
 
     def abort(self, step: int) -> None:
         # not awaited: it runs before anything this caller sends the host later
-        self.host.shard_calls.remote([(self.name, "abort", (step,))])
+        self.host.shard_calls.remote([(self.name, ShardOp.ABORT, (step,))])
 
 
 def fan_out(calls: list[Call]) -> list[Any]:
@@ -94,9 +105,9 @@ def fan_out(calls: list[Call]) -> list[Any]:
     for ks, answers in zip(groups, got, strict=True):
         for k, answer in zip(ks, answers, strict=True):
             out[k] = answer
-    for k, (shard, method, args) in enumerate(calls):
+    for k, (shard, op, args) in enumerate(calls):
         if not isinstance(shard, RemoteShard):
-            out[k] = getattr(shard, method)(*args)
+            out[k] = op.apply(shard, args)
     return out
 
 
@@ -147,13 +158,16 @@ class RaySides:
         self.overlap_s = self.overlap_cpu_s = 0.0
         self.answered = 0.0  # when the last call's answers were all in (wall)
         self.answered_cpu = 0.0  # and this thread's CPU time then
+        self.round = 0  # the round the calls are for (open's)
 
     def open(self, rnd: int) -> Callable[[], list[tuple[Order, ...]]]:
+        self.round = rnd
         for shard in self.shards.values():  # a host dying in a step is named with this round
             shard.round = rnd
         self.work_s, self.cpu_s, self.wait_s = {}, {}, {}
         self.overlap_s = self.overlap_cpu_s = 0.0
-        answers = self._send("sides_open", rnd, lambda chains: ())
+        answers = self._send(SideCall.OPEN, lambda owner, chains:
+                             owner.sides_open.options(num_returns=2).remote(chains, rnd))
         return lambda: [o.forwarded for o in answers()]
 
     def record(self, rnd: int) -> Callable[[], list[Traded]]:
@@ -162,7 +176,8 @@ class RaySides:
         coordinator worked meanwhile (``overlap_s``, wall, and ``overlap_cpu_s``, this
         thread's CPU time: from the open call's answers, the cross-VPP book and the main
         chain's instance)."""
-        answers = self._send("sides_record", rnd, lambda chains: ())
+        answers = self._send(SideCall.RECORD, lambda owner, chains:
+                             owner.sides_record.options(num_returns=2).remote(chains, rnd))
         sent, sent_cpu = time.perf_counter(), time.thread_time()
 
         def done() -> list[Traded]:
@@ -174,29 +189,30 @@ class RaySides:
         return done
 
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]:
-        return self._send("sides_close", rnd,
-                          lambda chains: ([news.get(c, MainNews()) for c in chains],))()
+        return self._send(SideCall.CLOSE, lambda owner, chains: owner.sides_close.options(
+            num_returns=2).remote(chains, rnd, [news.get(c, MainNews()) for c in chains]))()
 
     def end(self, rnd: int) -> list[Ended]:
-        return self._send("sides_end", rnd, lambda chains: ())()
+        return self._send(SideCall.END, lambda owner, chains:
+                          owner.sides_end.options(num_returns=2).remote(chains, rnd))()
 
-    def _send(self, method: str, rnd: int,
-              extra: Callable[[list[str]], tuple]) -> Callable[[], list[Any]]:
-        """One call per host, all in flight together, and what waits for them: each host
-        answers its chains' replies (what the coordinator reads) and their rows (a reference
-        it passes on unread). A dead host is named by its first chain."""
-        started = time.perf_counter()
-        pairs = [getattr(self.hosts[h], method).options(num_returns=2).remote(
-                     chains, rnd, *extra(chains)) for h, chains in self.chains_of.items()]
+    def _send(self, call: SideCall, send: Callable[[Any, list[str]], Any]
+              ) -> Callable[[], list[Any]]:
+        """``send(owner, its chains)`` to every owner, all in flight together, and what waits
+        for them: each owner answers its chains' replies (what the coordinator reads) and
+        their rows (a reference it passes on unread). A dead owner is named by its first
+        chain."""
+        started, rnd = time.perf_counter(), self.round
+        pairs = [send(self.hosts[h], chains) for h, chains in self.chains_of.items()]
 
         def answers() -> list[Any]:
             since = max(started, self.answered)  # a call sent early waits from its turn
             replies = get_named([reply for reply, _ in pairs],
                                 [(chains[0], rnd) for chains in self.chains_of.values()])
             self.answered, self.answered_cpu = time.perf_counter(), time.thread_time()
-            self.wait_s[method] = self.answered - since
+            self.wait_s[call] = self.answered - since
             by_chain = {}
-            work_s, cpu_s = self.work_s.setdefault(method, {}), self.cpu_s.setdefault(method, {})
+            work_s, cpu_s = self.work_s.setdefault(call, {}), self.cpu_s.setdefault(call, {})
             for chains, (got, wall, cpu), (_, rows) in zip(self.chains_of.values(), replies,
                                                            pairs, strict=True):
                 for k, (chain, reply, w, c) in enumerate(zip(chains, got, wall, cpu,
