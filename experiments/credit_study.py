@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -57,15 +56,16 @@ from mlts_ray.config import (  # noqa: E402
     with_values,
 )
 from mlts_ray.errors import MltsError  # noqa: E402
+from mlts_ray.names import MAIN  # noqa: E402
 from mlts_ray.population.registry import names  # noqa: E402
 
 BEHAVIOURS = names()  # every behaviour a config may name, in the registry's order
 from mlts_ray.mlts.simulation import run_id_of  # noqa: E402
 from mlts_ray.runtime.local import run_local  # noqa: E402
+from mlts_ray.runtime.pool import each  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "credit_behaviours.toml"
-MAIN_CHAIN = "main"
 
 #: The main-chain half: 10 VPPs so the main chain has 10 VMCs (committee ceil(0.6 x 10) = 6);
 #: 6 grid nodes so that false-audit (which only grid-1.. can be there) fills 1/3/5 slots.
@@ -126,9 +126,9 @@ def study_points(cfg: Config, wheres: list[str], quick: bool, behaviours: list[s
 
 def _faulty_chains(chains: pd.Series, where: str) -> pd.Series:
     if where == "main":
-        return chains == MAIN_CHAIN
+        return chains == MAIN
     if where == "side":
-        return chains != MAIN_CHAIN
+        return chains != MAIN
     return pd.Series(True, index=chains.index)
 
 
@@ -509,16 +509,14 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict] = []
     series: list[tuple[dict, pd.DataFrame]] = []
-    ctx = mp.get_context("fork")  # the workers run the code imported here, whatever changes
-    with ctx.Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
-        for i, (row, s) in enumerate(pool.imap_unordered(run_point, tasks), 1):
-            rows.append(row)
-            if s is not None:
-                series.append((row, s))
-            tag = "ok" if row["status"] == "ok" else f"FAILED: {row['error']}"
-            print(f"[{i}/{len(tasks)}] {row['where']} {row['behaviour']} {row['fraction']} "
-                  f"{row['algorithm']} seed {row['seed']}: {row['wall_s']} s {tag}",
-                  file=sys.stderr)
+    for i, (row, s) in enumerate(each(run_point, tasks, args.jobs), 1):
+        rows.append(row)
+        if s is not None:
+            series.append((row, s))
+        tag = "ok" if row["status"] == "ok" else f"FAILED: {row['error']}"
+        print(f"[{i}/{len(tasks)}] {row['where']} {row['behaviour']} {row['fraction']} "
+              f"{row['algorithm']} seed {row['seed']}: {row['wall_s']} s {tag}",
+              file=sys.stderr)
     runs = pd.DataFrame(rows + refused)
     for col in ("status", "error"):
         if col not in runs:
@@ -566,19 +564,6 @@ def main(argv: list[str] | None = None) -> int:
         if (out / name).exists():
             print(out / name)
     return 1 if meta["failed"] or not len(table) else 0
-
-
-class _Serial:
-    """A one-process stand-in for the pool (``--jobs 1``)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def imap_unordered(self, fn, items):
-        return map(fn, items)
 
 
 if __name__ == "__main__":

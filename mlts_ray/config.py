@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from mlts_ray.errors import ConfigError
+from mlts_ray.names import is_node
 
 Algorithm = Literal["pbft", "dce-pbft", "random-committee"]
 ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
@@ -570,22 +571,9 @@ def _check_partition(cfg: Config, i: int, p: Partition) -> None:
 
 
 def _is_node(cfg: Config, name: str) -> bool:
-    """Whether ``name`` is a node of the topology, spelled exactly as mlts/topology.py and
-    mlts/main_chain.py name them (zero-padded), without listing every node."""
+    """Whether ``name`` is a node of the topology (``names.is_node``)."""
     t = cfg.topology
-    if name.startswith("grid-"):
-        number = name.removeprefix("grid-")
-        return number.isdigit() and int(number) < t.grid_nodes and name == f"grid-{int(number)}"
-    chain, _, node = name.partition("/")
-    number = chain.removeprefix("vpp-")
-    if not chain.startswith("vpp-") or not number.isdigit() or int(number) >= t.vpps \
-            or chain != f"vpp-{int(number)}":
-        return False
-    if node == "vmc":
-        return True
-    index = node.removeprefix("n-")
-    return node.startswith("n-") and index.isdigit() and 1 <= int(index) < t.nodes_per_vpp \
-        and node == f"n-{int(index):03d}"
+    return is_node(name, t.vpps, t.nodes_per_vpp, t.grid_nodes)
 
 
 def build_config(raw: Mapping[str, Any], overrides: Iterable[str] = ()) -> Config:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from ledger_strategies import NODES, identity, keyring, make_trade
 from mlts_ray.errors import LedgerError
 from mlts_ray.ledger import Settlement, SignedTrade
-from mlts_ray.ledger.chain_accounts import MAIN, Ledgers, home_of, one_by_one
+from mlts_ray.ledger.chain_accounts import Ledgers, one_by_one
+from mlts_ray.names import MAIN, home_of
 from mlts_ray.ledger.settlement import GRID
 
 GRID_NODE = "grid-0"  # a main-chain account outside every VPP (a supervisor that fines)

@@ -83,6 +83,11 @@ def test_ray_tables_equal_local_tables(local_run, tmp_path, packing):
     assert sum(placed.values()) == hosts + drivers + 1  # + the coordinator
     assert manifest["ray"]["side_state"] == ("hosts" if packing == "auto" else "drivers")
     assert manifest["ray"]["drivers"] == drivers
+    # wall_ms has one meaning everywhere, measured where each instance ran (a host running a
+    # chain whole, a chain driver for a spread one, the coordinator for the main chain)
+    for where in (local_run, run):
+        walls = pd.read_parquet(where / "consensus").wall_ms
+        assert walls.notna().all() and (walls > 0).all(), (where, walls)
     faulty = tables(run)["credits"].behaviour.unique()
     # the comparison covers rounds with several kinds of Byzantine consensus nodes
     assert len(set(faulty) & {"equivocate", "forge", "silent", "delay"}) >= 2
@@ -235,7 +240,7 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
 
 def test_a_host_actor_freezes_what_its_setup_built():
     """A host's keys and its side chains' services live as long as the actor: they are frozen
-    out of the collector's scans once built (``runtime.collector``), so a full collection
+    out of the collector's scans once built (``runtime.frozen``), so a full collection
     walks only what a round made."""
     from mlts_ray.config import to_toml
     from mlts_ray.runtime.ray.actors import RayHost

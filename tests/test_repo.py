@@ -78,6 +78,17 @@ def test_every_package_is_a_named_layer(repo_root):
     assert packages == set(ORDER), packages ^ set(ORDER)
 
 
+def test_the_root_modules_sit_below_every_layer(repo_root):
+    """``errors`` and ``names`` import nothing of the package; ``config`` only those two (and
+    the behaviour registry lazily, when a config is validated)."""
+    for name, allowed in (("errors", set()), ("names", set()),
+                          ("config", {"mlts_ray.errors", "mlts_ray.names",
+                                      "mlts_ray.population.registry"})):
+        mine = {m for m in _imports(repo_root / "mlts_ray" / f"{name}.py")
+                if m.startswith("mlts_ray")}
+        assert mine <= allowed, (name, mine - allowed)
+
+
 def test_the_model_imports_neither_arrow_nor_the_collector_nor_the_population(repo_root):
     """The model (and everything under it) reports facts: it knows neither tables nor who
     is faulty. Only the collector, the runtimes and the analysis import pyarrow."""

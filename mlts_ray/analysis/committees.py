@@ -25,9 +25,9 @@ from mlts_ray.consensus.conduct import conduct
 from mlts_ray.consensus.credit import CreditBook, Status
 from mlts_ray.ledger.block import Block
 from mlts_ray.ledger.crypto import KeyRing
-from mlts_ray.ledger.tx import MAIN_CHAIN
-from mlts_ray.mlts.main_chain import grid_names
-from mlts_ray.mlts.topology import side_chain, vpp_layout
+from mlts_ray.names import MAIN
+from mlts_ray.mlts.main_chain import grid_names, vmc_names
+from mlts_ray.mlts.topology import vpp_layout
 
 
 def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...], int]]:
@@ -37,9 +37,9 @@ def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...],
         layout = vpp_layout(cfg, v)
         yield (layout.chain, layout.nodes, layout.candidates,
                len(layout.nodes) if pbft else side_committee_size(cfg))
-    vmcs = tuple(f"{side_chain(v)}/vmc" for v in range(cfg.topology.vpps))
+    vmcs = vmc_names(cfg)
     names = tuple(sorted((*vmcs, *grid_names(cfg))))
-    yield MAIN_CHAIN, names, vmcs, len(names) if pbft else main_committee_size(cfg)
+    yield MAIN, names, vmcs, len(names) if pbft else main_committee_size(cfg)
 
 
 def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str, int], Block],

@@ -48,9 +48,9 @@ from mlts_ray.consensus.evidence import decode_proof, offender
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import KeyRing
 from mlts_ray.ledger.settlement import overdrawn_by
-from mlts_ray.ledger.tx import MAIN_CHAIN
-from mlts_ray.mlts.main_chain import grid_names
-from mlts_ray.mlts.topology import home_chain, vpp_layout
+from mlts_ray.names import MAIN
+from mlts_ray.mlts.main_chain import grid_names, vmc_names
+from mlts_ray.mlts.topology import credit_chain, vpp_layout
 
 PLENTY = 2**61  # audits' money is checked by ``derived``; their credit does not depend on it
 
@@ -79,7 +79,7 @@ def check_credit_replay(cfg: Config, blocks: Mapping[tuple[str, int], Block],
         last = max(made, default=-1)  # rounds from here on may have records still pending
         book = CreditBook(cfg.credit, names)
         supervisors = _supervisors(cfg, chain)
-        traders = frozenset() if chain == MAIN_CHAIN else frozenset(
+        traders = frozenset() if chain == MAIN else frozenset(
             vpp_layout(cfg, int(chain.partition("-")[2])).traders)
         rnd = 0
         while (chain, rnd) in credits:
@@ -105,7 +105,7 @@ def check_credit_replay(cfg: Config, blocks: Mapping[tuple[str, int], Block],
 
 
 def _supervisors(cfg: Config, chain: str) -> frozenset[str]:
-    if chain == MAIN_CHAIN:
+    if chain == MAIN:
         return frozenset(grid_names(cfg))
     return frozenset(vpp_layout(cfg, int(chain.partition("-")[2])).supervisors)
 
@@ -133,14 +133,14 @@ def _facts(cfg, chain, names, supervisors, traders, members, commits, record: Ro
 def _trading_facts(cfg: Config, trades: pd.DataFrame) -> dict:
     """(chain, round) -> (settled per party, parties in a block, overdrafts per party), each
     counted on the party's own chain, as settlement counts them."""
-    main_names = {f"vpp-{v}/vmc" for v in range(cfg.topology.vpps)} | set(grid_names(cfg))
+    main_names = {*vmc_names(cfg), *grid_names(cfg)}
     out: dict = defaultdict(lambda: (defaultdict(int), set(), defaultdict(int)))
     placed = trades[trades["height"].notna()]
     for rnd, status, reason, buyer, seller in zip(
             placed["round"], placed["status"], placed["reason"], placed["buyer"],
             placed["seller"], strict=True):
         for party in (buyer, seller):
-            settled, active, offences = out[(home_chain(party, main_names), int(rnd))]
+            settled, active, offences = out[(credit_chain(party, main_names), int(rnd))]
             active.add(party)
             if status == "settled":
                 settled[party] += 1

@@ -27,7 +27,8 @@ from mlts_ray.config import Config
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import DerivedKeyRing
 from mlts_ray.ledger.settlement import Settlement
-from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
+from mlts_ray.ledger.tx import SignedTrade
+from mlts_ray.names import MAIN
 from mlts_ray.mlts.anchoring import anchor_of
 from mlts_ray.mlts.metering import tally
 from mlts_ray.mlts.simulation import opening_ledger
@@ -37,7 +38,7 @@ Blocks = dict[tuple[str, int], Block]
 
 
 def _vpp_number(chain: str) -> int:
-    return int(chain.split("-")[1]) if chain != MAIN_CHAIN else 1 << 62
+    return int(chain.split("-")[1]) if chain != MAIN else 1 << 62
 
 
 def _where(df: pd.DataFrame, i: int, table: str) -> str:
@@ -177,7 +178,7 @@ def _check_anchors(blocks: Blocks, anchors: pd.DataFrame) -> None:
             collab[block.header.type].append(block)
     want = []
     for (chain, height), main in sorted(blocks.items()):
-        if chain != MAIN_CHAIN or height == 0:
+        if chain != MAIN or height == 0:
             continue
         for b in sorted(collab.get(height - 1, []), key=lambda b: (_vpp_number(b.header.chain),
                                                                   b.header.height)):

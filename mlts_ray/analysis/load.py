@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from mlts_ray.errors import RunError
-from mlts_ray.runtime.run_dir import load_table, read_manifest
+from mlts_ray.runtime.manifest import read_manifest
+from mlts_ray.runtime.run_dir import load_table
 from mlts_ray.runtime.storage import locate
 
 __all__ = ["load_run", "load_sweep", "load_table", "read_manifest"]

@@ -26,7 +26,7 @@ from mlts_ray.config import Config
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.crypto import DerivedKeyRing
-from mlts_ray.ledger.tx import MAIN_CHAIN
+from mlts_ray.names import MAIN
 from mlts_ray.mlts.energy import draw_resources
 from mlts_ray.mlts.metering import Metered, MeterReport, cross_wh_by_vpp
 from mlts_ray.mlts.topology import vpp_layout
@@ -52,7 +52,7 @@ def meter_reports(cfg: Config, rounds: int, blocks: dict[tuple[str, int], Block]
     out = Metering()
     layouts = {lay.chain: lay for lay in map(partial(vpp_layout, cfg), range(cfg.topology.vpps))}
     for (chain, _), block in sorted(blocks.items()):
-        if chain == MAIN_CHAIN or block.header.kind == BlockKind.COLLABORATIVE:
+        if chain == MAIN or block.header.kind == BlockKind.COLLABORATIVE:
             continue
         for record in records_of(block):
             subject = f"block {block.ref} meter report of round {record.round}"
@@ -166,6 +166,6 @@ def expected_market(market: str, trades: list[dict], energy: list[dict]) -> list
         rows.append(market_figures(market, chain, intra, sum(wh for wh, _ in intra),
                                    across.get(chain, 0), sum(e["import_wh"] for e in mine),
                                    sum(e["export_wh"] for e in mine)))
-    cross = own.get(MAIN_CHAIN, [])
-    rows.append(market_figures(market, MAIN_CHAIN, cross, 0, sum(wh for wh, _ in cross), 0, 0))
+    cross = own.get(MAIN, [])
+    rows.append(market_figures(market, MAIN, cross, 0, sum(wh for wh, _ in cross), 0, 0))
     return rows

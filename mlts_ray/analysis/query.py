@@ -17,7 +17,8 @@ from mlts_ray.analysis.load import load_table, read_manifest
 from mlts_ray.errors import ContentError
 from mlts_ray.ledger.block import Block, BlockKind
 from mlts_ray.ledger.merkle import MerkleProof, merkle_proof, verify_proof
-from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
+from mlts_ray.ledger.tx import SignedTrade
+from mlts_ray.names import MAIN
 from mlts_ray.mlts.anchoring import anchor_of, anchor_proof
 
 
@@ -79,7 +80,7 @@ def _anchoring(blocks: dict[tuple[str, int], Block], vpp: str, main_height: int,
     if collab is None:
         raise QueryError(f"trade {st.tx_id}",
                          f"{vpp} has no collaborative block for main height {main_height}")
-    anchoring = blocks.get((MAIN_CHAIN, main_height + 1))
+    anchoring = blocks.get((MAIN, main_height + 1))
     if anchoring is None:
         raise QueryError(
             f"collaborative block {collab.ref}",

@@ -22,7 +22,8 @@ from mlts_ray.analysis.document import Document  # noqa: E402
 from mlts_ray.analysis.energy_report import day_figures, day_summary  # noqa: E402
 from mlts_ray.analysis.load import load_sweep, load_table, read_manifest  # noqa: E402
 from mlts_ray.analysis.summary import consensus_summary  # noqa: E402
-from mlts_ray.config import from_toml, committee_size  # noqa: E402
+from mlts_ray.config import committee_size, from_toml  # noqa: E402
+from mlts_ray.names import MAIN  # noqa: E402
 from mlts_ray.errors import RunError  # noqa: E402
 from mlts_ray.runtime.storage import locate  # noqa: E402
 
@@ -176,7 +177,7 @@ def _sweep_report(sweep: Path) -> Path:
     out.mkdir(exist_ok=True)
     df = load_sweep(sweep)
     df["algorithm"] = df["consensus.algorithm"]
-    df["level"] = (df.chain == "main").map({True: "main chain", False: "side chains"})
+    df["level"] = (df.chain == MAIN).map({True: "main chain", False: "side chains"})
     swept = [c for c in df.columns if "." in c and c not in NOT_PARAMETERS
              and df[c].nunique() > 1]
     # Only seeds (and perhaps the algorithm) swept: each algorithm is one point of its own.
@@ -275,7 +276,7 @@ def _anchoring_vs(sweep: Path, swept: list[str], out: Path) -> tuple[str, str] |
 def _closed_forms(ax, df: pd.DataFrame, ns: list[int]) -> None:
     """PBFT ``(N-1) + (N-1)^2 + N(N-1)`` and DCE-PBFT ``(k-1) + (k-1)^2 + k(k-1) + (N-k)``
     (pre-prepare to certificate; the measured counts add requests and replies)."""
-    side = df[df.chain != "main"]
+    side = df[df.chain != MAIN]
     if side.empty:
         return
     pbft = [(n - 1) + (n - 1) ** 2 + n * (n - 1) for n in ns]

@@ -14,11 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlts_ray.config import Config, from_toml
-from mlts_ray.errors import ConfigError, ContentError, RunError
+from mlts_ray.config import Config
+from mlts_ray.errors import ContentError, RunError
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
-from mlts_ray.runtime.sink import MANIFEST
+from mlts_ray.runtime.manifest import MANIFEST, checked
 from mlts_ray.runtime.storage import Location, locate
 from mlts_ray.results.schemas import SCHEMAS, TABLES
 
@@ -82,28 +82,11 @@ def _bound_manifest(root: Location) -> tuple[dict[str, Any], Config]:
     """The manifest, its config re-validated, and every restated value checked against it."""
     if not (root / MANIFEST).is_file():
         raise RunError(str(root), f"not a run directory (no {MANIFEST})")
-    try:
-        manifest = json.loads((root / MANIFEST).read_bytes())
-    except (OSError, ValueError) as err:
-        raise VerifyError(MANIFEST, f"unreadable: {err}") from None
-    if not isinstance(manifest, dict):
-        raise VerifyError(MANIFEST, "is not a JSON object")
-    for key, kind in (("run_id", str), ("rounds_done", int), ("config_toml", str),
-                      ("config", dict), ("status", str)):
-        value = manifest.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise VerifyError(f"{MANIFEST}: {key}", f"missing or not a {kind.__name__}")
-    try:
-        cfg = from_toml(manifest["config_toml"])
-    except ConfigError as err:
-        raise VerifyError(f"{MANIFEST}: config_toml", f"not a valid config: {err}") from None
+    manifest, cfg = checked(root, MANIFEST, VerifyError)
     if run_id_of(cfg) != manifest["run_id"]:
         raise VerifyError(f"{MANIFEST}: config_toml", f"hashes to run id {run_id_of(cfg)}, "
                           f"not {manifest['run_id']}: the config was changed")
     _check_restated(manifest, cfg)
-    if not 0 <= manifest["rounds_done"] <= cfg.experiment.rounds:
-        raise VerifyError(f"{MANIFEST}: rounds_done", f"{manifest['rounds_done']} is outside "
-                          f"0..{cfg.experiment.rounds}")
     if manifest["status"] == "complete" and manifest["rounds_done"] != cfg.experiment.rounds:
         raise VerifyError(f"{MANIFEST}: rounds_done", f"{manifest['rounds_done']} of "
                           f"{cfg.experiment.rounds} rounds in a run marked complete")

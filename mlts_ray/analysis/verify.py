@@ -35,7 +35,8 @@ from mlts_ray.analysis.run_files import VerifyError, read_run
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.crypto import DerivedKeyRing
-from mlts_ray.ledger.tx import MAIN_CHAIN, SignedTrade
+from mlts_ray.ledger.tx import SignedTrade
+from mlts_ray.names import MAIN
 from mlts_ray.mlts.anchoring import anchor_of, anchor_root
 from mlts_ray.results.rows import block_columns, trade_columns
 
@@ -194,7 +195,7 @@ def _verify_anchor_roots(blocks: dict[tuple[str, int], Block], report: Report) -
         if block.header.kind == BlockKind.COLLABORATIVE:
             collab_by_type.setdefault(block.header.type, []).append(block)
     for (chain, height), block in sorted(blocks.items()):
-        if chain != MAIN_CHAIN:
+        if chain != MAIN:
             continue
         anchored = collab_by_type.get(height - 1, []) if height > 0 else []
         if anchor_root([anchor_of(b) for b in anchored]) != block.header.anchor_root:

@@ -20,7 +20,8 @@ from mlts_ray.errors import ChainError, LedgerError
 from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind
 from mlts_ray.ledger.encoding import Reader, Writer
 from mlts_ray.ledger.merkle import merkle_root
-from mlts_ray.ledger.tx import MAIN_CHAIN, TX_ID_BYTES, SignedTrade
+from mlts_ray.ledger.tx import TX_ID_BYTES, SignedTrade
+from mlts_ray.names import MAIN
 
 TAG_HEADER, TAG_BLOCK, TAG_ANCHOR_LEAF = 5, 6, 7
 VERSION = 1
@@ -198,7 +199,7 @@ class Block:
     def _check_kind_fields(self) -> None:
         h = self.header
         if h.kind == BlockKind.MAIN:
-            if h.chain != MAIN_CHAIN:
+            if h.chain != MAIN:
                 raise ChainError(h.ref, f"a main block on chain {h.chain!r}")
         elif h.anchor_root != ZERO_HASH:
             raise ChainError(h.ref, f"anchor_root set on a {h.kind.label} block")

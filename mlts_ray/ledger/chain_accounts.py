@@ -30,15 +30,7 @@ from mlts_ray.errors import LedgerError, SettlementError
 from mlts_ray.ledger.crypto import KeyRing
 from mlts_ray.ledger.settlement import GRID, Balance, Settlement, sum_balances
 from mlts_ray.ledger.tx import SignedTrade
-
-MAIN = "main"  # the shard of the grid nodes and of every account outside a VPP
-
-
-def home_of(node: str) -> str:
-    """``vpp-3/n-007`` and ``vpp-3/vmc`` live in ``vpp-3``; grid nodes in ``main``."""
-    head, sep, _ = node.partition("/")
-    return head if sep else MAIN
-
+from mlts_ray.names import MAIN, home_of
 
 def _asks(parties: Iterable[str], owners: Mapping[tuple[int, str], set[str]]
           ) -> dict[str, tuple[list[str], list[tuple[int, str]]]]:

@@ -13,12 +13,12 @@ from enum import IntEnum
 from mlts_ray.errors import LedgerError
 from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind, signing_root
 from mlts_ray.ledger.encoding import Reader, Writer
+from mlts_ray.names import MAIN
 
 TAG_ORDER, TAG_SIGNED_ORDER, TAG_TRADE, TAG_SIGNED_TRADE = 1, 2, 3, 4
 VERSION = 1
 MAX_QUANTITY = 2**62  # keeps every product of two quantities far inside i64/u64
 TX_ID_BYTES = 16
-MAIN_CHAIN = "main"
 
 
 class Side(IntEnum):
@@ -144,7 +144,7 @@ class Trade:
             _check_quantity(subject, name, getattr(self, name), low)
         if self.buyer == self.seller:
             raise LedgerError(subject, f"buyer and seller are the same node {self.buyer}")
-        expected = self.buyer_vpp if self.buyer_vpp == self.seller_vpp else MAIN_CHAIN
+        expected = self.buyer_vpp if self.buyer_vpp == self.seller_vpp else MAIN
         if self.chain != expected:
             raise LedgerError(subject, f"belongs on chain {expected!r}, not {self.chain!r}")
 

@@ -14,14 +14,20 @@ from collections.abc import Mapping
 from mlts_ray.config import Config, main_committee_size
 from mlts_ray.ledger.block import BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
-from mlts_ray.ledger.tx import MAIN_CHAIN
+from mlts_ray.names import MAIN
 from mlts_ray.mlts.chain import Chain
 from mlts_ray.mlts.strategies import Strategies
-from mlts_ray.mlts.topology import home_chain, side_chain
+from mlts_ray.mlts.topology import credit_chain
+from mlts_ray.names import grid, side_chain, vmc
 
 
 def grid_names(cfg: Config) -> tuple[str, ...]:
-    return tuple(f"grid-{g}" for g in range(cfg.topology.grid_nodes))
+    return tuple(grid(g) for g in range(cfg.topology.grid_nodes))
+
+
+def vmc_names(cfg: Config) -> tuple[str, ...]:
+    """Every VPP's VMC, in VPP order: the main chain's committee candidates."""
+    return tuple(vmc(side_chain(v)) for v in range(cfg.topology.vpps))
 
 
 class MainChain(Chain):
@@ -32,18 +38,17 @@ class MainChain(Chain):
         self, cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
         strategies: Mapping[str, Strategies], sides: Mapping[str, Chain] | None = None,
     ) -> None:
-        self.chain = MAIN_CHAIN
+        self.chain = MAIN
         self.sides = dict(sides or {})
-        vmcs = tuple(f"{side_chain(v)}/vmc" for v in range(cfg.topology.vpps))
-        grid = grid_names(cfg)
-        self.names = tuple(sorted((*vmcs, *grid)))
+        vmcs, grids = vmc_names(cfg), grid_names(cfg)
+        self.names = tuple(sorted((*vmcs, *grids)))
         self.candidates = vmcs
-        self.supervisors = grid
-        self.client = grid[0] if grid else vmcs[0]
+        self.supervisors = grids
+        self.client = grids[0] if grids else vmcs[0]
         algorithm = cfg.consensus.algorithm
         self.k = len(self.names) if algorithm == "pbft" else main_committee_size(cfg)
         super().__init__(cfg, identities, keys, strategies)
 
     def chain_for(self, node: str) -> Chain:
         """A cross trade's party earns (or loses) credit on its own side chain."""
-        return self.sides.get(home_chain(node, self.names), self)
+        return self.sides.get(credit_chain(node, self.names), self)

@@ -47,7 +47,7 @@ from mlts_ray.mlts.metering import tally
 from mlts_ray.mlts.report import MarketClose, MeterClose, Report, balances_of
 from mlts_ray.mlts.side import SideChain
 from mlts_ray.mlts.strategies import Cast, Strategies
-from mlts_ray.mlts.topology import side_chain
+from mlts_ray.names import side_chain
 from mlts_ray.mlts.trading import Booked, TradingResult, book, sign_fills
 
 
@@ -228,44 +228,41 @@ class Sides(Protocol):
     def end(self, rnd: int) -> list[Ended]: ...
 
 
+def run_consensus(services: Sequence[SideService], runner: Runner) -> list[Outcome]:
+    """The services' consensus jobs (each its fills signed as contracts first) run together by
+    ``runner``, which may run them in parallel: the one way a side chain's consensus runs,
+    wherever its service lives."""
+    return list(runner([s.consensus_job() for s in services]))
+
+
 class LocalSides:
     """The services in this process; ``runner`` runs their consensus jobs (together, so a
-    runtime may run them in parallel). With ``clock``, ``work_s`` is the services' own time in
-    the last round -- the part of a round a runtime that keeps them on hosts runs in parallel."""
+    runtime may run them in parallel). Each call's work on a service goes through ``_timed``,
+    which a runtime that measures the services' part of a round overrides (``runtime.rounds``):
+    the part a runtime that keeps them on hosts runs in parallel."""
 
     def __init__(self, cfg: Config, identities: Mapping[str, Identity], keys: KeyRing,
-                 runner: Runner, cast: Cast, clock: Callable[[], float] | None = None) -> None:
+                 runner: Runner, cast: Cast) -> None:
         self.services = {}
         for v in range(cfg.topology.vpps):
             chain = side_chain(v)
             self.services[chain] = SideService(cfg, v, identities, keys, cast.strategies(chain))
         self.shards = {chain: s.shard for chain, s in self.services.items()}
         self.fan_out = one_by_one
-        self.runner, self.clock = runner, clock
-        self.work_s = 0.0
+        self.runner = runner
 
     @property
     def chains(self) -> dict[str, SideChain]:
         return {chain: s.side for chain, s in self.services.items()}
 
     def open(self, rnd: int) -> Callable[[], list[tuple[Order, ...]]]:
-        self.work_s = 0.0
         forwarded = [self._timed(s.open, rnd) for s in self.services.values()]
         return lambda: forwarded
 
     def record(self, rnd: int) -> Callable[[], list[Traded]]:
         """The consensus jobs, run together by the runner when the caller asks for them (after
         the main chain's instance, here: in one process there is nothing to overlap)."""
-
-        def done() -> list[Traded]:
-            out = []
-            jobs = [self._timed(s.consensus_job) for s in self.services.values()]
-            for s, ran in zip(self.services.values(), self.runner(jobs), strict=True):
-                self.work_s += (ran.wall_ms or 0.0) / 1000
-                out.append(self._timed(s.recorded, rnd, ran))
-            return out
-
-        return done
+        return lambda: self._timed(self._record, rnd)
 
     def close(self, rnd: int, news: Mapping[str, MainNews]) -> list[Closed]:
         return [self._timed(s.close, rnd, news.get(chain, MainNews()))
@@ -274,11 +271,10 @@ class LocalSides:
     def end(self, rnd: int) -> list[Ended]:
         return [self._timed(s.end, rnd) for s in self.services.values()]
 
+    def _record(self, rnd: int) -> list[Traded]:
+        services = list(self.services.values())
+        outs = run_consensus(services, self.runner)
+        return [s.recorded(rnd, out) for s, out in zip(services, outs, strict=True)]
+
     def _timed(self, call: Callable[..., Any], *args: Any) -> Any:
-        if self.clock is None:
-            return call(*args)
-        started = self.clock()
-        try:
-            return call(*args)
-        finally:
-            self.work_s += self.clock() - started
+        return call(*args)

@@ -22,11 +22,12 @@ import tomli_w
 
 from mlts_ray.config import PLACEMENT_KEYS, Config
 from mlts_ray.errors import RunError
-from mlts_ray.ledger.chain_accounts import MAIN, Ledgers, home_of
+from mlts_ray.ledger.chain_accounts import Ledgers
+from mlts_ray.names import MAIN, home_of
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.merkle import verify_proof
 from mlts_ray.ledger.settlement import GRID, Settlement, sum_balances
-from mlts_ray.ledger.tx import MAIN_CHAIN, Order, SignedTrade, Trade
+from mlts_ray.ledger.tx import Order, SignedTrade, Trade
 from mlts_ray.mlts.anchoring import Anchor, anchor_proofs, anchor_root
 from mlts_ray.mlts.chain import Chain
 from mlts_ray.mlts.consensus_round import Outcome, Runner, local_runner
@@ -46,7 +47,8 @@ from mlts_ray.mlts.traders import Trader
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.mlts.workload import MARKETS
 
-Clock = Callable[[], float]
+RunnerOf = Callable[[Mapping[str, Identity], KeyRing], Runner]
+SidesOf = Callable[[Mapping[str, Identity], KeyRing, Runner], Sides]
 
 
 def run_id_of(cfg: Config) -> str:
@@ -59,24 +61,22 @@ def run_id_of(cfg: Config) -> str:
 
 
 class Simulation:
-    """``cast``: how each chain's faulty nodes act (the population's strategies); ``runner``
-    runs consensus instances (default: in this process, timed by ``clock``); ``sides`` holds
-    the side chains' services (default: in this process, their jobs run by ``runner``) -- a
-    runtime may keep them on its hosts instead."""
+    """``cast``: how each chain's faulty nodes act (the population's strategies). A runtime
+    says where the work runs, each given the run's identities and keys: ``runner`` makes what
+    runs consensus instances (default: in this process, one after the other), ``sides`` what
+    holds the side chains' services (default: ``LocalSides``, in this process, their jobs run
+    by the runner) -- a runtime may keep them on its hosts instead."""
 
-    def __init__(
-        self, cfg: Config, cast: Cast, runner: Runner | None = None,
-        clock: Clock | None = None,
-        sides: Callable[[Mapping[str, Identity], KeyRing], Sides] | None = None,
-    ) -> None:
+    def __init__(self, cfg: Config, cast: Cast, runner: RunnerOf | None = None,
+                 sides: SidesOf | None = None) -> None:
         self.cfg, self.cast = cfg, cast
         seed = cfg.experiment.seed
         self.identities = {n: Identity.derive(seed, n) for n in node_names(cfg)}
         self.keys = KeyRing.of(self.identities.values())
-        self.runner = runner or local_runner(cfg, self.identities, self.keys, clock)
-        self.services: Sides = (sides(self.identities, self.keys) if sides else
-                                LocalSides(cfg, self.identities, self.keys, self.runner, cast,
-                                           clock))
+        self.runner = (runner(self.identities, self.keys) if runner else
+                       local_runner(cfg, self.identities, self.keys))
+        sides = sides or (lambda ids, keys, run: LocalSides(cfg, ids, keys, run, cast))
+        self.services: Sides = sides(self.identities, self.keys, self.runner)
         self.sides = getattr(self.services, "chains", {})  # the side chains, when here
         # split by chain: what crosses chains settles by two-phase steps (ledger.chain_accounts)
         opening = opening_balances(cfg)
@@ -88,7 +88,7 @@ class Simulation:
         # what the main chain proves of each VPP's nodes, sent to its side chain each round
         self.inboxes = {layout.chain: FactsInbox(layout.chain, layout.vmc, self.identities)
                         for layout in layouts}
-        self.main = MainChain(cfg, self.identities, self.keys, cast.strategies(MAIN_CHAIN),
+        self.main = MainChain(cfg, self.identities, self.keys, cast.strategies(MAIN),
                               self.inboxes)
         self.pending: list[Anchor] = []  # collaborative blocks the next main block anchors
 
@@ -127,7 +127,7 @@ class Simulation:
         closed = self.services.close(rnd, self._news(out, settled))
         if out.block is not None:  # each VPP party to its trades made a collaborative block
             self.pending = [c.anchor for c in closed if c.anchor is not None]
-        tail = Report(market=[MarketClose(MAIN_CHAIN, settled)])
+        tail = Report(market=[MarketClose(MAIN, settled)])
         self.main.credit(rnd, self.ledger, tail)
         ended = self.services.end(rnd)
         self._check_conservation(rnd, ended)
@@ -140,7 +140,7 @@ class Simulation:
         for f in MARKETS[self.cfg.workload.market](forwarded, left_open=False)[0]:
             if f.buy.vpp == f.sell.vpp:  # cannot happen: a VPP's open orders never cross
                 continue
-            trade = Trade(MAIN_CHAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
+            trade = Trade(MAIN, rnd, f.buy.node, f.sell.node, f.buy.vpp, f.sell.vpp,
                           f.wh, f.price, f.buy.order_id, f.sell.order_id)
             # each party signs by its own strategy (a VPP's trader: its side chain's)
             parties = [(self.identities[n], self._trader(n)) for n in (trade.buyer, trade.seller)]

@@ -12,18 +12,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from mlts_ray.config import Config
-from mlts_ray.ledger.tx import MAIN_CHAIN
+from mlts_ray.names import MAIN, resource, side_chain, vmc, vpp_of
 
 
-
-def home_chain(node: str, main_nodes: Collection[str]) -> str:
+def credit_chain(node: str, main_nodes: Collection[str]) -> str:
     """The chain whose credit a node's trading counts in: the main chain for its own nodes
-    (VMCs, grid), else the node's side chain (``vpp-3/n-007`` -> ``vpp-3``)."""
-    return MAIN_CHAIN if node in main_nodes else node.partition("/")[0]
-
-
-def side_chain(v: int) -> str:
-    return f"vpp-{v}"
+    (VMCs, grid), else the node's side chain (``vpp-3/n-007`` -> ``vpp-3``). Not the shard
+    that holds its account (``names.home_of``: a VMC's account is in its VPP's shard)."""
+    return MAIN if node in main_nodes else vpp_of(node) or MAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +47,8 @@ class VppLayout:
 def vpp_layout(cfg: Config, v: int) -> VppLayout:
     chain = side_chain(v)
     n, s = cfg.topology.nodes_per_vpp, cfg.topology.supervisors_per_vpp
-    resources = tuple(f"{chain}/n-{i:03d}" for i in range(1, n))
-    return VppLayout(chain, f"{chain}/vmc", resources, resources[len(resources) - s :] if s else ())
+    resources = tuple(resource(chain, i) for i in range(1, n))
+    return VppLayout(chain, vmc(chain), resources, resources[len(resources) - s :] if s else ())
 
 
 def chain_sizes(cfg: Config) -> list[tuple[str, int]]:
@@ -60,7 +56,7 @@ def chain_sizes(cfg: Config) -> list[tuple[str, int]]:
     (each VPP's VMC and the grid's nodes)."""
     n = cfg.topology.nodes_per_vpp
     sides = [(side_chain(v), n) for v in range(cfg.topology.vpps)]
-    return [*sides, ("main", cfg.topology.vpps + cfg.topology.grid_nodes)]
+    return [*sides, (MAIN, cfg.topology.vpps + cfg.topology.grid_nodes)]
 
 
 def byzantine_count(fraction: float, pool: int) -> int:

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from mlts_ray.config import Config
-from mlts_ray.ledger.tx import MAIN_CHAIN
-from mlts_ray.mlts.main_chain import grid_names
+from mlts_ray.names import MAIN
+from mlts_ray.mlts.main_chain import grid_names, vmc_names
 from mlts_ray.mlts.strategies import Strategies
-from mlts_ray.mlts.topology import VppLayout, byzantine_count, chain_sizes, side_chain, vpp_layout
+from mlts_ray.mlts.topology import VppLayout, byzantine_count, chain_sizes, vpp_layout
 from mlts_ray.net.rng import stream
 from mlts_ray.population.registry import HONEST, REGISTRY
 
@@ -55,7 +55,7 @@ class Labels(Mapping[str, Mapping[str, str]]):
             if chain not in self.chains:
                 raise KeyError(chain)
             cfg = self.cfg
-            self._drawn[chain] = (main_behaviours(cfg) if chain == MAIN_CHAIN else
+            self._drawn[chain] = (main_behaviours(cfg) if chain == MAIN else
                                   side_behaviours(cfg, vpp_layout(cfg, self.chains.index(chain))))
         return self._drawn[chain]
 
@@ -93,13 +93,12 @@ def side_behaviours(cfg: Config, layout: VppLayout) -> dict[str, str]:
 def main_behaviours(cfg: Config) -> dict[str, str]:
     """Faulty VMCs on the main chain when ``faults.where`` is ``main`` or ``both``; the grid
     nodes are the trading centre's own and stay honest but for a supervisors' behaviour."""
-    vmcs = tuple(f"{side_chain(v)}/vmc" for v in range(cfg.topology.vpps))
-    grid = grid_names(cfg)
+    vmcs, grid = vmc_names(cfg), grid_names(cfg)
     out = dict.fromkeys((*vmcs, *grid), HONEST)
     f = cfg.faults
     if f.where not in ("main", "both") or f.byzantine_fraction == 0:
         return out
-    rng = stream(cfg.experiment.seed, "faults", MAIN_CHAIN)
+    rng = stream(cfg.experiment.seed, "faults", MAIN)
     pools = {"traders": list(vmcs), "supervisors": list(grid[1:])}  # grid-0 is the client
     rng.shuffle(pools["traders"])
     rng.shuffle(pools["supervisors"])

@@ -22,7 +22,7 @@ from mlts_ray.config import Config, build_config
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.crypto import COUNTS, VERIFY_CACHE, Identity, SigKind, signing_root, verify
 from mlts_ray.mlts.topology import chain_sizes
-from mlts_ray.runtime.collector import setup_frozen
+from mlts_ray.runtime.frozen import setup_frozen
 from mlts_ray.runtime import scale_rounds
 from mlts_ray.runtime.rounds import Rounds
 from mlts_ray.runtime.scale_model import paired_scale_out, predict, serial_fraction
@@ -162,7 +162,7 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     return out
 
 
-# docs/architecture.md section 11's bars (DESIGN section 11): figure -> (comparison, bound).
+# docs/architecture.md section 11's bars: figure -> (comparison, bound).
 # Said in every full run, so a figure that drifts past its bar is seen the day it does (the
 # PBFT N = 100 ratio went from 2.60 to 3.2 over ten days while the README still said 2.60).
 TARGETS = {

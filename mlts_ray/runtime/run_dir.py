@@ -4,27 +4,15 @@ points' manifests) and ``analysis`` builds on it -- never the other way round.""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow.dataset as ds
 
 from mlts_ray.errors import RunError
-from mlts_ray.runtime.sink import MANIFEST
+from mlts_ray.runtime.manifest import read_manifest
 from mlts_ray.runtime.storage import locate
 from mlts_ray.results.schemas import SCHEMAS
-
-
-def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    path = locate(run_dir) / MANIFEST
-    if not path.is_file():
-        raise RunError(str(run_dir), f"not a run directory (no {MANIFEST})")
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError) as err:
-        raise RunError(str(path), f"unreadable manifest: {err}") from None
 
 
 def load_table(run_dir: str | Path, table: str) -> pd.DataFrame:

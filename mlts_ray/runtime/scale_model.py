@@ -32,8 +32,8 @@ for k CPUs
 with ``place(k)`` the ``auto`` packing at k CPUs (``placement.place_run``: k hosts, the
 coordinator apart), so the model knows which chains would share a host. The k-CPU part uses
 CPU times because a host there has a CPU of its own; here two hosts and the coordinator share
-two, and a chain's wall also counts the time the others held the CPU (the record call's
-chains 14 % more than their CPU time, 2026-12-06). ``speedup(k) = local round / T(k)``.
+two, and a chain's wall also counts the time the others held the CPU.
+``speedup(k) = local round / T(k)``.
 ``serial`` and ``sync`` are taken as they are at this machine's host count: the per-host cost
 of sending a call (about 0.1 ms) is left out, so at hundreds of hosts the model flatters.
 """

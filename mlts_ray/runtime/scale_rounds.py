@@ -2,14 +2,14 @@
 same config's rounds run locally, on Ray over every CPU and on Ray with one host, interleaved
 round by round.
 
-Why interleaved: this machine's speed drifts by as much as 30 % within a minute (the same
-one-host round took 5.3 s, then 6.9 s a minute later, 2026-12-06), and a speed-up is one
-round's local wall over the same round's wall predicted from Ray. Measured a minute apart the
-two need not describe the same machine; measured within seconds of each other they do.
+Why interleaved: a shared machine's speed drifts within a minute (docs/architecture.md
+section 11), and a speed-up is one round's local wall over the same round's wall predicted
+from Ray. Measured a minute apart the two need not describe the same machine; measured within
+seconds of each other they do.
 
 Each simulation checks signatures with its own verify cache: the same seed signs the same
-messages in all three, and one must not have checked them for another (a Ray round that
-found the local round's signatures cached looked 0.63 of the local one, not 1.1).
+messages in all three, and one must not have checked them for another (a Ray round would
+find the local round's signatures cached and look faster than it is).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from mlts_ray.config import Config
 from mlts_ray.ledger.crypto import VERIFY_CACHE
 from mlts_ray.runtime.rounds import Rounds
 from mlts_ray.mlts.topology import chain_sizes
-from mlts_ray.runtime.collector import setup_frozen
+from mlts_ray.runtime.frozen import setup_frozen
 from mlts_ray.runtime.scale_model import RayRound
 
 ROUNDS = (1, 2, 3)  # round 0 warms up: actors start, keys are derived
@@ -44,7 +44,7 @@ class Measured:
 def measure(cfg: Config, ray_packed: bool = True) -> Measured:
     """``ROUNDS`` of ``cfg``: locally and, with ``ray_packed`` and Ray importable, on Ray over
     every CPU and on one host, each round in the three runtimes in turn."""
-    local = Rounds.local(cfg, clock=time.perf_counter)
+    local = Rounds.local(cfg)
     sims: dict[str, Callable[[int], Any]] = {"local": _local(local)}
     with contextlib.ExitStack() as stack:
         if ray_packed and (ray_sims := stack.enter_context(_ray_sims(cfg))) is not None:
@@ -66,7 +66,7 @@ def _local(rounds: Rounds) -> Callable[[int], tuple[float, float]]:
         gc.collect()
         start = time.perf_counter()
         rounds.rows(rnd)
-        # the side chains' services, timed by the simulation's clock: what the Ray runtime
+        # the side chains' services, timed by its TimedSides: what the Ray runtime
         # runs on the hosts that own the chains, in parallel
         return time.perf_counter() - start, rounds.sim.services.work_s
 

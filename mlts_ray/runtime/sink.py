@@ -18,13 +18,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlts_ray.config import PLACEMENT_KEYS, Config, from_toml, dotted
+from mlts_ray.config import PLACEMENT_KEYS, Config, dotted
 from mlts_ray.errors import ConfigError, MltsError, RunError
 from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
+from mlts_ray.runtime.manifest import MANIFEST, checked
 from mlts_ray.runtime.storage import Location, RunLock, locate
 from mlts_ray.results.schemas import TABLES, to_batch
 
-MANIFEST = "manifest.json"
 
 
 def _versions() -> dict[str, str]:
@@ -95,7 +95,7 @@ class RunSink:
             raise RunError(str(run_dir), f"not a run directory (no {MANIFEST})")
         lock = RunLock(root)  # before reading: a live writer may be changing the manifest
         try:
-            manifest, stored_cfg = _resumable_manifest(root)
+            manifest, stored_cfg = checked(root, str(root / MANIFEST), purpose=", cannot resume")
             if manifest["status"] == "complete":
                 raise RunError(str(run_dir), "is complete: nothing to resume")
             _check_same_config(stored_cfg, cfg)
@@ -183,29 +183,6 @@ class RunSink:
             else:
                 self.fail(str(err) if isinstance(err, MltsError) else f"{kind.__name__}: {err}")
         self.close()
-
-
-def _resumable_manifest(root: Location) -> tuple[dict[str, Any], Config]:
-    """The manifest of a run to resume and the config it was run with, or a RunError naming
-    what makes it unusable (damaged JSON, a missing or wrong key)."""
-    where = str(root / MANIFEST)
-    try:
-        manifest = json.loads((root / MANIFEST).read_bytes())
-    except (OSError, ValueError) as err:
-        raise RunError(where, f"unreadable manifest, cannot resume: {err}") from None
-    if not isinstance(manifest, dict):
-        raise RunError(where, "unreadable manifest, cannot resume: not a JSON object")
-    for key, kind in (("run_id", str), ("status", str), ("rounds_done", int), ("config_toml", str)):
-        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
-            raise RunError(f"{where}: {key}", f"missing or not a {kind.__name__}: cannot resume")
-    try:
-        cfg = from_toml(manifest["config_toml"])
-    except ConfigError as err:
-        raise RunError(f"{where}: config_toml", f"not a valid config, cannot resume: {err}") from None
-    if not 0 <= manifest["rounds_done"] <= cfg.experiment.rounds:
-        raise RunError(f"{where}: rounds_done", f"{manifest['rounds_done']} is outside 0.."
-                                                f"{cfg.experiment.rounds}: cannot resume")
-    return manifest, cfg
 
 
 def _check_same_config(stored_cfg: Config, cfg: Config) -> None:

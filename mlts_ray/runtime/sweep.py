@@ -20,12 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tomli_w
 
-from mlts_ray.runtime.run_dir import load_table, read_manifest
+from mlts_ray.runtime.manifest import read_manifest
+from mlts_ray.runtime.run_dir import load_table
 from mlts_ray.config import Config, from_toml, sweep_points, to_toml, with_values
 from mlts_ray.errors import ConfigError, MltsError, RunError
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.runtime.driver import Interrupted
-from mlts_ray.runtime.sink import MANIFEST, _check_same_config
+from mlts_ray.runtime.manifest import MANIFEST
+from mlts_ray.runtime.sink import _check_same_config
 from mlts_ray.runtime.storage import Location, locate
 
 SWEEP_MANIFEST = "sweep.json"

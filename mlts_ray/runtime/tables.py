@@ -16,8 +16,7 @@ from mlts_ray.results.schemas import to_batch
 class Bundle:
     """Several pieces' rows in one record batch per table, each piece a span of it: what a
     host answers for all its chains in one call. One batch per table is what makes it cheap
-    to ship: Ray put 50 chains' rows of a 100 x 100 round in 4 ms as one batch per table, in
-    44-187 ms as a batch per chain and table (its cost is per buffer, not per byte)."""
+    to ship: Ray's cost is per buffer, not per byte (docs/architecture.md section 7)."""
 
     batches: Mapping[str, pa.RecordBatch]
     spans: tuple[Mapping[str, tuple[int, int]], ...]  # per piece: table -> (offset, rows)

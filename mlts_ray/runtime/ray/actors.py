@@ -16,8 +16,10 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from mlts_ray.config import Config, from_toml, to_toml
 from mlts_ray.errors import RunError
+from mlts_ray.mlts.side_service import run_consensus
 from mlts_ray.mlts.topology import chain_sizes
-from mlts_ray.runtime.collector import freeze_setup
+from mlts_ray.names import MAIN
+from mlts_ray.runtime.frozen import freeze_setup
 from mlts_ray.runtime.placement import Placement, side_owners
 from mlts_ray.runtime.ray.cluster import timeout_s
 from mlts_ray.runtime.ray.host import HostService
@@ -57,7 +59,7 @@ class ChainDriver(RayHost):
         """These chains' fills become contracts and their consensus runs, together; then each
         is recorded (its seconds of work: its record alone)."""
         services = [self.sides[c] for c in chains]
-        outs = list(self.runner([s.consensus_job() for s in services]))
+        outs = run_consensus(services, self.runner)
         return self._each(rnd, [partial(s.recorded, rnd, out)
                                 for s, out in zip(services, outs, strict=True)])
 
@@ -73,9 +75,9 @@ def ray_rounds(cfg: Config, hosts: Sequence[Any], placement: Placement,
     owners = [*hosts, *drivers]
     if any(o >= len(owners) for o in owner_of.values()):
         raise ValueError("side chains spread over hosts need their chain drivers (start_drivers)")
-    sides = lambda ids, keys: RaySides(cfg, owners, owner_of)  # noqa: E731
-    runner = RayRunner(cfg, hosts, placement) if placement.hosts_of("main") else None
-    return Rounds(cfg, runner=runner, sides=sides)
+    on_hosts = placement.hosts_of(MAIN)
+    return Rounds(cfg, runner=(lambda ids, keys: RayRunner(cfg, hosts, placement)) if on_hosts
+                  else None, sides=lambda ids, keys, runner: RaySides(cfg, owners, owner_of))
 
 
 def start_drivers(cfg: Config, hosts: Sequence[Any], placement: Placement,
@@ -147,7 +149,7 @@ def start(cfg: Config, placement: Placement, cpus: int) -> Actors:
 
 
 def _sides(cfg: Config) -> list[str]:
-    return [chain for chain, _ in chain_sizes(cfg) if chain != "main"]
+    return [chain for chain, _ in chain_sizes(cfg) if chain != MAIN]
 
 
 def start_hosts(cfg: Config, placement: Placement, share: float = 0.9) -> Actors:

@@ -18,14 +18,15 @@ from mlts_ray.config import from_toml
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.ledger.chain_accounts import ShardOp
 from mlts_ray.ledger.crypto import DerivedKeyRing
-from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, run_job, to_wire
-from mlts_ray.mlts.side_service import MainNews, Opened, SideService, Traded
+from mlts_ray.mlts.consensus_round import Job, Outcome, build_nodes, to_wire
+from mlts_ray.mlts.side_service import MainNews, Opened, SideService, Traded, run_consensus
 from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.mlts.topology import vpp_layout
 from mlts_ray.net.network import ms_to_us
 from mlts_ray.net.sim import Event, NodeHost, Processed
 from mlts_ray.population import Population
 from mlts_ray.results.collector import Collector
+from mlts_ray.runtime.rounds import timed_runner
 from mlts_ray.runtime.tables import Bundle, bundle
 
 # (each chain's reply without its rows, its seconds of work: wall, then this thread's CPU),
@@ -44,6 +45,7 @@ class HostService:
         self.hosts: dict[str, NodeHost] = {}  # chain -> this round's nodes
         self.sides: dict[str, SideService] = {}  # the side chains whose state lives here
         self.run_id = run_id_of(self.cfg)
+        self.runner = timed_runner(self.cfg, self.keys.identity, self.keys)
         # who acts how (for its side chains' services) and the rows of their reports
         self.population = Population(self.cfg)
         self.collector = Collector(self.cfg, self.population.labels)
@@ -61,9 +63,9 @@ class HostService:
         """A chain whose every node lives here runs its round -- trading, then the whole
         instance -- in one call: the same windows as across hosts, no round trip per window.
         The outcome goes back in its wire form (``consensus_round.to_wire``)."""
-        inst = dataclasses.replace(job.inst, keys=self.keys)
-        return to_wire(run_job(self.cfg, dataclasses.replace(job, inst=inst),
-                               self.keys.identity, self.keys))
+        (out,) = self.runner([dataclasses.replace(job, inst=dataclasses.replace(
+            job.inst, keys=self.keys))])
+        return to_wire(out)
 
     def process(self, chain: str, events: list[Event], end_us: int) -> Processed:
         return self.hosts[chain].process(events, end_us)
@@ -104,9 +106,7 @@ class HostService:
         return Opened(service.chain, service.open(rnd))
 
     def _recorded(self, service: SideService, rnd: int) -> Traded:
-        started = time.perf_counter()
-        out = run_job(self.cfg, service.consensus_job(), self.keys.identity, self.keys)
-        out.wall_ms = (time.perf_counter() - started) * 1000
+        (out,) = run_consensus([service], self.runner)
         return service.recorded(rnd, out)
 
     def _each(self, rnd: int, calls: list[Callable[[], Any]]) -> Answer:

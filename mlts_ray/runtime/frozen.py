@@ -3,11 +3,9 @@ section 7, "Garbage collection").
 
 A run builds most of what it holds once -- the imported modules, every node's identity and
 account, the chains' services -- and keeps it to the end. A full collection walks every tracked
-object, so at 100 VPPs x 100 nodes it cost 70-90 ms in the coordinator (158 k objects) and
-100-130 ms on a host running 100 side chains (240 k), about once a round, wherever an
-allocation tripped it -- often in a Ray call's argument unpickling, on the round's critical
-path. Freezing what setup built (``gc.freeze``) leaves it out of every later collection: a
-full collection then costs 3-5 ms in the coordinator and 35-45 ms on that host.
+object, about once a round, wherever an allocation trips it -- often in a Ray call's argument
+unpickling, on the round's critical path. Freezing what setup built (``gc.freeze``) leaves it
+out of every later collection (what that saves is measured in the docs section).
 
 Frozen objects are still freed by reference counting as soon as nothing holds them; only
 reference cycles among them wait for ``gc.unfreeze``. Results never depend on any of this.

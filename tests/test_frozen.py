@@ -1,4 +1,4 @@
-"""A run's setup frozen out of the garbage collector's scans (``runtime.collector``), and given
+"""A run's setup frozen out of the garbage collector's scans (``runtime.frozen``), and given
 back when the run ends: another run in the same process (a test suite, a notebook) never keeps
 this one's objects frozen."""
 
@@ -10,7 +10,7 @@ import weakref
 import pytest
 
 from mlts_ray.config import build_config
-from mlts_ray.runtime.collector import setup_frozen
+from mlts_ray.runtime.frozen import setup_frozen
 from mlts_ray.runtime.local import run_local
 
 
