@@ -90,7 +90,8 @@ def test_a_partition_names_exactly_the_nodes_the_topology_has(vpps, nodes, grid,
 
     base = {"topology": {"vpps": vpps, "nodes_per_vpp": nodes, "grid_nodes": grid}}
     cfg = build_config(base)
-    real = {n for v in range(vpps) for n in vpp_layout(cfg, v).nodes} | set(grid_names(cfg))
+    t = cfg.topology
+    real = {n for v in range(vpps) for n in vpp_layout(t, v).nodes} | set(grid_names(t))
     partition = {"faults": {"partitions": [{"start_ms": 0.0, "end_ms": 10.0, "groups": [[name]]}]}}
     try:
         build_config({**base, **partition})

@@ -203,7 +203,7 @@ def test_each_host_gets_one_call_per_phase_whatever_its_number_of_chains():
 
     cfg = build_config({**BYZANTINE, "topology": {"vpps": 6, "nodes_per_vpp": 6,
                                                    "grid_nodes": 1}})
-    placement = place_run(chain_sizes(cfg), "auto", 2)
+    placement = place_run(chain_sizes(cfg.topology), "auto", 2)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
     hosts = [ray.remote(CountingHost).options(num_cpus=0).remote(to_toml(cfg))
              for _ in placement.hosts]
@@ -378,7 +378,7 @@ def test_spread_side_chains_live_on_their_chain_drivers_not_in_the_coordinator()
     from mlts_ray.runtime.rounds import Rounds
 
     cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4"])
-    placement = place_run(chain_sizes(cfg), 4, 2)
+    placement = place_run(chain_sizes(cfg.topology), 4, 2)
     actors = start_hosts(cfg, placement)
     hosts = actors.hosts
     drivers = actors.drivers = start_drivers(cfg, hosts, placement, 2)

@@ -10,7 +10,7 @@ from mlts_ray.mlts.relay import broadcast
 from mlts_ray.mlts.topology import vpp_layout
 
 CFG = build_config({"topology": {"vpps": 1, "nodes_per_vpp": 30}})
-LAYOUT = vpp_layout(CFG, 0)
+LAYOUT = vpp_layout(CFG.topology, 0)
 BLOCK = Block.create(DerivedKeyRing(1).identity(LAYOUT.vmc), chain="vpp-0", height=3,
                      kind=BlockKind.COLLABORATIVE, round=2, prev_hash=bytes(32),
                      txs=[bytes(32)] * 5, index=0, type=1)

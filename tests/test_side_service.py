@@ -117,7 +117,7 @@ def test_the_coordinator_holds_only_the_main_shard_when_sides_live_elsewhere():
         def __init__(self, identities, keys, runner):
             self.services, self.runner = {}, runner
             for v in range(cfg.topology.vpps):
-                chain = vpp_layout(cfg, v).chain
+                chain = vpp_layout(cfg.topology, v).chain
                 self.services[chain] = SideService(cfg, v, identities, keys,
                                                    population.strategies(chain))
             self.shards = {c: s.shard for c, s in self.services.items()}

@@ -34,11 +34,11 @@ def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...],
     """(chain, nodes, committee candidates, k) of every chain, as the simulation lays them out."""
     pbft = cfg.consensus.algorithm == "pbft"
     for v in range(cfg.topology.vpps):
-        layout = vpp_layout(cfg, v)
+        layout = vpp_layout(cfg.topology, v)
         yield (layout.chain, layout.nodes, layout.candidates,
                len(layout.nodes) if pbft else side_committee_size(cfg))
-    vmcs = vmc_names(cfg)
-    names = tuple(sorted((*vmcs, *grid_names(cfg))))
+    vmcs = vmc_names(cfg.topology)
+    names = tuple(sorted((*vmcs, *grid_names(cfg.topology))))
     yield MAIN, names, vmcs, len(names) if pbft else main_committee_size(cfg)
 
 

@@ -80,7 +80,7 @@ def check_credit_replay(cfg: Config, blocks: Mapping[tuple[str, int], Block],
         book = CreditBook(cfg.credit, names)
         supervisors = _supervisors(cfg, chain)
         traders = frozenset() if chain == MAIN else frozenset(
-            vpp_layout(cfg, int(chain.partition("-")[2])).traders)
+            vpp_layout(cfg.topology, int(chain.partition("-")[2])).traders)
         rnd = 0
         while (chain, rnd) in credits:
             if rnd >= last:
@@ -106,8 +106,8 @@ def check_credit_replay(cfg: Config, blocks: Mapping[tuple[str, int], Block],
 
 def _supervisors(cfg: Config, chain: str) -> frozenset[str]:
     if chain == MAIN:
-        return frozenset(grid_names(cfg))
-    return frozenset(vpp_layout(cfg, int(chain.partition("-")[2])).supervisors)
+        return frozenset(grid_names(cfg.topology))
+    return frozenset(vpp_layout(cfg.topology, int(chain.partition("-")[2])).supervisors)
 
 
 def _facts(cfg, chain, names, supervisors, traders, members, commits, record: RoundRecord | None,
@@ -133,7 +133,7 @@ def _facts(cfg, chain, names, supervisors, traders, members, commits, record: Ro
 def _trading_facts(cfg: Config, trades: pd.DataFrame) -> dict:
     """(chain, round) -> (settled per party, parties in a block, overdrafts per party), each
     counted on the party's own chain, as settlement counts them."""
-    main_names = {*vmc_names(cfg), *grid_names(cfg)}
+    main_names = {*vmc_names(cfg.topology), *grid_names(cfg.topology)}
     out: dict = defaultdict(lambda: (defaultdict(int), set(), defaultdict(int)))
     placed = trades[trades["height"].notna()]
     for rnd, status, reason, buyer, seller in zip(

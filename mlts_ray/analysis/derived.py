@@ -72,7 +72,7 @@ def _check_settlement(cfg: Config, rounds: int, made: dict[tuple[str, int], Bloc
     for (chain, rnd), block in made.items():
         by_round[rnd].append(block)
     ledger = opening_ledger(cfg, keys)
-    chains = [vpp_layout(cfg, v).chain for v in range(cfg.topology.vpps)]
+    chains = [vpp_layout(cfg.topology, v).chain for v in range(cfg.topology.vpps)]
     traded: Traded = {}
     for rnd in range(rounds):
         ledger.forget_before(rnd)  # as the simulation's ledger does: the replay guard's bound

@@ -50,7 +50,7 @@ class Metering:
 def meter_reports(cfg: Config, rounds: int, blocks: dict[tuple[str, int], Block],
                   energy: pd.DataFrame, keys: DerivedKeyRing) -> Metering:
     out = Metering()
-    layouts = {lay.chain: lay for lay in map(partial(vpp_layout, cfg), range(cfg.topology.vpps))}
+    layouts = {lay.chain: lay for lay in map(partial(vpp_layout, cfg.topology), range(cfg.topology.vpps))}
     for (chain, _), block in sorted(blocks.items()):
         if chain == MAIN or block.header.kind == BlockKind.COLLABORATIVE:
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlts_ray.config import Config, main_committee_size
+from mlts_ray.config import Config, Topology, main_committee_size
 from mlts_ray.ledger.block import BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.names import MAIN
@@ -21,13 +21,13 @@ from mlts_ray.mlts.topology import credit_chain
 from mlts_ray.names import grid, side_chain, vmc
 
 
-def grid_names(cfg: Config) -> tuple[str, ...]:
-    return tuple(grid(g) for g in range(cfg.topology.grid_nodes))
+def grid_names(topology: Topology) -> tuple[str, ...]:
+    return tuple(grid(g) for g in range(topology.grid_nodes))
 
 
-def vmc_names(cfg: Config) -> tuple[str, ...]:
+def vmc_names(topology: Topology) -> tuple[str, ...]:
     """Every VPP's VMC, in VPP order: the main chain's committee candidates."""
-    return tuple(vmc(side_chain(v)) for v in range(cfg.topology.vpps))
+    return tuple(vmc(side_chain(v)) for v in range(topology.vpps))
 
 
 class MainChain(Chain):
@@ -40,7 +40,7 @@ class MainChain(Chain):
     ) -> None:
         self.chain = MAIN
         self.sides = dict(sides or {})
-        vmcs, grids = vmc_names(cfg), grid_names(cfg)
+        vmcs, grids = vmc_names(cfg.topology), grid_names(cfg.topology)
         self.names = tuple(sorted((*vmcs, *grids)))
         self.candidates = vmcs
         self.supervisors = grids

@@ -36,7 +36,7 @@ class SideChain(Chain):
 
     def __init__(self, cfg: Config, v: int, identities: Mapping[str, Identity], keys: KeyRing,
                  strategies: Mapping[str, Strategies]):
-        self.layout: VppLayout = vpp_layout(cfg, v)
+        self.layout: VppLayout = vpp_layout(cfg.topology, v)
         self.chain = self.layout.chain
         self.names = self.layout.nodes
         self.candidates = self.layout.candidates

@@ -20,7 +20,7 @@ from typing import Any
 
 import tomli_w
 
-from mlts_ray.config import PLACEMENT_KEYS, Config
+from mlts_ray.config import PLACEMENT_KEYS, Config, Topology
 from mlts_ray.errors import RunError
 from mlts_ray.ledger.chain_accounts import Ledgers
 from mlts_ray.names import MAIN, home_of
@@ -71,7 +71,7 @@ class Simulation:
                  sides: SidesOf | None = None) -> None:
         self.cfg, self.cast = cfg, cast
         seed = cfg.experiment.seed
-        self.identities = {n: Identity.derive(seed, n) for n in node_names(cfg)}
+        self.identities = {n: Identity.derive(seed, n) for n in node_names(cfg.topology)}
         self.keys = KeyRing.of(self.identities.values())
         self.runner = (runner(self.identities, self.keys) if runner else
                        local_runner(cfg, self.identities, self.keys))
@@ -84,7 +84,7 @@ class Simulation:
                               self.services.shards, self.services.fan_out)
         self.main_shard = self.ledger.parts[MAIN].ledger  # the grid nodes' accounts, here
         self.totals = sum_balances(opening.values())
-        layouts = [vpp_layout(cfg, v) for v in range(cfg.topology.vpps)]
+        layouts = [vpp_layout(cfg.topology, v) for v in range(cfg.topology.vpps)]
         # what the main chain proves of each VPP's nodes, sent to its side chain each round
         self.inboxes = {layout.chain: FactsInbox(layout.chain, layout.vmc, self.identities)
                         for layout in layouts}
@@ -198,16 +198,16 @@ class Simulation:
                 f"round {rnd}", f"money/energy not conserved: totals {now} != {self.totals}")
 
 
-def node_names(cfg: Config) -> list[str]:
+def node_names(topology: Topology) -> list[str]:
     """Every node with an account: the VPPs' nodes in VPP order, then the grid nodes."""
-    return [*(n for v in range(cfg.topology.vpps) for n in vpp_layout(cfg, v).nodes),
-            *grid_names(cfg)]
+    return [*(n for v in range(topology.vpps) for n in vpp_layout(topology, v).nodes),
+            *grid_names(topology)]
 
 
 def opening_balances(cfg: Config) -> dict[str, tuple[int, int]]:
     """Before round 0: every node's starting money, no energy, and the grid's account at zero."""
     money = cfg.workload.initial_money_cents
-    return {**{n: (money, 0) for n in node_names(cfg)}, GRID: (0, 0)}
+    return {**{n: (money, 0) for n in node_names(cfg.topology)}, GRID: (0, 0)}
 
 
 def opening_ledger(cfg: Config, keys: KeyRing) -> Settlement:

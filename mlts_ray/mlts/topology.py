@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mlts_ray.config import Config
+from mlts_ray.config import Topology
 from mlts_ray.names import MAIN, resource, side_chain, vmc, vpp_of
 
 
@@ -44,19 +44,18 @@ class VppLayout:
         return tuple(n for n in self.resources if n not in self.supervisors)
 
 
-def vpp_layout(cfg: Config, v: int) -> VppLayout:
+def vpp_layout(topology: Topology, v: int) -> VppLayout:
     chain = side_chain(v)
-    n, s = cfg.topology.nodes_per_vpp, cfg.topology.supervisors_per_vpp
+    n, s = topology.nodes_per_vpp, topology.supervisors_per_vpp
     resources = tuple(resource(chain, i) for i in range(1, n))
     return VppLayout(chain, vmc(chain), resources, resources[len(resources) - s :] if s else ())
 
 
-def chain_sizes(cfg: Config) -> list[tuple[str, int]]:
+def chain_sizes(topology: Topology) -> list[tuple[str, int]]:
     """Every chain and its number of nodes, side chains in VPP order, then the main chain
     (each VPP's VMC and the grid's nodes)."""
-    n = cfg.topology.nodes_per_vpp
-    sides = [(side_chain(v), n) for v in range(cfg.topology.vpps)]
-    return [*sides, (MAIN, cfg.topology.vpps + cfg.topology.grid_nodes)]
+    sides = [(side_chain(v), topology.nodes_per_vpp) for v in range(topology.vpps)]
+    return [*sides, (MAIN, topology.vpps + topology.grid_nodes)]
 
 
 def byzantine_count(fraction: float, pool: int) -> int:

@@ -47,7 +47,7 @@ class Labels(Mapping[str, Mapping[str, str]]):
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.chains = [chain for chain, _ in chain_sizes(cfg)]
+        self.chains = [chain for chain, _ in chain_sizes(cfg.topology)]
         self._drawn: dict[str, dict[str, str]] = {}
 
     def __getitem__(self, chain: str) -> Mapping[str, str]:
@@ -55,8 +55,9 @@ class Labels(Mapping[str, Mapping[str, str]]):
             if chain not in self.chains:
                 raise KeyError(chain)
             cfg = self.cfg
-            self._drawn[chain] = (main_behaviours(cfg) if chain == MAIN else
-                                  side_behaviours(cfg, vpp_layout(cfg, self.chains.index(chain))))
+            self._drawn[chain] = (
+                main_behaviours(cfg) if chain == MAIN else
+                side_behaviours(cfg, vpp_layout(cfg.topology, self.chains.index(chain))))
         return self._drawn[chain]
 
     def __iter__(self) -> Iterator[str]:
@@ -93,7 +94,7 @@ def side_behaviours(cfg: Config, layout: VppLayout) -> dict[str, str]:
 def main_behaviours(cfg: Config) -> dict[str, str]:
     """Faulty VMCs on the main chain when ``faults.where`` is ``main`` or ``both``; the grid
     nodes are the trading centre's own and stay honest but for a supervisors' behaviour."""
-    vmcs, grid = vmc_names(cfg), grid_names(cfg)
+    vmcs, grid = vmc_names(cfg.topology), grid_names(cfg.topology)
     out = dict.fromkeys((*vmcs, *grid), HONEST)
     f = cfg.faults
     if f.where not in ("main", "both") or f.byzantine_fraction == 0:

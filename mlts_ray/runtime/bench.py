@@ -117,7 +117,7 @@ def bench(quick: bool = False, ray_packed: bool = True, say: Say = print,
     say(f"PBFT round, {5 if quick else 100} VPPs x 100 nodes: {pbft10k['round_s']:.1f} s")
 
     dce_cfg = _cfg(vpps, 100, "dce-pbft")
-    chains = chain_sizes(dce_cfg)
+    chains = chain_sizes(dce_cfg.topology)
     measured = scale_rounds.measure(dce_cfg, ray_packed)
     rays, ones = measured.every_cpu, measured.one_host
     if rays is not None and ones is not None:

@@ -103,7 +103,7 @@ def _ray_sims(cfg: Config) -> Iterator[dict[str, Callable[[int], RayRound]] | No
         # both runs' hosts at once: each reserves part of the CPUs (a reservation, not a
         # limit: a host runs as fast as the machine lets it)
         for name, k, share in (("every_cpu", cpus, 0.5), ("one_host", 1, 0.4)):
-            placement = place_run(chain_sizes(cfg), "auto", k)
+            placement = place_run(chain_sizes(cfg.topology), "auto", k)
             started.append(start_hosts(cfg, placement, share))
             sims[name] = _on_ray(ray_rounds(cfg, started[-1].hosts, placement))
         yield sims

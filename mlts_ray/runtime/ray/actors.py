@@ -149,7 +149,7 @@ def start(cfg: Config, placement: Placement, cpus: int) -> Actors:
 
 
 def _sides(cfg: Config) -> list[str]:
-    return [chain for chain, _ in chain_sizes(cfg) if chain != MAIN]
+    return [chain for chain, _ in chain_sizes(cfg.topology) if chain != MAIN]
 
 
 def start_hosts(cfg: Config, placement: Placement, share: float = 0.9) -> Actors:

@@ -75,7 +75,7 @@ class HostService:
     def own(self, vpps: Sequence[int]) -> None:
         """Open the services of these VPPs' side chains, at their opening balances."""
         for v in vpps:
-            layout = vpp_layout(self.cfg, v)
+            layout = vpp_layout(self.cfg.topology, v)
             identities = {n: self.keys.identity(n) for n in layout.nodes}
             self.sides[layout.chain] = SideService(self.cfg, v, identities, self.keys,
                                                    self.population.strategies(layout.chain))

@@ -39,7 +39,7 @@ def run_ray(
     with the node hosts, then the chain drivers (tests use it to inject failures)."""
     connect(address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    placement = place_run(chain_sizes(cfg), cfg.experiment.nodes_per_actor, cpus)
+    placement = place_run(chain_sizes(cfg.topology), cfg.experiment.nodes_per_actor, cpus)
     with open_sink(cfg, out, resume, "ray") as sink:  # a failure before the loop marks it failed
         t0 = time.perf_counter()
         actors = start(cfg, placement, cpus)
@@ -69,7 +69,7 @@ def _where(cfg: Config, placement: Placement, actors: Actors, cpus: int) -> dict
         "cluster_cpus": cpus,
         "chain_nodes": {chain: sorted({where[h] for h in placement.hosts_of(chain)}
                                       or {where[-1]})  # none: the coordinator's
-                        for chain, _ in chain_sizes(cfg)},
+                        for chain, _ in chain_sizes(cfg.topology)},
         "side_state": "drivers" if actors.drivers else "hosts", "drivers": len(actors.drivers),
     }
 

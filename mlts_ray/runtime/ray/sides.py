@@ -139,7 +139,7 @@ class RaySides:
         self.shards: dict[str, RemoteShard] = {}  # in VPP order
         vpps: dict[int, list[int]] = {}
         for v in range(cfg.topology.vpps):
-            layout = vpp_layout(cfg, v)
+            layout = vpp_layout(cfg.topology, v)
             h = owner_of[layout.chain]
             self.chains_of.setdefault(h, []).append(layout.chain)
             vpps.setdefault(h, []).append(v)
