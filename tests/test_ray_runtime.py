@@ -93,6 +93,22 @@ def test_ray_tables_equal_local_tables(local_run, tmp_path, packing):
     assert len(set(faulty) & {"equivocate", "forge", "silent", "delay"}) >= 2
 
 
+def test_a_coalition_spread_over_hosts_colludes_as_it_does_locally(tmp_path):
+    """Four equivocators of a ten-member PBFT committee (beyond f = 3), each on a host of its
+    own: every host must know the whole coalition, as the local runtime does. When each
+    host was sent only its own nodes' behaviours, an equivocator knew only itself, split the
+    honest members differently and this run's tables differed from the local run's."""
+    spec = {"experiment": {"name": "coalition", "seed": 2, "rounds": 3},
+            "topology": {"vpps": 1, "nodes_per_vpp": 10, "grid_nodes": 1},
+            "consensus": {"algorithm": "pbft"},
+            "faults": {"byzantine_fraction": 0.45, "behaviours": ["equivocate"]}}
+    local = run_local(build_config(spec, ["experiment.runtime=local"]), tmp_path / "local")
+    spread = run_ray(build_config(spec, ["experiment.nodes_per_actor=1"]), tmp_path / "ray")
+    side = tables(local)["consensus"].query("chain == 'vpp-0'")
+    assert (side.byzantine_in_committee == 4).all() and (side.f == 3).all()
+    assert_same_tables(local, spread)
+
+
 def test_a_dead_node_host_ends_the_run_cleanly(tmp_path):
     cfg = build_config(BYZANTINE, ["experiment.nodes_per_actor=4", "experiment.rounds=4"])
 
