@@ -18,7 +18,7 @@ BLOCK = Block.create(DerivedKeyRing(1).identity(LAYOUT.vmc), chain="vpp-0", heig
 
 def _carried(overrides: list[str]):
     cfg = build_config(CFG.model_dump(mode="json"), overrides)
-    return broadcast(cfg, "vpp-0", LAYOUT.nodes, LAYOUT.vmc, BLOCK, 2)
+    return broadcast(cfg.network, cfg.experiment.seed, "vpp-0", LAYOUT.nodes, LAYOUT.vmc, BLOCK, 2)
 
 
 def test_a_lossless_broadcast_is_one_copy_per_peer():

@@ -39,7 +39,7 @@ def test_a_forge_traders_orders_are_refused_and_counted():
     cfg = build_config({"workload": {"orders_per_node": 3}})
     keys = DerivedKeyRing(cfg.experiment.seed)
     behaviour = {f"vpp-0/n-{i:03d}": "honest" for i in range(1, 9)} | {"vpp-0/n-009": "forge"}
-    out = trade_round(cfg, _spec(behaviour), 0, keys.identity, keys)
+    out = trade_round(cfg.workload, cfg.experiment.seed, _spec(behaviour), 0, keys.identity, keys)
     assert out.offences == {"vpp-0/n-009": 3}  # every order it signed, and nobody else's
     assert all(upheld(c, keys) and c.complainant == "vpp-0/vmc" for c in out.complaints)
     assert all("vpp-0/n-009" not in (t.trade.buyer, t.trade.seller) for t in out.trades)
@@ -78,7 +78,7 @@ def test_a_double_spender_offers_what_it_does_not_hold():
     spec = TradingSpec("vpp-0", tuple(sorted(behaviour)),  # little of either
                        *_positions(sorted(behaviour), money=2_000, wh=1_000),
                        _traders(behaviour))
-    out = trade_round(cfg, spec, 0, keys.identity, keys)
+    out = trade_round(cfg.workload, cfg.experiment.seed, spec, 0, keys.identity, keys)
     over = 0
     for node in behaviour:
         sold = sum(t.trade.wh for t in out.trades if t.trade.seller == node)
@@ -91,11 +91,11 @@ def test_a_replayer_resubmits_an_old_contract_and_is_refused_and_counted():
     cfg = build_config({"workload": {"orders_per_node": 2}})
     keys = DerivedKeyRing(cfg.experiment.seed)
     honest = {f"vpp-0/n-{i:03d}": "honest" for i in range(1, 9)}
-    first = trade_round(cfg, _spec(honest), 0, keys.identity, keys)
+    first = trade_round(cfg.workload, cfg.experiment.seed, _spec(honest), 0, keys.identity, keys)
     old = first.trades[0]
     replayer = old.trade.seller
     spec = _spec(honest | {replayer: "replay"}, first.trades)
-    out = trade_round(cfg, spec, 1, keys.identity, keys)
+    out = trade_round(cfg.workload, cfg.experiment.seed, spec, 1, keys.identity, keys)
     assert out.offences == {replayer: 1}
     (complaint,) = out.complaints
     assert complaint.reason == "replay" and upheld(complaint, keys)
@@ -134,9 +134,9 @@ def test_the_book_forwards_its_open_orders_before_any_contract_is_signed(monkeyp
     keys = DerivedKeyRing(cfg.experiment.seed)
     kinds = ["honest", "forge", "abandon", "replay", "honest", "double-spend"]
     behaviour = {f"vpp-0/n-{i:03d}": kinds[i % len(kinds)] for i in range(1, 13)}
-    first = trade_round(cfg, _spec(behaviour), 0, keys.identity, keys)
+    first = trade_round(cfg.workload, cfg.experiment.seed, _spec(behaviour), 0, keys.identity, keys)
     spec = _spec(behaviour, recent=first.trades)  # a replayer resubmits one of its own
-    whole = trade_round(cfg, spec, 1, keys.identity, keys)
+    whole = trade_round(cfg.workload, cfg.experiment.seed, spec, 1, keys.identity, keys)
     assert whole.trades and whole.forwarded and {c.reason for c in whole.complaints} == {
         "bad-signature", "abandoned", "replay"}
 
@@ -145,6 +145,6 @@ def test_the_book_forwards_its_open_orders_before_any_contract_is_signed(monkeyp
 
     with monkeypatch.context() as m:
         m.setattr(trading, "contract", no_contract)
-        booked = trading.book(cfg, spec, 1, keys.identity, keys)
+        booked = trading.book(cfg.workload, cfg.experiment.seed, spec, 1, keys.identity, keys)
     assert booked.forwarded == whole.forwarded and booked.fills
     assert trading.sign_fills(booked, keys.identity) == whole

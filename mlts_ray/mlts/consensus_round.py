@@ -140,7 +140,8 @@ def trade_first(
     are known here, before the chain's consensus runs."""
     if job.trading is None:
         return job, None
-    result = trade_round(cfg, job.trading, job.inst.round, identity_of, keys)
+    result = trade_round(cfg.workload, cfg.experiment.seed, job.trading, job.inst.round,
+                         identity_of, keys)
     return with_trades(job, result), result
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlts_ray.config import Config
+from mlts_ray.config import Network
 from mlts_ray.ledger.block import Block
 from mlts_ray.net.network import LinkModel, Nics, ms_to_us
 from mlts_ray.net.node import Ready
@@ -50,17 +50,16 @@ class _Peer:
         return Ready(verifies=1) if isinstance(event, CollaborativeMessage) else Ready()
 
 
-def broadcast(cfg: Config, chain: str, names: tuple[str, ...], vmc: str, block: Block,
-              rnd: int) -> PhaseStats:
+def broadcast(net: Network, seed: int, chain: str, names: tuple[str, ...], vmc: str,
+              block: Block, rnd: int) -> PhaseStats:
     """Send ``block`` from ``vmc`` to every other node of ``names``; what the network carried."""
-    net = cfg.network
     msg = CollaborativeMessage(block.encode())
     sender = names.index(vmc)
     nodes = [_Vmc([i for i in range(len(names)) if i != sender], msg) if i == sender else _Peer()
              for i in range(len(names))]
     # a stream of its own: the consensus instance's draws of this chain and round stay apart
     sim = ChainSim(f"{chain}/{PHASE}", nodes, LinkModel.from_config(net, inter=False),
-                   cfg.experiment.seed, ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms),
+                   seed, ms_to_us(net.sign_cost_ms), ms_to_us(net.verify_cost_ms),
                    epoch=rnd, nics=Nics.for_names(net, names))
     sim.input(sender, _Go(), 0)
     sim.run_windows(max(1, sim.link.min_us))

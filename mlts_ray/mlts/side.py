@@ -121,7 +121,8 @@ class SideChain(Chain):
             self.identities[self.layout.vmc], self.store, rnd, main_height, trade_ids
         )
         report.blocks.append(CommittedBlock(block))
-        carried = broadcast(self.cfg, self.chain, self.names, self.layout.vmc, block, rnd)
+        carried = broadcast(self.cfg.network, self.cfg.experiment.seed, self.chain, self.names,
+                            self.layout.vmc, block, rnd)
         report.messages.append(Carried(self.chain, "collaborative", carried.count,
                                        carried.bytes, carried.dropped))
         return block

@@ -144,8 +144,8 @@ class SideService:
         self.side.open_period(self.ledger)
         spec = self.side.trading_spec(rnd, self.ledger)
         self.job = self.side.job(rnd, [], trading=spec)
-        self.booked = book(self.cfg, spec, rnd, self.side.identities.__getitem__,
-                           self.side.keys)
+        self.booked = book(self.cfg.workload, self.cfg.experiment.seed, spec, rnd,
+                           self.side.identities.__getitem__, self.side.keys)
         return tuple(self.booked.forwarded)
 
     def consensus_job(self) -> Job:

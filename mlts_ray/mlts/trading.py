@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from mlts_ray.config import Config
+from mlts_ray.config import Workload
 from mlts_ray.consensus.complaints import Complaint, file
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.tx import Order, SignedTrade, Trade
@@ -72,35 +72,35 @@ class Booked:
 
 
 def trade_round(
-    cfg: Config, spec: TradingSpec, rnd: int, identity_of: Callable[[str], Identity],
-    keys: KeyRing,
+    w: Workload, seed: int, spec: TradingSpec, rnd: int,
+    identity_of: Callable[[str], Identity], keys: KeyRing,
 ) -> TradingResult:
     """The period's trading: ``book`` then ``sign_fills``."""
-    return sign_fills(book(cfg, spec, rnd, identity_of, keys), identity_of)
+    return sign_fills(book(w, seed, spec, rnd, identity_of, keys), identity_of)
 
 
 def book(
-    cfg: Config, spec: TradingSpec, rnd: int, identity_of: Callable[[str], Identity],
-    keys: KeyRing,
+    w: Workload, seed: int, spec: TradingSpec, rnd: int,
+    identity_of: Callable[[str], Identity], keys: KeyRing,
 ) -> Booked:
     """The traders post their orders, the VMC drops the badly signed ones (a complaint each),
     matches the rest and draws which open orders go on to the cross-VPP book."""
-    seed, chain = cfg.experiment.seed, spec.chain
+    chain = spec.chain
     complaints: list[Complaint] = []
     strategy = spec.strategies
     orders = []
     for node in spec.traders:
         money, surplus = spec.balances[node]
-        for signed in strategy[node].orders(seed, cfg.workload, identity_of(node), chain, rnd,
+        for signed in strategy[node].orders(seed, w, identity_of(node), chain, rnd,
                                             money, surplus, spec.deficits.get(node, 0)):
             if signed.order.node == node and signed.verify(keys):
                 orders.append(signed)
             else:
                 _complain(complaints, spec, rnd, identity_of, node, "bad-signature",
                           signed.encode())
-    fills, still_open = MARKETS[cfg.workload.market](orders)
+    fills, still_open = MARKETS[w.market](orders)
     rng = stream(seed, "forward", chain, rnd)
-    share = cfg.workload.cross_vpp_share
+    share = w.cross_vpp_share
     return Booked(spec, rnd, fills, [o for o in still_open if rng.random() < share], complaints)
 
 
