@@ -16,3 +16,23 @@ def load_vectors(name: str) -> dict:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return TESTS.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_outside_the_suite():
+    """A Ray head the suite did not start, as another user's or another suite's on the same
+    machine: it must come through the whole suite with every process it had (no test may stop
+    or kill a Ray it did not start). Skipped where Ray is not installed."""
+    try:
+        import ray_clusters
+    except ImportError:  # no Ray here: nothing to protect
+        yield
+        return
+    head = ray_clusters.start_head(cpus=1, dashboard=False)
+    before = {p.pid for p in head.processes()}
+    try:
+        yield
+        gone = before - {p.pid for p in head.processes() if p.is_running()}
+        assert not gone, f"the suite ended {len(gone)} processes of a Ray it did not start"
+    finally:
+        ray_clusters.stop_head(head)

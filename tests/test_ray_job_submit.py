@@ -1,51 +1,44 @@
 """``ray job submit`` of a small run to a Ray head this test starts (``ray start --head`` in a
-temporary directory, stopped afterwards): the job's `mlts run` joins that cluster through the
-RAY_ADDRESS the job gets, and writes a complete run where we asked."""
+temporary directory, its own processes stopped afterwards -- no other Ray on the machine is
+touched): the job's `mlts run` joins that cluster through the RAY_ADDRESS the job gets, and
+writes a complete run where we asked."""
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("ray")
 
+import ray_clusters  # noqa: E402
+
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def ray_head():
-    temp = Path(tempfile.mkdtemp(prefix="mltsray", dir="/tmp"))  # short: Ray's socket paths
-    port, dash = _free_port(), _free_port()
-    # Ray 2.60 turns token authentication on: the head and every client share one token.
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
-           "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    env.pop("RAY_ADDRESS", None)
-    subprocess.run(
-        [BIN / "ray", "start", "--head", f"--port={port}", "--num-cpus=2",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-         f"--temp-dir={temp}", "--disable-usage-stats"],
-        check=True, env=env, capture_output=True, timeout=120,
-    )
-    try:
-        yield f"http://127.0.0.1:{dash}", env
-    finally:
-        subprocess.run([BIN / "ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
+    with ray_clusters.ray_head() as head:
+        yield head.dashboard, head.env
+
+
+def test_stopping_a_head_leaves_a_ray_it_did_not_start_running():
+    """What the suite does to the Ray it starts (``ray_clusters.stop_head``) ends that Ray's
+    processes only: a head started first, as another user's or another suite's would be,
+    keeps every process and still answers."""
+    with ray_clusters.ray_head(cpus=1, dashboard=False) as outside:
+        before = {p.pid for p in outside.processes()}
+        assert len(before) >= 3  # the GCS, the raylet and its agents at least
+        mine = ray_clusters.start_head(cpus=1, dashboard=False)
+        assert not {p.pid for p in mine.processes()} & before
+        ray_clusters.stop_head(mine)
+        assert not mine.processes()  # all of it ended
+        assert {p.pid for p in outside.processes() if p.is_running()} >= before
+        with socket.create_connection(("127.0.0.1", outside.port), timeout=5):
+            pass  # its GCS still accepts connections
 
 
 @pytest.mark.slow
