@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -77,8 +78,12 @@ def test_sigint_stops_at_a_round_boundary_and_resume_matches(config_file, refere
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "resume with: mlts run" in err and str(run_dir) in err and "Traceback" not in err
+    # the first Ctrl-C is acknowledged when it comes, naming the round it waits for
+    said = re.search(r"stopping once round (\d+) is stored .*press Ctrl-C again to stop now", err)
+    assert said, err
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "interrupted" and 2 <= manifest["rounds_done"] < ROUNDS
+    assert manifest["rounds_done"] == int(said.group(1)) + 1
     _resume(config_file, run_dir)
     assert read_manifest(run_dir)["status"] == "complete"
     assert_same_tables(reference, run_dir)

@@ -9,6 +9,7 @@ then continues; the resumed run's tables equal an uninterrupted run's.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -40,11 +41,13 @@ class StorageFailed(RunError):
 
 class _Stop:
     requested = False
+    round: int | None = None  # the round being finished (stored next)
 
 
 @contextmanager
 def graceful_stop() -> Iterator[_Stop]:
-    """First Ctrl-C: finish the round in progress, then stop. Second: stop at once."""
+    """First Ctrl-C: finish the round in progress, then stop -- said at once on stderr, since
+    a round may take minutes. Second: stop at once."""
     stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -54,6 +57,10 @@ def graceful_stop() -> Iterator[_Stop]:
         if stop.requested:
             raise KeyboardInterrupt
         stop.requested = True
+        when = "the round in progress" if stop.round is None else f"round {stop.round}"
+        sys.stderr.write(f"\nstopping once {when} is stored (every finished round is kept); "
+                         "press Ctrl-C again to stop now\n")
+        sys.stderr.flush()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -97,6 +104,7 @@ def drive(
                 submit(rnd)()  # replay: rebuild the state, write nothing
             pending = submit(first) if first < rounds else None
             for rnd in range(first, rounds):
+                stop.round = rnd
                 batches = pending()
                 more = rnd + 1 < rounds and not stop.requested
                 pending = submit(rnd + 1) if more else None
