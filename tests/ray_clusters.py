@@ -99,7 +99,7 @@ def stop_head(head: Head) -> None:
             p.terminate()
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=15)
+    _, alive = psutil.wait_procs(procs, timeout=5)
     for p in alive:
         try:
             p.kill()
