@@ -73,6 +73,10 @@ def run_cmd(config_file: str, out: str, runtime: str | None, overrides: tuple[st
     if cfg.sweep:  # a sweep config run as one run: say which run this is, never silently
         click.echo(f"note: `mlts run` runs the config without its [sweep] ({len(cfg.sweep)} "
                    "swept keys); `mlts sweep` runs every point", err=True)
+    from mlts_ray.population import no_ops
+
+    for key, why in no_ops(cfg):  # settings that would change nothing, said before the run
+        click.echo(f"note: {key}: {why}", err=True)
     run = _runner(cfg.experiment.runtime, address, resume)
     started = time.perf_counter()
 

@@ -13,7 +13,7 @@ from mlts_ray.errors import ConfigError
 from mlts_ray.mlts.strategies import HONEST as HONEST_STRATEGIES
 from mlts_ray.mlts.strategies import Strategies
 from mlts_ray.mlts.traders import Trader
-from mlts_ray.population import Population
+from mlts_ray.population import Population, no_ops
 from mlts_ray.population.registry import (
     HONEST,
     REGISTRY,
@@ -67,3 +67,24 @@ def test_a_new_behaviour_is_one_registered_entry():
 def test_a_name_is_registered_once():
     with pytest.raises(ValueError, match="twice"):
         register(Behaviour("silent", Strategies()))
+
+
+@pytest.mark.parametrize(("faults", "topology", "key"), [
+    ({"behaviours": ["crash"]}, {}, "faults.behaviours"),  # byzantine_fraction 0
+    ({"byzantine_fraction": 0.05}, {"nodes_per_vpp": 8}, "faults.byzantine_fraction"),
+    ({"byzantine_fraction": 0.1, "where": "main"}, {"vpps": 4}, "faults.byzantine_fraction"),
+    ({"byzantine_fraction": 0.3, "delay_ms": 300}, {}, "faults.delay_ms"),
+])
+def test_fault_settings_that_cannot_act_are_named(faults, topology, key):
+    cfg = build_config({"faults": faults, "topology": topology})
+    assert [k for k, _ in no_ops(cfg)] == [key]
+    # and the population indeed draws no faulty node where the fraction rounds to none
+    if key == "faults.byzantine_fraction":
+        assert all(b == HONEST for chain in Population(cfg).labels
+                   for b in Population(cfg).labels[chain].values())
+
+
+def test_settings_that_act_are_not_named():
+    assert no_ops(build_config({})) == []
+    assert no_ops(build_config({"faults": {"byzantine_fraction": 0.3, "delay_ms": 300,
+                                           "behaviours": ["delay", "silent"]}})) == []

@@ -256,3 +256,15 @@ def test_directory_as_config_file_uses_error_format(capsys, tmp_path):
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith(f"error: {tmp_path}: ")
+
+
+def test_a_fault_setting_that_cannot_act_is_said_before_the_run(capsys, tmp_path):
+    """Behaviours with no faulty node to take them run as an honest run would: `mlts run`
+    says so by key before it starts, and the run itself goes ahead."""
+    rc = main(["run", str(QUICKSTART), "--runtime", "local", "--quiet", "--out", str(tmp_path),
+               "--set", "experiment.rounds=1", "--set", "faults.behaviours=crash",
+               "--set", "faults.delay_ms=300"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "note: faults.behaviours: has no effect: faults.byzantine_fraction is 0" in err
+    assert "note: faults.delay_ms: has no effect: no node has the 'delay' behaviour" in err

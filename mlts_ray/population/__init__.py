@@ -109,3 +109,22 @@ def main_behaviours(cfg: Config) -> dict[str, str]:
         if source:
             out[source.pop()] = behaviour
     return out
+
+
+def no_ops(cfg: Config) -> list[tuple[str, str]]:
+    """Fault settings that cannot act in this config, as (key, why): the run would go ahead
+    without them, and nothing else would say so."""
+    f, t = cfg.faults, cfg.topology
+    out = []
+    drawn = [byzantine_count(f.byzantine_fraction, n) for where, n in
+             (("side", t.nodes_per_vpp - 1), ("main", t.vpps)) if f.where in (where, "both")]
+    if "behaviours" in f.model_fields_set and f.byzantine_fraction == 0:
+        out.append(("faults.behaviours", "has no effect: faults.byzantine_fraction is 0, so "
+                    "every node is honest"))
+    elif f.byzantine_fraction > 0 and not any(drawn):
+        out.append(("faults.byzantine_fraction", f"{f.byzantine_fraction} of a chain's "
+                    f"{'resources' if f.where != 'main' else 'VMCs'} rounds to no faulty "
+                    "node: every node is honest"))
+    if "delay_ms" in f.model_fields_set and "delay" not in f.behaviours:
+        out.append(("faults.delay_ms", "has no effect: no node has the 'delay' behaviour"))
+    return out
