@@ -282,10 +282,7 @@ def read_outcome(inst: Instance, sim: ChainSim) -> Outcome:
         # holding that certificate would: no tally over nodes known to be honest.
         certificate, view = proven.proof, proven.view
         block = Block.decode(proven.block)
-        members = set(inst.members)
-        member_times = sorted(t for i, (t, _) in trace.commits.items() if i in members)
-        if len(member_times) >= inst.q:
-            quorum = member_times[inst.q - 1]
+        quorum = quorum_commit(inst, trace.commits)
         holders = frozenset(inst.names[ob.node] for ob in observations
                             if isinstance(ob.value, Committed) and ob.value.digest == proven.digest)
     convicted = _proven(inst, observations, certificate)
@@ -294,6 +291,14 @@ def read_outcome(inst: Instance, sim: ChainSim) -> Outcome:
         set(convicted), certificate=certificate, holders=holders,
         proofs=tuple(convicted[n] for n in sorted(convicted)), timeouts=tuple(statements),
     )
+
+
+def quorum_commit(inst: Instance, commits: Mapping[int, tuple[int, bytes]]) -> int | None:
+    """When the q-th committee member of ``commits`` (node -> first commit's time, digest)
+    committed; None with fewer than q."""
+    members = set(inst.members)
+    times = sorted(t for i, (t, _) in commits.items() if i in members)
+    return times[inst.q - 1] if len(times) >= inst.q else None
 
 
 def _trace(observations: Sequence) -> Trace:

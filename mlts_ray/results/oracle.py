@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from mlts_ray.consensus.instance import Instance
-from mlts_ray.mlts.consensus_round import Outcome
+from mlts_ray.mlts.consensus_round import Outcome, quorum_commit
 from mlts_ray.population.registry import HONEST, REGISTRY
 
 
@@ -60,10 +60,8 @@ def judge(out: Outcome, labels: Mapping[str, str], absent: Collection[str] = ())
     view = out.view if out.decided else seen
     latency = finality = request = None
     if out.decided:
-        members = set(inst.members)
-        member_times = sorted(t for i, (t, _) in commits.items() if i in members)
-        if len(member_times) >= inst.q:
-            request = member_times[inst.q - 1]
+        request = quorum_commit(inst, commits)  # the honest members' q-th
+        if request is not None:
             latency = request - trace.proposed_us
         if honest <= commits.keys() and not safety_violation:
             finality = max(t for t, _ in commits.values()) - trace.proposed_us
