@@ -95,20 +95,31 @@ class Consensus(_Section):
     side_committee_fraction: float = Field(0.10, gt=0, le=1)
     side_committee_min: int = Field(2, ge=1)
     main_committee_fraction: float = Field(0.60, gt=0, le=1)
-    view_timeout_ms: float = Field(500.0, gt=0, le=HOUR_MS)
-    # performance accountability (Aardvark): the round's first view timeout is this many times
-    # the median of the chain's last 8 round times, within [min_view_timeout_ms, view_timeout_ms];
-    # 0 keeps the fixed view_timeout_ms
+    # "auto": each round's first view timeout is timeout_margin x the chain's fault-free normal
+    # case for its request (consensus.timing); a number: that many ms (the old fixed cap)
+    view_timeout_ms: Literal["auto"] | Annotated[float, Field(gt=0, le=HOUR_MS)] = "auto"
+    timeout_margin: float = Field(2.0, ge=1, le=100)
+    # "digests": the pre-prepare carries the block's header and trade hashes, members fetch
+    # what they lack (Castro-Liskov); "block": the whole block (the old protocol)
+    proposal: Literal["digests", "block"] = "digests"
+    # how DCE-PBFT's certificate reaches the observers (consensus.dissemination)
+    dissemination: Literal["primary", "committee", "gossip", "vmc"] = "committee"
+    gossip_fanout: int = Field(4, ge=1, le=64)
+    # performance accountability (Aardvark): the round's first view timeout may shrink to this
+    # many times the median of the chain's last 8 round times -- never below the normal case
+    # ("auto"), or within [min_view_timeout_ms, view_timeout_ms] (a number); 0: no shrinking
     accountability_factor: float = Field(2.0, ge=0, le=1000)
     min_view_timeout_ms: float = Field(50.0, gt=0, le=HOUR_MS)
     max_view_changes: int = Field(6, ge=0, le=30, description="then the round gives up")
-    # PBFT's primary: "stable" keeps it across rounds until a view change replaces it
-    # (Castro-Liskov); "rotate" moves it round-robin every round (the old baseline).
-    pbft_primary: Literal["stable", "rotate"] = "stable"
+    # PBFT's primary (docs/architecture.md section 5): "vmc" and "stable" keep it across rounds
+    # until a view change replaces it (Castro-Liskov), view 0 led by the chain's best-connected
+    # node (a side chain's VMC) or by the first node by name; "rotate" moves it every round
+    pbft_primary: Literal["vmc", "stable", "rotate"] = "vmc"
     # who leads a DCE-PBFT round first: every member in turn, in credit order (Aardvark's
-    # regular primary changes: a slow primary is measured against the others' round times), or
-    # always the highest credit (a stable slow primary sets the very baseline it is judged by)
-    dce_primary: Literal["rotate", "credit"] = "rotate"
+    # regular primary changes: a slow primary is measured against the others' round times), the
+    # best-connected node whenever it is seated ("vmc"), or always the highest credit (a stable
+    # slow primary sets the very baseline it is judged by)
+    dce_primary: Literal["rotate", "vmc", "credit"] = "rotate"
 
 
 class Credit(_Section):
@@ -329,12 +340,17 @@ _TYPE_NAMES = {
 }
 
 
+_UNION_TAGS = frozenset({"float", "int", "str", "bool", "constrained-float", "constrained-int",
+                         "constrained-str"})
+
+
 def _key_of(loc: tuple[Any, ...]) -> str:
     key = ""
     for part in loc:
         if isinstance(part, int):
             key += f"[{part}]"
-        elif not any(c in part for c in "[]'()"):  # skip union-member tags like "literal['auto']"
+        elif not any(c in part for c in "[]'()") and part not in _UNION_TAGS:
+            # (skips union-member tags like "literal['auto']" and "constrained-float")
             key += ("." if key else "") + part
     return key or "config"
 
@@ -365,9 +381,28 @@ def _why(err: Mapping[str, Any]) -> str:
     return msg if "got" in msg else f"{msg}, got {got!r}"
 
 
+def _unioned(errors: list[Any]) -> list[Any]:
+    """One error per key: a value refused by every branch of a union (``"auto"`` or a number)
+    is reported by the branch its type belongs to -- a number's bound, not "must be 'auto'"."""
+    out: dict[str, Any] = {}
+    for err in errors:
+        key = _key_of(err["loc"])
+        held = out.get(key)
+        if held is None:
+            out[key] = err
+        elif held["type"] == "literal_error" and err["type"] != "literal_error":
+            got = err.get("input")
+            if isinstance(got, (int, float)) and not isinstance(got, bool):
+                out[key] = err  # a number: its bound or finiteness is the problem
+            else:
+                expected = held["ctx"]["expected"]
+                out[key] = {**held, "type": "union", "msg": f"must be {expected} or a number"}
+    return list(out.values())
+
+
 def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
     problems = []
-    for err in exc.errors():
+    for err in _unioned(exc.errors()):
         key = prefix + _key_of(err["loc"])
         why = _why(err)
         if err["type"] == "extra_forbidden" and key in REPLACED:

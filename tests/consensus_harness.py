@@ -64,15 +64,16 @@ def trades_for(n: int, count: int = 3) -> tuple[bytes, ...]:
 
 def make_instance(
     n: int, members: Sequence[int] | None = None, client: int = 0, certify: bool = True,
-    max_view_changes: int = 4,
+    max_view_changes: int = 4, proposal: str = "digests",
 ) -> Instance:
-    """``members`` default to all ``n`` nodes (PBFT); the rest are observers when ``certify``."""
+    """``members`` default to all ``n`` nodes (PBFT); the rest are observers when ``certify``;
+    ``proposal``: pre-prepares by ``"digests"`` (outlines) or whole ``"block"``s."""
     names = node_names(n)
     members = tuple(range(n)) if members is None else tuple(members)
     observers = tuple(i for i in range(n) if i not in set(members)) if certify else ()
     return Instance(
         CHAIN, 0, 0, BlockKind.SIDE, ZERO_HASH, ZERO_HASH, names, members, observers, client,
-        VIEW_TIMEOUT_US, max_view_changes, KeyRing.of(identities(n)),
+        VIEW_TIMEOUT_US, max_view_changes, KeyRing.of(identities(n)), proposal=proposal,
     )
 
 

@@ -40,7 +40,8 @@ def test_each_behaviour_differs_from_honest_in_some_role(name):
 
 
 def test_the_campaigns_faulty_mixes_are_the_registered_consensus_wrappers():
-    assert consensus_faulty() == ("crash", "silent", "equivocate", "forge", "delay")
+    assert consensus_faulty() == ("crash", "silent", "equivocate", "forge", "delay", "withhold",
+                                  "withhold-half", "censor", "slow-primary")
     assert Equivocate.colludes and REGISTRY["equivocate"].strategies.consensus is Equivocate
 
 

@@ -328,7 +328,7 @@ def test_empty_config_gives_design_defaults():
     assert c.side_committee_fraction == 0.10
     assert c.side_committee_min == 2
     assert c.main_committee_fraction == 0.60
-    assert c.view_timeout_ms == 500
+    assert (c.view_timeout_ms, c.timeout_margin) == ("auto", 2)
     assert cr.initial == 60 and cr.maximum == 100
     assert (cr.eligible_threshold, cr.suspend_threshold, cr.suspend_rounds) == (60, 20, 5)
     assert (cr.primary_reward, cr.primary_timeout_penalty) == (3, 10)

@@ -123,8 +123,44 @@ def test_committees():
     # stable: the round does not move the primary, the chain's view (its view changes) does
     assert pbft_committee(nodes=NODES, round_=7, view=0).members == tuple(NODES)
     assert pbft_committee(nodes=NODES, round_=7, view=6).members == ("b", "c", "d", "e", "a")
+    # vmc: as stable, counted from the lead (no lead given: from the first by name)
+    assert pbft_committee(nodes=NODES, round_=7, view=0, lead="d").members == (
+        "d", "e", "a", "b", "c")
+    assert pbft_committee(nodes=NODES, round_=7, view=3, lead="d").members == (
+        "b", "c", "d", "e", "a")
+    assert pbft_committee(nodes=NODES, round_=7, view=0, pbft_primary="stable",
+                          lead="d").members == tuple(NODES)
+    # dce vmc: the lead leads whenever seated, the others in their rotated order
+    for r in range(6):
+        rot = dce_committee(candidates=NODES, k=4, credit=credit, eligible=lambda n: True,
+                            usable=lambda n: True, seed=1, round_=r, dce_primary="rotate")
+        led = dce_committee(candidates=NODES, k=4, credit=credit, eligible=lambda n: True,
+                            usable=lambda n: True, seed=1, round_=r, dce_primary="vmc", lead="a")
+        assert led.members == ("a", *(n for n in rot.members if n != "a"))
+        unseated = dce_committee(candidates=NODES, k=4, credit=credit, eligible=lambda n: True,
+                                 usable=lambda n: True, seed=1, round_=r, dce_primary="vmc",
+                                 lead="e")
+        assert unseated.members == rot.members  # e (credit 10) is not seated: no change
     draws = {random_committee(candidates=NODES, k=2, seed=3, round_=r).members for r in range(20)}
     assert all(len(m) == 2 for m in draws) and len(draws) > 3
+
+
+def test_pbft_is_led_from_the_vmc_and_verify_follows_it(tmp_path):
+    """Side chains' view 0 is the VMC's (the best-connected node); the main chain's, the first
+    by name (every node on 1 Gbit/s); ``mlts verify`` recomputes the same primaries."""
+    from mlts_ray.analysis.verify import verify_run
+    from mlts_ray.runtime.local import run_local
+
+    cfg = build_config({"experiment": {"seed": 2, "rounds": 3, "runtime": "local"},
+                        "topology": {"vpps": 2, "nodes_per_vpp": 6},
+                        "consensus": {"algorithm": "pbft"}})
+    run = run_local(cfg, tmp_path)
+    consensus = pd.read_parquet(run / "consensus")
+    sides = consensus[consensus.chain != "main"]
+    assert (sides.views == 1).all()
+    assert list(sides.primary) == [f"{c}/vmc" for c in sides.chain]
+    assert set(consensus[consensus.chain == "main"].primary) == {"grid-0"}
+    verify_run(run)
 
 
 def _run(tmp_path, algorithm: str, pbft_primary: str = "stable") -> tuple[pd.DataFrame, pd.DataFrame]:

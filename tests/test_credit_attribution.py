@@ -15,6 +15,9 @@ from mlts_ray.runtime.local import run_local
 
 EVERY_BEHAVIOUR = ["crash", "silent", "equivocate", "forge", "delay", "abandon", "false-audit",
                    "double-spend", "replay"]
+# withholding nodes vote and propose as honest ones do (nothing convicts them): credit cannot
+# unseat them, but the chain's record of them must still replay exactly
+REPLAYED = [*EVERY_BEHAVIOUR, "withhold", "withhold-half"]
 
 
 def _run(tmp_path, rounds=40, **sections):
@@ -49,6 +52,10 @@ def test_the_main_chain_commits_every_round_once_credit_moves_faulty_vmcs_out(
 @pytest.mark.parametrize("behaviour", EVERY_BEHAVIOUR)
 def test_every_behaviour_leaves_the_committee_for_good_and_the_honest_do_not_pay(
         tmp_path, behaviour):
+    # (A slow node is not provably faulty: credit unseats it only while the honest members
+    # make a quorum without it. Seed 5 seats 4 delay nodes of 7 at round 0; with whole-block
+    # proposals under the calibrated timeout they signed every certificate and kept their
+    # seats -- the committee issue's territory -- with digests the round outruns them.)
     cfg, run, _, credits = _run(tmp_path, faults={"byzantine_fraction": 0.3,
                                                   "behaviours": [behaviour]})
     side = credits[credits.chain == "vpp-0"]
@@ -83,32 +90,39 @@ def test_every_behaviour_leaves_the_committee_for_good_and_the_honest_do_not_pay
     assert (falls.delta >= -cfg.credit.idle_decay).all() and not falls.in_committee.any()
 
 
-def test_a_slow_primary_is_replaced_below_the_hard_timeout(tmp_path):
-    cfg, _, consensus, credits = _run(tmp_path, rounds=24, faults={
-        "byzantine_fraction": 0.3, "behaviours": ["delay"]})
-    _, _, fixed, _ = _run(tmp_path / "fixed", rounds=24, faults={
-        "byzantine_fraction": 0.3, "behaviours": ["delay"]},
-        consensus={"accountability_factor": 0})
-    side = consensus[consensus.chain == "vpp-0"].set_index("round")
-    seats = credits[(credits.chain == "vpp-0")].set_index(["round", "node"])
-    delay_led = [r for r, row in fixed[fixed.chain == "vpp-0"].set_index("round").iterrows()
-                 if r >= 4 and row.views == 1 and seats.loc[(r, row.primary), "behaviour"] == "delay"]
-    assert delay_led, "no round where a delay node led the fixed-timeout run"
-    # 200 ms late is under the 500 ms hard timeout: with a fixed timeout the slow primary leads
-    # and is paid; members that expect a round within twice the recent ones replace it
-    replaced = [r for r in delay_led if side.loc[r, "views"] > 1]
-    assert replaced
-    for r in replaced:
-        assert seats.loc[(r, side.loc[r, "primary"]), "behaviour"] == "honest"
-    blamed = credits[(credits.chain == "vpp-0") & (credits.behaviour == "delay")
-                     & (credits.delta <= -cfg.credit.primary_timeout_penalty)]
+def test_a_slow_primary_is_replaced_and_blamed_where_a_fixed_timeout_pays_it(tmp_path):
+    """A primary 200 ms late on a ~60 ms round: under the old fixed 500 ms timeout it leads
+    whole rounds and is paid for them; under the calibrated timeout (twice the round's normal
+    case, shortened towards twice the recent rounds) it is replaced by a view change and
+    blamed. Seed 7 at 20 %: delay nodes never hold more than f seats, and one leads."""
+    faults = {"byzantine_fraction": 0.2, "behaviours": ["delay"]}
+    cfg, _, consensus, credits = _run(tmp_path, rounds=24, faults=faults,
+                                      experiment={"seed": 7})
+    _, _, fixed, fixed_credits = _run(tmp_path / "fixed", rounds=24, faults=faults,
+                                      experiment={"seed": 7},
+                                      consensus={"view_timeout_ms": 500,
+                                                 "accountability_factor": 0})
+    delay = set(credits[credits.behaviour == "delay"].node)
+    assert delay == set(fixed_credits[fixed_credits.behaviour == "delay"].node)
+    side, old = consensus[consensus.chain == "vpp-0"], fixed[fixed.chain == "vpp-0"]
+    assert (side.byzantine_in_committee <= side.f).all()
+    # the fixed timeout: slow primaries decide rounds in their own view and nobody blames them
+    paid = old[old.primary.isin(delay)]
+    assert len(paid) and (paid.views == 1).all()
+    penalty = cfg.credit.primary_timeout_penalty
+    assert not (fixed_credits[fixed_credits.node.isin(delay)].delta <= -penalty).any()
+    # calibrated: no slow primary decides a round; the one that led is blamed for its view
+    assert not side.primary.isin(delay).any()
+    blamed = credits[(credits.chain == "vpp-0") & credits.node.isin(delay)
+                     & (credits.delta <= -penalty)]
     assert len(blamed) >= 1
+    assert (side[side["round"].isin(blamed["round"])].views >= 2).all()
 
 
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), where=st.sampled_from(["side", "main", "both"]),
-       behaviours=st.lists(st.sampled_from(EVERY_BEHAVIOUR), min_size=1, max_size=4, unique=True),
+       behaviours=st.lists(st.sampled_from(REPLAYED), min_size=1, max_size=4, unique=True),
        fraction=st.sampled_from([0.1, 0.2, 0.3]),
        algorithm=st.sampled_from(["dce-pbft", "pbft", "random-committee"]))
 def test_credit_replayed_from_the_blocks_equals_the_table_and_honest_work_never_costs(

@@ -232,5 +232,6 @@ def test_a_silent_main_chain_primary_is_replaced_by_view_change(tmp_path):
     main_rows = consensus[consensus.chain == "main"]
     assert main_rows.committed.all()
     assert (main_rows.views >= 2).any(), main_rows[["round", "primary", "views"]]
-    changed = main_rows[main_rows.views >= 2]
-    assert (changed.latency_ms > cfg.consensus.view_timeout_ms).all()
+    # a round that waited out the silent primary's view is slower than every round that did not
+    changed, clean = main_rows[main_rows.views >= 2], main_rows[main_rows.views == 1]
+    assert len(clean) and changed.latency_ms.min() > clean.latency_ms.max()

@@ -50,7 +50,8 @@ def test_a_committee_cut_apart_for_the_first_second_of_every_round_commits_after
     })
     side = _consensus(cfg, tmp_path).query("chain == 'vpp-0'")
     assert side.committed.all() and len(side) == 4
-    assert (side.request_latency_ms >= 1000).all()  # nothing crossed before the heal
+    # latency counts from the instance's start: the partition's second is in every round
+    assert (side.latency_ms >= 1000).all() and (side.finality_ms >= 1000).all()
     assert side.finality_ms.notna().all()
 
 
@@ -85,7 +86,10 @@ def test_datagrams_at_heavy_loss_report_what_they_could_not_recover(tmp_path):
     assert consensus.finality_ms.isna().any()
     summary = consensus_summary(consensus)
     assert (summary.fin_n <= summary.rounds).all() and (summary.fin_n < summary.rounds).any()
-    assert (summary.lat_n + summary.censored <= summary.committed).all()
+    # every round either has a latency or is counted as censored; a committed round without
+    # one is among the censored
+    assert (summary.lat_n + summary.censored == summary.rounds).all()
+    assert (summary.censored >= summary.rounds - summary.committed - summary.beyond_f).all()
 
 
 def test_a_client_whose_request_was_lost_resends_it_and_the_round_commits():
@@ -135,27 +139,36 @@ def test_a_stable_pbft_primary_keeps_its_view_until_a_view_change_replaces_it(tm
     assert stable.latency_ms.mean() < rotate.latency_ms.mean()
 
 
-def _round(algorithm: str, uplink: float) -> dict:
+def _round(algorithm: str, uplink: float, **consensus) -> dict:
     cfg = build_config({
         "experiment": {"seed": 1, "rounds": 1, "runtime": "local"},
         "topology": {"vpps": 1, "nodes_per_vpp": 100},
-        "consensus": {"algorithm": algorithm},
+        "consensus": {"algorithm": algorithm, **consensus},
         "network": {"uplink_mbps": uplink},
     })
     (row,) = [r for r in Rounds.local(cfg).rows(0)["consensus"] if r["chain"] == "vpp-0"]
     return row
 
 
-def test_the_uplink_is_where_a_smaller_committee_saves_time():
-    """At N = 100 a PBFT primary sends its block 99 times through one uplink, a DCE-PBFT
-    primary 9 times: cutting the uplink tenfold costs PBFT far more."""
-    fast = {a: _round(a, 1000.0) for a in ("pbft", "dce-pbft")}
-    slow = {a: _round(a, 10.0) for a in ("pbft", "dce-pbft")}
-    assert all(r["committed"] for r in (*fast.values(), *slow.values()))
-    pbft_cost = slow["pbft"]["latency_ms"] - fast["pbft"]["latency_ms"]
-    dce_cost = slow["dce-pbft"]["latency_ms"] - fast["dce-pbft"]["latency_ms"]
-    assert pbft_cost > 3 * dce_cost > 0
-    assert slow["pbft"]["latency_ms"] > 2 * slow["dce-pbft"]["latency_ms"]
+def _uplink_cost(**consensus) -> tuple[float, float]:
+    """What cutting the resources' uplink from 1 Gbit/s to 10 Mbit/s adds to a round's latency
+    at N = 100, for PBFT and for DCE-PBFT."""
+    fast = {a: _round(a, 1000.0, **consensus) for a in ("pbft", "dce-pbft")}
+    slow = {a: _round(a, 10.0, **consensus) for a in ("pbft", "dce-pbft")}
+    assert all(r["committed"] and r["views"] == 1 for r in (*fast.values(), *slow.values()))
+    return tuple(slow[a]["latency_ms"] - fast[a]["latency_ms"] for a in ("pbft", "dce-pbft"))
+
+
+def test_the_uplink_separated_the_protocols_only_while_pbft_carried_whole_blocks():
+    """The old claim -- a PBFT primary sends its block 99 times through one residential uplink,
+    a DCE-PBFT primary 9 times, so a slower uplink costs PBFT far more -- held for the protocol
+    as previously shipped (whole blocks in the pre-prepare, the first node by name leading).
+    With proposals by digest and the VMC leading, a member's votes are what its uplink
+    carries, and PBFT's 99 of them cost it about what DCE-PBFT's 9 and its block cost it."""
+    pbft, dce = _uplink_cost(proposal="block", pbft_primary="stable", view_timeout_ms=5000)
+    assert pbft > 3 * dce > 0
+    pbft, dce = _uplink_cost()
+    assert 0 < pbft < 2 * dce and dce > 0
 
 
 @settings(max_examples=200, deadline=None)

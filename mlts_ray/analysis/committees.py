@@ -28,6 +28,7 @@ from mlts_ray.ledger.crypto import KeyRing
 from mlts_ray.names import MAIN
 from mlts_ray.mlts.main_chain import grid_names, vmc_names
 from mlts_ray.mlts.topology import vpp_layout
+from mlts_ray.net.network import best_connected
 
 
 def chains(cfg: Config) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...], int]]:
@@ -55,7 +56,7 @@ def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str
     tables = {key: rows for key, rows in credits.groupby(["chain", "round"], sort=False)}
     views = {key: commits[0].view for key, commits in certificates.items() if commits}
     out: dict[tuple[str, int], tuple] = {}
-    stable = algorithm == "pbft" and cfg.consensus.pbft_primary == "stable" and keys is not None
+    stable = algorithm == "pbft" and cfg.consensus.pbft_primary != "rotate" and keys is not None
     for chain, names, candidates, k in chains(cfg):
         records = {r.round: r for (c, _), b in made.items() if c == chain and stable
                    for r in records_of(b)}
@@ -72,8 +73,9 @@ def check_committees(cfg: Config, credits: pd.DataFrame, made: Mapping[tuple[str
                 usable=lambda n: status[n] in (Status.ACTIVE, Status.INELIGIBLE)
                 and n not in away,
                 seed=cfg.experiment.seed, round_=rnd, chain=chain, view=chain_view,
-                pbft_primary="stable" if stable else "rotate",
+                pbft_primary=cfg.consensus.pbft_primary if stable else "rotate",
                 dce_primary=cfg.consensus.dce_primary,
+                lead=best_connected(cfg.network, names),
             )
             rows = tables[(chain, rnd)]
             seated = set(rows.loc[rows["in_committee"].astype(bool), "node"])

@@ -204,19 +204,25 @@ def _summary(df: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
     """Means over seeds with 95 % half-widths, main and side chains apart (averaging a PBFT
     main chain of 6 messages with side chains of 19,998 describes neither)."""
     keys = list(dict.fromkeys(["algorithm", "level", *swept]))
+    df = df.assign(clean=df.committed & ~df.committed_beyond_f)
     per_seed = df.groupby([*keys, "experiment.seed"]).agg(
         latency_ms=("latency_ms", "mean"), finality_ms=("finality_ms", "mean"),
         messages=("messages", "mean"), bytes=("bytes", "mean"),
-        committed=("committed", "mean")).reset_index()
+        committed=("clean", "mean")).reset_index()
     out = {}
     for metric in ("latency_ms", "finality_ms", "messages", "bytes", "committed"):
         stats = per_seed.groupby(keys)[metric].apply(_band)
         out[metric] = stats.map(lambda b: b[0])
         out[f"{metric}_ci95"] = stats.map(lambda b: b[1])
-    # how many rounds each mean rests on, and the committed rounds without a latency
-    counts = df.assign(censored=df.committed & df.latency_ms.isna()).groupby(keys).agg(
+    # the protocol's shape (k, f, views) beside its figures, how many rounds each mean rests
+    # on, the rounds without a latency it leaves out (censored: the worst ones), and the
+    # commits of a committee beyond f (not counted as clean commits above)
+    counts = df.groupby(keys).agg(
+        k=("committee_size", "max"), f=("f", "max"), views=("views", "mean"),
         rounds=("round", "size"), latency_n=("latency_ms", "count"),
-        censored=("censored", "sum"), finality_n=("finality_ms", "count"))
+        finality_n=("finality_ms", "count"), beyond_f=("committed_beyond_f", "sum"))
+    counts.insert(counts.columns.get_loc("latency_n") + 1, "censored",
+                  counts.rounds - counts.latency_n)
     return pd.DataFrame(out).join(counts).round(2)
 
 

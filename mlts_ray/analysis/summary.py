@@ -7,28 +7,33 @@ import pandas as pd
 
 def consensus_summary(df: pd.DataFrame) -> pd.DataFrame:
     """One row per chain (and algorithm) of a ``consensus`` table. Every mean says over how
-    many rounds it is taken: ``lat_n`` rounds have a latency, ``censored`` committed rounds
-    have none (fewer than q honest members committed, so the q-th commit never happened) and
-    ``fin_n`` rounds reached every honest node -- a mean over fewer rounds than committed is
-    not silently the mean of all."""
+    many rounds it is taken: ``lat_n`` rounds have a latency; ``censored`` rounds have none
+    (not committed, or fewer than q honest members committed) and are left out of the mean,
+    which is therefore a mean of the better rounds; ``fin_n`` rounds reached every honest node.
+    ``committed`` counts clean commits only: a round decided by a committee with more than f
+    faulty members is ``beyond_f``. ``k`` and ``f`` are the committee's (at most), ``views``
+    the mean views a round took."""
     if df.empty:
         return df
-    df = df.assign(censored=df.committed & df.latency_ms.isna())
-    return (
+    df = df.assign(clean=df.committed & ~df.committed_beyond_f)
+    out = (
         df.groupby(["chain", "algorithm"], sort=True)
         .agg(
             rounds=("round", "count"),
-            committed=("committed", "sum"),
+            committed=("clean", "sum"),
+            beyond_f=("committed_beyond_f", "sum"),
             k=("committee_size", "max"),
+            f=("f", "max"),
             latency_ms=("latency_ms", "mean"),
             lat_n=("latency_ms", "count"),
-            censored=("censored", "sum"),
             finality_ms=("finality_ms", "mean"),
             fin_n=("finality_ms", "count"),
             msgs=("messages", "mean"),
-            view_chg=("views", lambda v: int((v - 1).sum())),
+            views=("views", "mean"),
             unsafe=("safety_violation", "sum"),
             txs=("txs", "sum"),
         )
         .reset_index()
     )
+    out.insert(out.columns.get_loc("lat_n") + 1, "censored", out.rounds - out.lat_n)
+    return out

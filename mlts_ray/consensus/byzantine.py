@@ -4,9 +4,12 @@ Each wrapper holds the honest state machine and changes only what the faulty nod
 its input and output. ``abandon`` and ``false-audit`` are trading and auditing behaviours: on the
 consensus path such a node is honest (see ``mlts``'s trader and auditor strategies).
 
-``equivocate`` is a coalition: faulty nodes know each other (``colluders``) and split the honest
+``censor`` proposes blocks without the pending trades, ``slow-primary`` holds its proposals
+just under the view timeout; ``withhold`` and ``withhold-half`` keep the decided block from the observers they should send
+it to (DCE-PBFT's dissemination). ``equivocate`` is a coalition: faulty nodes know each other (``colluders``) and split the honest
 members into two halves by position; an equivocating primary proposes block A to one half and
-block B (A without its last trade) to the other, and an equivocating member votes for A to the
+block B (A with its last two trades swapped: the same trades, so no member can refuse it as
+censorship, another digest) to the other, and an equivocating member votes for A to the
 first half and for B to the second (B's digest follows from A). With f+1 such members PBFT's
 quorums can be split -- exactly what the safety checker must then report.
 """
@@ -22,6 +25,8 @@ from mlts_ray.consensus.messages import (
     NewView,
     PrePrepare,
     Request,
+    TradeFetch,
+    Trades,
     ViewChange,
     Vote,
 )
@@ -80,7 +85,7 @@ def forged(msg: object) -> object:
         return replace(msg, vote=replace(msg.vote, sig=_corrupt(msg.vote.sig)))
     if isinstance(msg, SignedOrder):
         return replace(msg, signature=_corrupt(msg.signature))
-    if isinstance(msg, (Certificate, Fetch)):
+    if isinstance(msg, (Certificate, Fetch, TradeFetch, Trades)):
         return msg
     raise TypeError(f"forged(): nothing to forge in a {type(msg).__name__}")
 
@@ -98,13 +103,21 @@ class Forge:
 
 
 def second_version(block: Block) -> BlockHeader | None:
-    """The coalition's block B for a proposal A: A without its last trade, by the same
-    proposer. Every colluder derives B's header (hence its digest) from A alone -- the hash
-    covers the header, not the proposer's signature. None when A has no trade to drop."""
-    if not block.txs:
+    """The coalition's block B for a proposal A: A with its last two trades swapped, by the
+    same proposer -- every trade of the request still in it (a block without one would be
+    refused as censorship), another Merkle root. Every colluder derives B's header (hence its
+    digest) from A alone -- the hash covers the header, not the proposer's signature. None
+    when A has fewer than two trades to swap."""
+    txs = swapped(block.txs)
+    if txs is None:
         return None
-    txs = block.txs[:-1]
-    return replace(block.header, merkle_root=merkle_root(txs), n_txs=len(txs))
+    return replace(block.header, merkle_root=merkle_root(txs))
+
+
+def swapped(txs: tuple[bytes, ...]) -> tuple[bytes, ...] | None:
+    if len(txs) < 2 or txs[-1] == txs[-2]:
+        return None
+    return (*txs[:-2], txs[-1], txs[-2])
 
 
 class Equivocate:
@@ -161,12 +174,13 @@ class Equivocate:
                 return pp  # an empty block has no second version
             b = Block.create(
                 self.me, chain=a.header.chain, height=a.header.height, kind=a.header.kind,
-                round=a.header.round, prev_hash=a.header.prev_hash, txs=a.txs[:-1],
+                round=a.header.round, prev_hash=a.header.prev_hash, txs=swapped(a.txs),
                 anchor_root=a.header.anchor_root, last_commit=a.header.last_commit,
                 credit_root=a.header.credit_root, evidence=a.evidence,
             )
             r.signs += 2
-            self.b_proposal[view] = PrePrepare(replace(pp.vote, digest=b.hash).signed(self.me), b.encode())
+            self.b_proposal[view] = replace(pp, vote=replace(pp.vote, digest=b.hash).signed(self.me),
+                                            block=b.encode())
             self.b_digest[(view, pp.vote.digest)] = b.hash
         return self.b_proposal[view]
 
@@ -176,6 +190,76 @@ class Equivocate:
             return vote
         r.signs += 1
         return replace(vote, digest=other).signed(self.me)
+
+
+class Withhold:
+    """Keeps the decided block to itself: every certificate it would send -- its part of the
+    dissemination (as primary, as a member with a share, as a gossip relay or the client
+    under ``vmc``) and its answers to fetches -- goes to nobody; it votes and proposes as an
+    honest node does, so nothing it signs can convict it."""
+
+    def __init__(self, inner: Node, inst: Instance, **_: object) -> None:
+        self.inner, self.inst = inner, inst
+
+    def step(self, event: object, now_us: int) -> Ready:
+        r = self.inner.step(event, now_us)
+        r.sends = [(dst, msg) for dst, msg in r.sends
+                   if not (isinstance(msg, Certificate) and self.drops(dst))]
+        return r
+
+    def drops(self, dst: int) -> bool:
+        return True
+
+
+class WithholdHalf(Withhold):
+    """Withholds the certificate from half of the observers (every other one, in the
+    instance's order) and sends it to the rest: a finality split a timer must repair."""
+
+    def __init__(self, inner: Node, inst: Instance, **_: object) -> None:
+        super().__init__(inner, inst)
+        self.cut = frozenset(inst.observers[::2])
+
+    def drops(self, dst: int) -> bool:
+        return dst in self.cut
+
+
+def _replica(node: object) -> object:
+    """The honest replica inside ``node`` (under a catch-up or another wrapper), or None."""
+    while node is not None and not hasattr(node, "select"):
+        node = getattr(node, "inner", None)
+    return node
+
+
+class Censor:
+    """As primary, proposes valid blocks without the request's trades (an empty block, signed
+    and well-formed): the pending trades are censored. Otherwise honest."""
+
+    def __init__(self, inner: Node, **_: object) -> None:
+        self.inner = inner
+        replica = _replica(inner)
+        if replica is not None:
+            replica.select = lambda valid: []
+
+    def step(self, event: object, now_us: int) -> Ready:
+        return self.inner.step(event, now_us)
+
+
+class SlowPrimary:
+    """As primary, holds each proposal (a pre-prepare, a new view) for ``share`` of its view's
+    timeout -- just under it -- and sends everything else on time."""
+
+    share = 0.8
+
+    def __init__(self, inner: Node, inst: Instance, **_: object) -> None:
+        self.inner, self.inst = inner, inst
+
+    def step(self, event: object, now_us: int) -> Ready:
+        r = self.inner.step(event, now_us)
+        views = [m.vote.view if isinstance(m, PrePrepare) else m.view
+                 for _, m in r.sends if isinstance(m, (PrePrepare, NewView))]
+        if views:
+            r.hold_us += round(self.share * self.inst.timeout_us(max(views)))
+        return r
 
 
 def wrap(wrapper: type | None, node: Node, **context: object) -> Node:

@@ -50,6 +50,23 @@ class Instance:
     last_commit: bytes = bytes(32)  # the hash the next block's header commits to (see Block)
     credit_root: bytes = bytes(32)  # the chain's credit table when the round began (see Block)
     evidence: tuple[bytes, ...] = ()  # proofs of misbehaviour the block must carry (see Block)
+    # how members derive ``view_timeout_us`` from the round's request (consensus.timing.Timing),
+    # or None: ``view_timeout_us`` is the configured number
+    timing: object = field(default=None, compare=False)
+    # "digests": pre-prepares carry the block's outline (messages.PrePrepare); "block": all of it
+    proposal: str = "digests"
+    # how the certificate reaches the observers (consensus.dissemination), gossip's fan-out,
+    # the experiment's seed (gossip's and observers' draws), when an observer without a
+    # certificate first fetches it and how long it gives a fetch (0: from the view timeout);
+    # consensus.timing sets them
+    dissemination: str = "primary"
+    fanout: int = 4
+    seed: int = 0
+    observe_us: int = 0
+    refetch_us: int = 0
+    # how long after the request a member expects the primary's proposal (0: only the view
+    # timer); consensus.timing sets it from the normal case
+    expect_us: int = 0
     index_of: dict[str, int] = field(default_factory=dict, compare=False)
     member_names: frozenset[str] = field(default_factory=frozenset, compare=False)
     # Block checks shared by the nodes of one process: a pure function of (block, digest) here,
@@ -76,6 +93,26 @@ class Instance:
 
     def primary(self, view: int) -> int:
         return self.members[view % len(self.members)]
+
+    @property
+    def fetch_wait_us(self) -> int:
+        """How long a member holding an outlined pre-prepare waits for the request before it
+        fetches the trades it lacks, and between fetches: two hops at their slow end (the
+        request left before the proposal, over at most as slow a path)."""
+        hop = getattr(self.timing, "hop_us", None)
+        return 2 * hop if hop else max(1, self.view_timeout_us // 8)
+
+    @property
+    def first_fetch_us(self) -> int:
+        """When an observer without a certificate first fetches one: after the decision and
+        the dissemination it expects (``observe_us``), or twice the view timeout."""
+        return self.observe_us or 2 * self.view_timeout_us
+
+    def refetch_after_us(self, tries: int) -> int:
+        """How long an observer gives its ``tries``-th fetch (from 0) before it asks another
+        member: a fetch's round trip with margin (``refetch_us``), or four view timeouts,
+        doubling per try."""
+        return (self.refetch_us or 4 * self.view_timeout_us) << min(tries, 20)
 
     def timeout_us(self, view: int) -> int:
         """View ``v`` waits ``timeout * 2**v``: doubling keeps view changes live under delay."""
@@ -146,7 +183,9 @@ class Evidence:
     link), ``conflicting-vote`` (a valid vote for another digest than the accepted one),
     ``double-vote`` / ``equivocation`` (two valid signed statements for different digests:
     a proof), ``invalid-block`` (a signed proposal of an invalid block: a proof),
-    ``non-member`` (consensus traffic from a node outside the committee)."""
+    ``non-member`` (consensus traffic from a node outside the committee), ``censorship`` (a
+    proposal without valid trades of the request: the member does not take it, and the chain
+    sees a primary whose proposal nobody had -- no penalty of its own)."""
 
     kind: str
     offender: str

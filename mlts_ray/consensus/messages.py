@@ -12,10 +12,13 @@ from dataclasses import dataclass, field, fields, replace
 
 from mlts_ray.errors import EncodingError
 from mlts_ray.ledger.crypto import SIGNATURE_SIZE, Identity, KeyRing, SigKind, signing_root
+from mlts_ray.ledger.block import TAG_BLOCK
+from mlts_ray.ledger.block import VERSION as BLOCK_VERSION
 from mlts_ray.ledger.encoding import Reader, Writer
+from mlts_ray.ledger.merkle import leaf_hash
 
 (TAG_VOTE, TAG_PRE_PREPARE, TAG_REQUEST, TAG_VIEW_CHANGE, TAG_NEW_VIEW, TAG_CERTIFICATE,
- TAG_FETCH, TAG_COMMITS, TAG_TIMEOUT) = range(20, 29)
+ TAG_FETCH, TAG_COMMITS, TAG_TIMEOUT, TAG_TRADE_FETCH, TAG_TRADES) = range(20, 31)
 VERSION = 1
 DIGEST = 32
 ZERO_DIGEST = bytes(DIGEST)
@@ -131,15 +134,47 @@ class SignedBody:
 
 @dataclass(frozen=True, slots=True)
 class PrePrepare:
-    """The primary's signed proposal ``vote`` carrying the proposed block's bytes."""
+    """The primary's signed proposal ``vote`` for the block ``block``.
+
+    ``outlined`` (``consensus.proposal = "digests"``, Castro-Liskov): on the wire it is the
+    block's outline -- its signed header and the RFC 6962 leaf hash of each trade, no trade and
+    no evidence -- since the client multicast every trade in its request and every member holds
+    the instance's evidence. A member may read ``block`` only once it holds every trade the
+    outline names (``Replica._holds``); until then it waits for the request or fetches them.
+    Otherwise the whole block is on the wire (``"block"``, the old protocol)."""
 
     vote: Vote
     block: bytes
+    outlined: bool = False
+    # Memo of the encoding: one object is sent to every member of a broadcast.
+    _encoded: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     phase = "pre-prepare"
 
+    def __reduce__(self):
+        return PrePrepare, (self.vote, self.block, self.outlined)
+
     def encode(self) -> bytes:
-        return Writer(TAG_PRE_PREPARE, VERSION).blob(self.vote.encode()).blob(self.block).value()
+        out = self._encoded
+        if out is None:
+            w = Writer(TAG_PRE_PREPARE, VERSION).blob(self.vote.encode()).u8(self.outlined)
+            out = w.blob(outline(self.block) if self.outlined else self.block).value()
+            object.__setattr__(self, "_encoded", out)
+        return out
+
+    def whole(self) -> PrePrepare:
+        """The same proposal carrying its whole block (a view change's proof holds it so)."""
+        return replace(self, outlined=False) if self.outlined else self
+
+
+def outline(block: bytes) -> bytes:
+    """A block's outline: its header and signature, and its trades' Merkle leaf hashes (from
+    which the header's ``merkle_root`` follows), without the trades or the evidence."""
+    r = Reader(block, "block", TAG_BLOCK, BLOCK_VERSION)
+    header, sig = r.blob(), r.fixed(SIGNATURE_SIZE)
+    txs = r.items(Reader.blob)
+    w = Writer(TAG_BLOCK, BLOCK_VERSION).blob(header).fixed(sig, SIGNATURE_SIZE)
+    return w.items([leaf_hash(t) for t in txs], lambda w_, h: w_.fixed(h, DIGEST)).value()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +186,17 @@ class Request(SignedBody):
     client: str
     trades: tuple[bytes, ...]
     sig: bytes = b""
+    # Memo of held(): one request object reaches every member in a process.
+    _held: frozenset | None = field(default=None, init=False, compare=False, repr=False)
 
     phase = "request"
     kind, tag, signer = SigKind.REQUEST, TAG_REQUEST, "client"
+
+    def held(self) -> frozenset[bytes]:
+        """Its trades, as a set (what a member that holds this request holds)."""
+        if self._held is None:
+            object.__setattr__(self, "_held", frozenset(self.trades))
+        return self._held
 
     def body(self) -> bytes:
         w = Writer(TAG_REQUEST, VERSION).text(self.chain).u64(self.height).text(self.client)
@@ -308,3 +351,36 @@ class Fetch:
     def encode(self) -> bytes:
         w = Writer(TAG_FETCH, VERSION).text(self.chain).u64(self.height)
         return w.fixed(self.digest, DIGEST).text(self.sender).value()
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFetch:
+    """A member holding an outlined pre-prepare asks for the trades it names that it lacks, by
+    their Merkle leaf hashes (the client first, then the primary). Unsigned: links are
+    authenticated, and every trade carries its parties' signatures."""
+
+    chain: str
+    height: int
+    hashes: tuple[bytes, ...]
+    sender: str
+
+    phase = "fetch"
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_TRADE_FETCH, VERSION).text(self.chain).u64(self.height)
+        return w.items(self.hashes, lambda w_, h: w_.fixed(h, DIGEST)).text(self.sender).value()
+
+
+@dataclass(frozen=True, slots=True)
+class Trades:
+    """The answer to a :class:`TradeFetch`: the asked trades the sender holds."""
+
+    chain: str
+    height: int
+    trades: tuple[bytes, ...]
+
+    phase = "trades"
+
+    def encode(self) -> bytes:
+        w = Writer(TAG_TRADES, VERSION).text(self.chain).u64(self.height)
+        return w.items(self.trades, Writer.blob).value()

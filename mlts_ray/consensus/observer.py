@@ -5,20 +5,25 @@ from __future__ import annotations
 from mlts_ray.consensus.checks import check_certificate
 from mlts_ray.consensus.instance import Instance
 from mlts_ray.consensus.messages import Certificate, Fetch, Vote
-from mlts_ray.consensus.pbft import ANY_DIGEST, FetchRetry, Replica, Start, retry_after_us
+from mlts_ray.consensus.dissemination import from_observer
+from mlts_ray.consensus.pbft import ANY_DIGEST, FetchRetry, Replica, Start
 from mlts_ray.ledger.crypto import Identity
 from mlts_ray.net.node import Ready, Timer
+from mlts_ray.net.rng import stream
 
 
 class Observer:
-    """DCE-PBFT: a node outside the committee; learns the block from a certificate, or fetches
-    it from the members in turn when none has come by its fetch timer."""
+    """DCE-PBFT: a node outside the committee; learns the block from a certificate (and passes
+    it on, if the dissemination makes it a relay), or fetches it when none has come by its
+    fetch timer -- from a member drawn at random, never the one it asked last."""
 
-    __slots__ = ("me", "index", "inst", "committed", "replica_client")
+    __slots__ = ("me", "index", "inst", "committed", "replica_client", "asked", "rng")
 
     def __init__(self, me: Identity, index: int, inst: Instance) -> None:
         self.me, self.index, self.inst = me, index, inst
         self.committed: bytes | None = None
+        self.asked: int | None = None  # the member asked last
+        self.rng = None  # its fetch stream, drawn from only when it fetches
         # The client may sit outside the committee: it still sends the request and counts replies.
         self.replica_client = Replica(me, index, inst) if index == inst.client else None
 
@@ -36,17 +41,21 @@ class Observer:
         if self.replica_client is not None and isinstance(event, (Start, Vote, Timer)):
             r = self.replica_client.step(event, now_us)
         if isinstance(event, Start):
-            r.timer(retry_after_us(self.inst, 0), FetchRetry(0))
+            r.timer(self.inst.first_fetch_us, FetchRetry(0))
         return r
 
     def _fetch(self, tries: int, r: Ready) -> None:
-        """No certificate yet: ask the next member (in primary order) for the block."""
+        """No certificate yet: ask a member for the block, then wait again, doubling."""
         inst = self.inst
         if self.committed is not None or tries > inst.max_view_changes:
             return
-        member = inst.members[tries % inst.k]
-        r.send(member, Fetch(inst.chain, inst.height, ANY_DIGEST, self.me.name))
-        r.timer(retry_after_us(inst, tries + 1), FetchRetry(tries + 1))
+        if self.rng is None:
+            self.rng = stream(inst.seed, "fetch", inst.chain, inst.round, self.index)
+        others = [m for m in inst.members if m != self.asked and m != self.index]
+        if others:
+            self.asked = self.rng.choice(others)
+            r.send(self.asked, Fetch(inst.chain, inst.height, ANY_DIGEST, self.me.name))
+        r.timer(inst.refetch_after_us(tries), FetchRetry(tries + 1))
 
     def _on_certificate(self, cert: Certificate, r: Ready) -> None:
         if self.committed is not None:
@@ -55,3 +64,6 @@ class Observer:
         if done is not None:
             self.committed = done.digest
             r.output(done)
+            targets = from_observer(self.inst, self.index)
+            if targets:  # a relay (gossip, or the client under "vmc")
+                r.broadcast(targets, cert)

@@ -24,6 +24,7 @@ reports as a proof of misbehaviour, in ``evidence``.
 from __future__ import annotations
 
 from mlts_ray.consensus.checks import _decoded_trade, check_block, check_certificate, decoded_block
+from mlts_ray.consensus.dissemination import from_member
 from mlts_ray.consensus.evidence import DoubleVote, Equivocation, InvalidProposal
 from mlts_ray.consensus.instance import (
     Accepted,
@@ -42,6 +43,8 @@ from mlts_ray.consensus.messages import (
     Prepared,
     PrePrepare,
     Request,
+    TradeFetch,
+    Trades,
     ZERO_DIGEST,
     ViewChange,
     Vote,
@@ -49,6 +52,7 @@ from mlts_ray.consensus.messages import (
 from mlts_ray.errors import MltsError
 from mlts_ray.ledger.block import Block
 from mlts_ray.ledger.crypto import Identity, SigKind
+from mlts_ray.ledger.merkle import leaf_hash
 from mlts_ray.net.node import Ready, Timer
 
 _PREPARE, _COMMIT, _REPLY = SigKind.PREPARE, SigKind.COMMIT, SigKind.REPLY
@@ -77,6 +81,31 @@ class FetchRetry(Retry):
     """Timer token of an observer's fetch (``tries`` so far)."""
 
 
+class ExpectProposal:
+    """Timer token: a member holding the request expects the primary's proposal of ``view``
+    by now (performance accountability for the proposal itself)."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, view: int) -> None:
+        self.view = view
+
+
+def honest_selection(valid: list[bytes]) -> list[bytes]:
+    """What an honest primary packs of the request's valid trades: all of them."""
+    return valid
+
+
+class AwaitTrades:
+    """Timer token of a member holding an outlined pre-prepare of ``view`` whose trades it
+    lacks: fetch them (``tries`` fetches so far)."""
+
+    __slots__ = ("view", "tries")
+
+    def __init__(self, view: int, tries: int) -> None:
+        self.view, self.tries = view, tries
+
+
 #: A fetch for whatever block the member committed at this height (an observer that never saw
 #: the certificate does not know the digest).
 ANY_DIGEST = bytes(32)
@@ -96,7 +125,7 @@ class Replica:
         "request",
         "accepted", "votes", "prepared", "commit_sent", "committed", "armed", "vcs",
         "new_view_sent", "replies", "answered", "fetched", "commit_proof", "certified", "helped",
-        "tally", "reply",
+        "tally", "reply", "parked", "extra", "wanted", "select",
     )
 
     def __init__(self, me: Identity, index: int, inst: Instance) -> None:
@@ -124,6 +153,12 @@ class Replica:
         self.certified = False  # sent the certificate to the observers
         self.helped: set[str] = set()  # lagging members sent our commit proof
         self.reply: Vote | None = None  # our signed reply, sent again to a resent request
+        self.parked: dict[int, PrePrepare] = {}  # view -> outlined proposal awaiting trades
+        self.extra: set[bytes] = set()  # trades fetched beyond the request
+        self.wanted: set[bytes] = set()  # leaf hashes of the trades asked for
+        # which of the request's valid trades a proposal packs: a primary's packing strategy
+        # (honest: all; a censoring wrapper swaps in its own)
+        self.select = honest_selection
 
     @property
     def name(self) -> str:
@@ -195,6 +230,9 @@ class Replica:
         self._arm(self.view, r)
         if inst.primary(self.view) == self.index and not self.changing and self.view not in self.accepted:
             self._propose(self._fresh_block(r), r)
+        elif self.member and inst.expect_us and self.committed is None:
+            r.timer(inst.expect_us, ExpectProposal(self.view))
+        self._unpark(r)
 
     def _fresh_block(self, r: Ready) -> bytes:
         """Pack the request's trades whose contracts carry both valid signatures."""
@@ -210,7 +248,7 @@ class Replica:
         r.signs += 1
         block = Block.create(
             self.me, chain=inst.chain, height=inst.height, kind=inst.kind, round=inst.round,
-            prev_hash=inst.prev_hash, txs=valid, anchor_root=inst.anchor_root,
+            prev_hash=inst.prev_hash, txs=self.select(valid), anchor_root=inst.anchor_root,
             last_commit=inst.last_commit, credit_root=inst.credit_root, evidence=inst.evidence,
         )
         return block.encode()
@@ -224,7 +262,8 @@ class Replica:
         self.accepted[self.view] = pp
         r.output(Proposed(self.view, digest))
         if not self.changing:  # a new-view carries its own pre-prepare
-            r.broadcast(self.others, pp)
+            outlined = inst.proposal == "digests"
+            r.broadcast(self.others, PrePrepare(pp.vote, block, True) if outlined else pp)
         self._progress(self.view, r)
         return pp
 
@@ -238,7 +277,116 @@ class Replica:
         if not vote.valid(inst.keys):
             r.output(Evidence("bad-signature", vote.sender, "pre-prepare"))
             return
+        if pp.outlined and (self.request is None or self._lacking(pp)):
+            self._park(pp, r)  # Castro-Liskov: a backup takes a proposal with the request
+            return
+        self._consider(pp.whole(), r)
+
+    def _consider(self, pp: PrePrepare, r: Ready) -> None:
+        """A fresh proposal, readable: accept it unless it leaves out a valid trade of the
+        request this member holds (Castro-Liskov's request timer, within the round: the
+        member does not take it, so its view change says it had no proposal and the primary
+        is blamed and replaced)."""
+        omitted = self._censored(pp.block, r)
+        if omitted:
+            r.output(Evidence("censorship", pp.vote.sender, "pre-prepare", pp.vote.view,
+                              pp.vote.digest, f"{omitted} valid trade(s) of the request left out"))
+            return
         self._accept(pp, r)
+
+    def _censored(self, data: bytes, r: Ready) -> int:
+        """How many trades of the held request the block leaves out although both their
+        signatures check (each such check charged); 0 without a request or a decodable block."""
+        block = decoded_block(self.inst, data)
+        if self.request is None or block is None:
+            return 0
+        inside, omitted = set(block.txs), 0
+        for raw in self.request.trades:
+            if raw in inside:
+                continue
+            r.verifies += 2
+            try:
+                if _decoded_trade(self.inst, raw).verify(self.inst.keys):
+                    omitted += 1
+            except MltsError:
+                continue
+        return omitted
+
+    # --- proposals by digest (Castro-Liskov: the request carried the trades) -----------------
+
+    def _lacking(self, pp: PrePrepare) -> list[bytes]:
+        """The trades an outlined proposal names that this member does not hold (what it may
+        not read of ``pp.block`` yet). An undecodable block names nothing: its check fails."""
+        block = decoded_block(self.inst, pp.block)
+        if block is None:
+            return []
+        held = self.request.held() if self.request is not None else frozenset()
+        return [t for t in block.txs if t not in held and t not in self.extra]
+
+    def _park(self, pp: PrePrepare, r: Ready) -> None:
+        """Keep the proposal until the request (or, failing it, the trades) is here: wait for
+        the request a while if it has not come, else ask the primary at once for the trades
+        it lacks (the client sent all it had)."""
+        view = pp.vote.view
+        if view in self.parked:
+            return
+        self.parked[view] = pp
+        if self.request is None:
+            r.timer(self.inst.fetch_wait_us, AwaitTrades(view, 0))
+        else:
+            self._fetch_trades(AwaitTrades(view, 1), r)
+
+    def _fetch_trades(self, token: AwaitTrades, r: Ready) -> None:
+        """Ask the client (even tries) or the view's primary (odd) for what is still lacking;
+        then wait again, doubling, up to the instance's view-change budget."""
+        pp = self.parked.get(token.view)
+        if pp is None or token.view != self.view or self.committed is not None:
+            return  # accepted, left behind, or committed from a certificate meanwhile
+        if token.tries > 2 * self.inst.max_view_changes:
+            return
+        lacking = self._lacking(pp)
+        if not lacking:
+            return
+        inst = self.inst
+        hashes = tuple(leaf_hash(t) for t in lacking)
+        self.wanted.update(hashes)
+        target = inst.client if token.tries % 2 == 0 else inst.primary(token.view)
+        if target != self.index:
+            r.send(target, TradeFetch(inst.chain, inst.height, hashes, self.name))
+        wait = 2 * inst.fetch_wait_us << min(token.tries, 10)  # two round trips, doubling
+        r.timer(wait, AwaitTrades(token.view, token.tries + 1))
+
+    def _on_trade_fetch(self, fetch: TradeFetch, r: Ready) -> None:
+        """Answer with the asked trades this node holds: its request's, those it fetched, and
+        its own proposal's."""
+        inst = self.inst
+        if fetch.sender not in inst.index_of or fetch.height != inst.height:
+            return
+        held = set(self.request.trades) if self.request is not None else set()
+        held |= self.extra
+        mine = self.accepted.get(self.view)
+        if mine is not None and mine.vote.sender == self.name:
+            block = decoded_block(inst, mine.block)
+            held.update(block.txs if block is not None else ())
+        asked = set(fetch.hashes)
+        found = tuple(t for t in sorted(held) if leaf_hash(t) in asked)
+        if found:
+            r.send(inst.index_of[fetch.sender], Trades(inst.chain, inst.height, found))
+
+    def _on_trades(self, msg: Trades, r: Ready) -> None:
+        if msg.height != self.inst.height or msg.chain != self.inst.chain:
+            return
+        self.extra.update(t for t in msg.trades if leaf_hash(t) in self.wanted)
+        self._unpark(r)
+
+    def _unpark(self, r: Ready) -> None:
+        """Consider every parked proposal whose trades are all here now, in its view (with the
+        request, if it came: then its censorship is checked too)."""
+        for view, pp in sorted(self.parked.items()):
+            if not self._lacking(pp):
+                del self.parked[view]
+                if view == self.view and not self.changing:
+                    self._consider(pp.whole(), r)
 
     def _accept(self, pp: PrePrepare, r: Ready) -> None:
         """Check a signed pre-prepare's block; if good, accept it and send our prepare."""
@@ -366,8 +514,11 @@ class Replica:
             return
         commits = self._matching(SigKind.COMMIT, vote.view, vote.digest)
         held = self.accepted.get(vote.view)
+        parked = self.parked.get(vote.view)
         if held is not None and held.vote.digest == vote.digest:
             self._commit(held, commits, r)
+        elif parked is not None and parked.vote.digest == vote.digest and vote.view == self.view:
+            return  # its outline is here and its trades are being fetched: no block needed
         elif vote.digest not in self.fetched:
             self.fetched.add(vote.digest)
             r.send(self.inst.index_of[vote.sender], Fetch(
@@ -381,14 +532,18 @@ class Replica:
             r.send(self.inst.index_of[member], self.commit_proof)
 
     def _certify(self, view: int, r: Ready) -> None:
-        """DCE-PBFT: the primary of the deciding view -- or, if the decision straddled a view
-        change, of the view we are in now -- sends the certificate to the N-k observers."""
+        """DCE-PBFT: send the certificate on towards the N-k observers as the dissemination
+        says (``consensus.dissemination``); the primary's part falls to the primary of the
+        deciding view -- or, if the decision straddled a view change, of the view we are in."""
         inst = self.inst
         if not inst.observers or self.certified or self.commit_proof is None:
             return
-        if self.index in (inst.primary(view), inst.primary(self.view)):
+        deciding = self.index in (inst.primary(view), inst.primary(self.view))
+        targets = from_member(inst, self.index, deciding)
+        if targets or deciding:
             self.certified = True
-            r.broadcast(inst.observers, self.commit_proof)
+        if targets:
+            r.broadcast(targets, self.commit_proof)
 
     def _on_fetch(self, fetch: Fetch, r: Ready) -> None:
         inst = self.inst
@@ -447,6 +602,13 @@ class Replica:
     def _on_timer(self, view: object, r: Ready) -> None:
         if isinstance(view, Retry):
             self._on_retry(view, r)
+        elif isinstance(view, AwaitTrades):
+            self._fetch_trades(view, r)
+        elif isinstance(view, ExpectProposal):
+            v = view.view
+            if (self.committed is None and v == self.view and not self.changing
+                    and v not in self.accepted and v not in self.parked):
+                self._start_view_change(v + 1, r)  # no proposal in time: a slow primary
         elif self.committed is None and view == self.view:
             self._start_view_change(self.view + 1, r)
 
@@ -569,7 +731,10 @@ class Replica:
             return
         self.view, self.changing = nv, False
         r.output(ViewEntered(nv))
-        self._accept(pp, r)
+        if best is None:
+            self._consider(pp, r)  # a fresh proposal: it must carry the request's trades
+        else:
+            self._accept(pp, r)  # a prepared block re-proposed: safety takes it as it is
 
 
 _HANDLERS = {  # one dict lookup per event instead of a chain of isinstance checks
@@ -582,4 +747,6 @@ _HANDLERS = {  # one dict lookup per event instead of a chain of isinstance chec
     Start: Replica._on_start,
     Fetch: Replica._on_fetch,
     Certificate: Replica._on_certificate,
+    TradeFetch: Replica._on_trade_fetch,
+    Trades: Replica._on_trades,
 }

@@ -17,7 +17,6 @@ from collections.abc import Iterator, Mapping
 from mlts_ray.config import Config
 from mlts_ray.consensus.audit import Audit, AuditClaim, settle_audit
 from mlts_ray.consensus.byzantine import Crash
-from mlts_ray.consensus.checks import know_trades
 from mlts_ray.consensus.committee import SELECTORS, Committee
 from mlts_ray.consensus.complaints import file
 from mlts_ray.consensus.conduct import RoundRecord, minimal, round_record
@@ -37,7 +36,7 @@ from mlts_ray.ledger.chain import ChainStore
 from mlts_ray.ledger.crypto import Identity, KeyRing
 from mlts_ray.ledger.settlement import Settlement, overdrawn_by
 from mlts_ray.ledger.tx import SignedTrade
-from mlts_ray.mlts.consensus_round import PHASES, Job, Outcome, build_instance
+from mlts_ray.mlts.consensus_round import PHASES, Job, Outcome, build_instance, for_trades
 from mlts_ray.mlts.report import (
     SETTLED,
     AuditResult,
@@ -50,7 +49,7 @@ from mlts_ray.mlts.report import (
 )
 from mlts_ray.mlts.strategies import HONEST, Strategies
 from mlts_ray.mlts.trading import TradingSpec
-from mlts_ray.net.network import ms_to_us
+from mlts_ray.net.network import best_connected
 from mlts_ray.net.rng import stream
 
 def bump(counts: dict[str, int], node: str, by: int = 1) -> None:
@@ -111,6 +110,7 @@ class Chain:
             round_=rnd, chain=self.chain, view=self.view,
             pbft_primary=self.cfg.consensus.pbft_primary,
             dce_primary=self.cfg.consensus.dce_primary,
+            lead=best_connected(self.cfg.network, self.names),
         )
         roles = {}
         for n in self.names:
@@ -157,17 +157,17 @@ class Chain:
         inst = build_instance(
             cfg, self.chain, self.store.next_height, rnd, self.kind, self.store.tip_hash,
             anchor_root, self.names, self.committee.members, self.client, self.keys,
-            certify=cfg.consensus.algorithm != "pbft",
+            certify=cfg.consensus.algorithm != "pbft", inter=self.inter,
             lagging=[n for n in self.names if n not in self.holders],
             prev_certificate=self.last_certificate, credit_root=self.credit_root,
-            evidence=self.pending_records,
-            view_timeout_us=self.view_timeout_us(),
+            evidence=self.pending_records, bound_us=self.accountability_bound_us(),
         )
+        inst, raws = for_trades(inst, trades)
         # an offline node sends nothing this round, as a crashed one (PBFT seats every node)
         acting = {n: self.strategy(n).consensus if self.present(n) else Crash
                   for n in self.names}
         wrappers = {n: w for n, w in acting.items() if w is not None}
-        return Job(inst, wrappers, know_trades(inst, trades), self.inter, trading)
+        return Job(inst, wrappers, raws, self.inter, trading)
 
     def record(
         self, out: Outcome, trades: list[SignedTrade], ledger: Settlement, report: Report
@@ -258,18 +258,17 @@ class Chain:
         due = not out.decided or out.view > 0 or bool(fresh)
         self.record_due = record if due else RoundRecord(self.chain, inst.round)
 
-    def view_timeout_us(self) -> int:
+    def accountability_bound_us(self) -> int | None:
         """Performance accountability (Aardvark): members expect the round within
-        ``accountability_factor`` times the median of the chain's recent round times -- so a
-        primary slower than that is replaced by a view change even below the hard timeout --
-        but never less than ``min_view_timeout_ms`` nor more than ``view_timeout_ms``."""
-        c = self.cfg.consensus
-        hard, floor = ms_to_us(c.view_timeout_ms), ms_to_us(c.min_view_timeout_ms)
-        if c.accountability_factor == 0 or not self.recent_us:
-            return hard
+        ``accountability_factor`` times the median of the chain's recent round times, so a
+        primary slower than that is replaced by a view change before the timeout would
+        otherwise fire; None without history or with the factor 0. How far it may shorten the
+        first view timeout is ``consensus.timing.Timing.first_timeout_us``'s."""
+        factor = self.cfg.consensus.accountability_factor
+        if factor == 0 or not self.recent_us:
+            return None
         recent = sorted(self.recent_us)
-        bound = round(c.accountability_factor * recent[len(recent) // 2])
-        return max(floor, min(hard, bound))
+        return round(factor * recent[len(recent) // 2])
 
     # --- credit ---------------------------------------------------------------------------------
 

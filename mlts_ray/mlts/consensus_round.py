@@ -31,15 +31,17 @@ from mlts_ray.consensus.instance import (
 from mlts_ray.consensus.messages import Vote, commit_digest
 from mlts_ray.consensus.observer import Observer
 from mlts_ray.consensus.pbft import Replica, Start
+from mlts_ray.consensus.timing import Timing, timed
 from mlts_ray.ledger.block import ZERO_HASH, Block, BlockKind
 from mlts_ray.ledger.crypto import Identity, KeyRing
+from mlts_ray.ledger.tx import SignedTrade
 from mlts_ray.mlts.trading import TradingResult, TradingSpec, trade_round
 from mlts_ray.net.network import LinkModel, Nics, PartitionWindow, ms_to_us
 from mlts_ray.net.node import Node, Ready
 from mlts_ray.net.sim import ChainSim, PhaseStats
 
 PHASES = ("request", "pre-prepare", "prepare", "commit", "reply", "certificate",
-          "view-change", "new-view", "fetch", "retransmit")
+          "view-change", "new-view", "fetch", "trades", "retransmit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +148,10 @@ def trade_first(
 
 
 def with_trades(job: Job, result: TradingResult) -> Job:
-    """The job left for the instance once its trading is done: the trades it produced, known
-    to the instance by their bytes (``checks.know_trades``), and no trading to do."""
-    return Job(job.inst, job.wrappers, know_trades(job.inst, result.trades), job.inter)
+    """The job left for the instance once its trading is done: the trades it produced
+    (:func:`for_trades`), and no trading to do."""
+    inst, trades = for_trades(job.inst, result.trades)
+    return Job(inst, job.wrappers, trades, job.inter)
 
 
 def finish(run: Run) -> Outcome:
@@ -381,23 +384,49 @@ def _proven(inst: Instance, observations: Sequence, certificate: object) -> dict
 def build_instance(
     cfg: Config, chain: str, height: int, round_: int, kind: BlockKind, prev_hash: bytes,
     anchor_root: bytes, names: Sequence[str], members: Sequence[str], client: str,
-    keys: KeyRing, certify: bool, lagging: Iterable[str] = (), prev_certificate: object = None,
-    credit_root: bytes = ZERO_HASH, evidence: Sequence[bytes] = (),
-    view_timeout_us: int | None = None,
+    keys: KeyRing, certify: bool, inter: bool = False, lagging: Iterable[str] = (),
+    prev_certificate: object = None, credit_root: bytes = ZERO_HASH,
+    evidence: Sequence[bytes] = (), bound_us: int | None = None,
 ) -> Instance:
     """``lagging``: nodes without the chain's last block, which ``prev_certificate`` proves;
     ``credit_root``: the chain's credit table now, and ``evidence``: the proofs of misbehaviour
-    not yet on the chain -- both of which the block must carry; ``view_timeout_us``: the round's
-    first view timeout (default ``consensus.view_timeout_ms``)."""
+    not yet on the chain -- both of which the block must carry; ``bound_us``: performance
+    accountability's bound on the first view timeout from the chain's recent rounds (None:
+    none yet). With ``view_timeout_ms = "auto"`` the timeout follows the request
+    (:func:`for_trades`)."""
     index = {n: i for i, n in enumerate(names)}
     member_idx = tuple(index[m] for m in members)
     observers = tuple(i for i in range(len(names)) if i not in set(member_idx)) if certify else ()
     behind = frozenset(index[n] for n in lagging) if prev_certificate is not None else frozenset()
     last_commit = commit_digest(prev_certificate.commits) if prev_certificate else ZERO_HASH
-    return Instance(
+    inst = Instance(
         chain, height, round_, kind, prev_hash, anchor_root, tuple(names), member_idx, observers,
-        index[client],
-        ms_to_us(cfg.consensus.view_timeout_ms) if view_timeout_us is None else view_timeout_us,
-        cfg.consensus.max_view_changes,
+        index[client], 0, cfg.consensus.max_view_changes,
         keys, behind, prev_certificate, last_commit, credit_root, tuple(evidence),
+        chain_timing(cfg, names, inter, bound_us), cfg.consensus.proposal,
+        cfg.consensus.dissemination, cfg.consensus.gossip_fanout, cfg.experiment.seed,
     )
+    return timed(inst, ())  # an empty request's timeout, until for_trades sets the real one
+
+
+def chain_timing(cfg: Config, names: Sequence[str], inter: bool, bound_us: int | None) -> Timing:
+    """What members know to set the round's first view timeout (``consensus.timing``): the
+    chain's link classes and CPU costs for ``"auto"``, or the configured number (``bound_us``
+    clipped to [min_view_timeout_ms, view_timeout_ms])."""
+    c, net = cfg.consensus, cfg.network
+    link = LinkModel.from_config(net, inter)
+    hop = max(link.min_us, round(link.base_us + 3 * link.jitter_us))  # the slow end of a hop
+    nics = Nics.for_names(net, names)
+    fixed = None if c.view_timeout_ms == "auto" else ms_to_us(c.view_timeout_ms)
+    timing = Timing(hop, nics.up_bps, nics.down_bps, ms_to_us(net.sign_cost_ms),
+                    ms_to_us(net.verify_cost_ms), c.timeout_margin, bound_us, fixed,
+                    ms_to_us(c.min_view_timeout_ms),
+                    ms_to_us(net.rto_ms) if net.loss and net.transport == "reliable" else 0)
+    return timing
+
+
+def for_trades(inst: Instance, trades: Sequence[SignedTrade]) -> tuple[Instance, tuple[bytes, ...]]:
+    """The instance for a request of ``trades`` (its first view timeout follows the request
+    under ``"auto"``), and the trades' bytes, known to it (``checks.know_trades``)."""
+    inst = timed(inst, [t.encode() for t in trades])
+    return inst, know_trades(inst, trades)

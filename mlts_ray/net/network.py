@@ -66,6 +66,12 @@ class Nics:
                    tuple(int(down * 1e6) for _, down in rates))
 
 
+def best_connected(net, names: Sequence[str]) -> str:
+    """The first of ``names`` with the fastest uplink (net: mlts_ray.config.Network): a side
+    chain's VMC in its data centre; on the main chain, where every node is, the first."""
+    return max(names, key=lambda n: nic_mbps(net, n)[0])  # max keeps the first of equals
+
+
 def nic_mbps(net, name: str) -> tuple[float, float]:
     """(uplink, downlink) of a node by its role: ``vpp-v/vmc`` and ``grid-i`` have their own."""
     if name.endswith("/vmc"):

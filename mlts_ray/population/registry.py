@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlts_ray.consensus.audit import AbstainingAuditor, FalseAuditor
-from mlts_ray.consensus.byzantine import Crash, Delay, Equivocate, Forge, Silent
+from mlts_ray.consensus.byzantine import (
+    Censor,
+    Crash,
+    Delay,
+    Equivocate,
+    Forge,
+    Silent,
+    SlowPrimary,
+    Withhold,
+    WithholdHalf,
+)
 from mlts_ray.mlts import traders
 from mlts_ray.mlts.strategies import HONEST as HONEST_STRATEGIES
 from mlts_ray.mlts.strategies import Strategies
@@ -53,6 +63,10 @@ register(Behaviour("silent", Strategies(Silent, _mute, _abstain)))
 register(Behaviour("equivocate", Strategies(Equivocate, auditor=_abstain)))
 register(Behaviour("forge", Strategies(Forge, traders.Forge(), _abstain)))
 register(Behaviour("delay", Strategies(Delay, auditor=_abstain)))
+register(Behaviour("withhold", Strategies(Withhold, auditor=_abstain)))
+register(Behaviour("withhold-half", Strategies(WithholdHalf, auditor=_abstain)))
+register(Behaviour("censor", Strategies(Censor, auditor=_abstain)))
+register(Behaviour("slow-primary", Strategies(SlowPrimary, auditor=_abstain)))
 register(Behaviour("abandon", Strategies(trader=traders.Abandon())))
 register(Behaviour("false-audit", Strategies(auditor=FalseAuditor()), drawn_from="supervisors"))
 register(Behaviour("double-spend", Strategies(trader=traders.DoubleSpend())))

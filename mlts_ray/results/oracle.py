@@ -2,12 +2,15 @@
 section 8). The model never knows; the collector does, from the population's labels, and
 judges each instance's trace (``mlts.consensus_round.Trace``) here:
 
-- ``latency``: first proposal (even one a faulty primary withheld, so a view change counts)
-  -> the q-th honest member's commit; ``request_latency``: the client's request (round start)
-  -> the same commit; ``finality``: first proposal -> every honest node holds the block;
+- ``latency``: the instance's start (the client sends its request to the replicas) -> the
+  q-th honest member's commit; ``finality``: the start -> every honest node holds the block.
+  Both count from the start, whatever the primary did, so a primary's wait, a partition or a
+  view change are always in them; ``proposed``: the start -> the first proposal any primary
+  made (even one it then withheld);
 - ``safety_violation``: two honest nodes committed different digests;
 - the views the honest nodes went through, the evidence they reported that is a penalty
-  without a proof, and how many committee members were faulty.
+  without a proof, how many committee members were faulty, and whether a decision came from a
+  committee with more than f of them (``beyond_f``: not a clean commit).
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ class Judged:
     safety_violation: bool
     latency_us: int | None
     finality_us: int | None
-    request_latency_us: int | None
+    proposed_us: int | None
     evidence: int  # penalised votes and proven offenders
     faulty_members: int  # committee members with any behaviour but honest
+    beyond_f: bool  # decided while more than f members were faulty
     answered: bool  # the client (if honest) had its f+1 replies
     gave_up: bool  # an honest node ran out of view changes
 
@@ -58,18 +62,17 @@ def judge(out: Outcome, labels: Mapping[str, str], absent: Collection[str] = ())
     safety_violation = len({digest for _, digest in commits.values()}) > 1
     seen = max((v for i, v in trace.views.items() if i in honest), default=0)
     view = out.view if out.decided else seen
-    latency = finality = request = None
-    if out.decided:
-        request = quorum_commit(inst, commits)  # the honest members' q-th
-        if request is not None:
-            latency = request - trace.proposed_us
+    latency = finality = None
+    if out.decided:  # every time counts from the instance's start, t = 0
+        latency = quorum_commit(inst, commits)  # the honest members' q-th
         if honest <= commits.keys() and not safety_violation:
-            finality = max(t for t, _ in commits.values()) - trace.proposed_us
+            finality = max(t for t, _ in commits.values())
     views = max(view, seen) + 1
+    faulty = sum(1 for m in inst.member_names if labels.get(m, HONEST) != HONEST)
     return Judged(
-        view, views, safety_violation, latency, finality, request,
-        len(penalised_votes(out, honest, views)) + len(out.proven),
-        sum(1 for m in inst.member_names if labels.get(m, HONEST) != HONEST),
+        view, views, safety_violation, latency, finality, trace.proposed_us,
+        len(penalised_votes(out, honest, views)) + len(out.proven), faulty,
+        out.decided and faulty > inst.f,
         bool(trace.answered & honest), bool(trace.gave_up & honest),
     )
 
