@@ -31,6 +31,8 @@ SWEEPS = {
                                                    "bytes_vs_topology_nodes_per_vpp.png",
                                                    "latency_ms_vs_topology_nodes_per_vpp.png",
                                                    "finality_ms_vs_topology_nodes_per_vpp.png"]),
+    "latency_vs_nodes_large": ("latency_vs_nodes_large.toml", [
+        "latency_ms_vs_topology_nodes_per_vpp.png", "finality_ms_vs_topology_nodes_per_vpp.png"]),
     "bandwidth": ("bandwidth.toml", ["latency_ms_vs_network_uplink_mbps.png",
                                      "finality_ms_vs_network_uplink_mbps.png"]),
     "byzantine_fraction": ("byzantine_fraction.toml", [

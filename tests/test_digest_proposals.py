@@ -16,7 +16,14 @@ from consensus_harness import (
     run_instance,
     trades_for,
 )
-from mlts_ray.consensus.messages import DIGEST, PrePrepare, TradeFetch, Trades
+from mlts_ray.consensus.messages import (
+    DIGEST,
+    NewView,
+    PrePrepare,
+    TradeFetch,
+    Trades,
+    ViewChange,
+)
 from mlts_ray.net.network import PartitionWindow
 
 DATAGRAM = DEFAULT_LINK  # the harness link resends nothing: a dropped copy stays lost
@@ -91,3 +98,25 @@ def test_then_from_the_primary_when_the_client_is_gone():
     assert [(s, d) for s, d, _ in run.sent_by_phase()["trades"]] == [(0, 2)]
     assert {0, 1, 2} <= set(run.committed) and len(run.digests()) == 1
     assert all(c.view == 0 for c in run.committed.values())
+
+
+@pytest.mark.parametrize("proposal", ["digests", "block"])
+def test_a_view_change_by_digest_carries_no_trade(proposal):
+    """Every member prepared, then every link is cut until the view timer fires (datagrams: the
+    commits are lost): the view change carries the prepared proofs and the new view re-proposes
+    the prepared block. By digest no view change and no new view carries a trade's bytes (a
+    prepared proof is the proposal's outline and q-1 prepares); with whole blocks every one
+    does. Either way the new view decides the prepared block."""
+    n = 4
+    inst = make_instance(n, certify=False, proposal=proposal)
+    trades = trades_for(n, 5)
+    cut = PartitionWindow(18_000, 450_000, {i: i for i in range(n)})
+    run = run_instance(inst, trades, link=replace(DATAGRAM, partitions=(cut,)))
+    changes = [m for items in run.sent.values() for _, _, m in items
+               if isinstance(m, (ViewChange, NewView))]
+    assert sum(1 for m in changes if isinstance(m, ViewChange) and m.prepared) >= inst.q
+    carrying = [m for m in changes if any(t in m.encode() for t in trades)]
+    assert len(carrying) == (len(changes) if proposal == "block" else 0)
+    assert sorted(run.committed) == list(range(n)) and len(run.digests()) == 1
+    assert {c.view for c in run.committed.values()} == {1}
+    assert run.block().txs == trades

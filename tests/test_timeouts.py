@@ -61,10 +61,11 @@ def _points(name: str) -> list:
             for c in sweep_configs(cfg) if c.experiment.seed == 1]
 
 
-@pytest.mark.parametrize("name", ["latency_vs_nodes.toml", "bandwidth.toml"])
+@pytest.mark.parametrize("name", ["latency_vs_nodes.toml", "latency_vs_nodes_large.toml",
+                                  "bandwidth.toml"])
 def test_calibrated_protocols_decide_every_fault_free_round_in_view_0(name):
     points = _points(name)
-    assert len(points) >= 10
+    assert len(points) >= 4
     for cfg in points:
         views = _views(cfg)
         label = (cfg.consensus.algorithm, cfg.topology.nodes_per_vpp, cfg.network.uplink_mbps)

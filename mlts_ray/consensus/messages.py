@@ -309,11 +309,16 @@ class Certificate:
 
     block: bytes
     commits: tuple[Vote, ...]
+    # on the wire as the block's outline (``PrePrepare``): what a committed member sends a
+    # member still changing views, which rebuilds the block from the trades it holds or
+    # fetches it once; observers always get the whole block
+    outlined: bool = False
 
     phase = "certificate"
 
     def encode(self) -> bytes:
-        w = Writer(TAG_CERTIFICATE, VERSION).blob(self.block)
+        w = Writer(TAG_CERTIFICATE, VERSION).u8(self.outlined)
+        w.blob(outline(self.block) if self.outlined else self.block)
         return w.items(self.commits, lambda w_, v: w_.blob(v.encode())).value()
 
 

@@ -81,6 +81,15 @@ class FetchRetry(Retry):
     """Timer token of an observer's fetch (``tries`` so far)."""
 
 
+class FetchBlock:
+    """Timer token: no block yet from the committer asked; ask the next one of ``commits``."""
+
+    __slots__ = ("commits", "tries")
+
+    def __init__(self, commits: tuple, tries: int) -> None:
+        self.commits, self.tries = commits, tries
+
+
 class ExpectProposal:
     """Timer token: a member holding the request expects the primary's proposal of ``view``
     by now (performance accountability for the proposal itself)."""
@@ -125,7 +134,7 @@ class Replica:
         "request",
         "accepted", "votes", "prepared", "commit_sent", "committed", "armed", "vcs",
         "new_view_sent", "replies", "answered", "fetched", "commit_proof", "certified", "helped",
-        "tally", "reply", "parked", "extra", "wanted", "select",
+        "tally", "reply", "parked", "extra", "wanted", "select", "reproposed",
     )
 
     def __init__(self, me: Identity, index: int, inst: Instance) -> None:
@@ -156,6 +165,7 @@ class Replica:
         self.parked: dict[int, PrePrepare] = {}  # view -> outlined proposal awaiting trades
         self.extra: set[bytes] = set()  # trades fetched beyond the request
         self.wanted: set[bytes] = set()  # leaf hashes of the trades asked for
+        self.reproposed: set[int] = set()  # parked views whose proposal re-proposes a prepared block
         # which of the request's valid trades a proposal packs: a primary's packing strategy
         # (honest: all; a censoring wrapper swaps in its own)
         self.select = honest_selection
@@ -323,7 +333,7 @@ class Replica:
         held = self.request.held() if self.request is not None else frozenset()
         return [t for t in block.txs if t not in held and t not in self.extra]
 
-    def _park(self, pp: PrePrepare, r: Ready) -> None:
+    def _park(self, pp: PrePrepare, r: Ready, reproposed: bool = False) -> None:
         """Keep the proposal until the request (or, failing it, the trades) is here: wait for
         the request a while if it has not come, else ask the primary at once for the trades
         it lacks (the client sent all it had)."""
@@ -331,6 +341,8 @@ class Replica:
         if view in self.parked:
             return
         self.parked[view] = pp
+        if reproposed:
+            self.reproposed.add(view)
         if self.request is None:
             r.timer(self.inst.fetch_wait_us, AwaitTrades(view, 0))
         else:
@@ -386,7 +398,10 @@ class Replica:
             if not self._lacking(pp):
                 del self.parked[view]
                 if view == self.view and not self.changing:
-                    self._consider(pp.whole(), r)
+                    if view in self.reproposed:
+                        self._accept(pp.whole(), r)  # a prepared block: taken as it is
+                    else:
+                        self._consider(pp.whole(), r)
 
     def _accept(self, pp: PrePrepare, r: Ready) -> None:
         """Check a signed pre-prepare's block; if good, accept it and send our prepare."""
@@ -499,7 +514,9 @@ class Replica:
             if self._count(SigKind.PREPARE, view, digest) < inst.q - 1:
                 return
             prepares = self._matching(SigKind.PREPARE, view, digest)
-            self.prepared = Prepared(pp, tuple(sorted(prepares, key=lambda v: v.sender)[: inst.q - 1]))
+            # by digest, a view change carries the proposal's outline, not its block
+            proof = PrePrepare(pp.vote, pp.block, True) if inst.proposal == "digests" else pp
+            self.prepared = Prepared(proof, tuple(sorted(prepares, key=lambda v: v.sender)[: inst.q - 1]))
             self.commit_sent.add(view)
             self._vote(SigKind.COMMIT, view, digest, r)
         if self.committed is None and self._count(SigKind.COMMIT, view, digest) >= inst.q:
@@ -519,17 +536,42 @@ class Replica:
             self._commit(held, commits, r)
         elif parked is not None and parked.vote.digest == vote.digest and vote.view == self.view:
             return  # its outline is here and its trades are being fetched: no block needed
-        elif vote.digest not in self.fetched:
-            self.fetched.add(vote.digest)
-            r.send(self.inst.index_of[vote.sender], Fetch(
-                self.inst.chain, self.inst.height, vote.digest, self.name))
+        else:  # from the committers in turn, the one whose commit completed the quorum first
+            self._fetch_block((vote, *(c for c in commits if c.sender != vote.sender)), 0, r)
 
     def _help(self, member: str, r: Ready) -> None:
         """A member still changing views after we committed gets our commit proof (state
-        transfer); it checks the q commits itself."""
-        if self.commit_proof is not None and member not in self.helped:
+        transfer) -- by digest, its outline and the q commits: it checks them itself, and
+        rebuilds the block from the trades it holds or fetches it once."""
+        proof = self.commit_proof
+        if proof is not None and member not in self.helped:
             self.helped.add(member)
-            r.send(self.inst.index_of[member], self.commit_proof)
+            if self.inst.proposal == "digests":
+                proof = Certificate(proof.block, proof.commits, True)
+            r.send(self.inst.index_of[member], proof)
+
+    def _lacks_block(self, data: bytes) -> bool:
+        """Whether a block known by its outline has trades this member does not hold."""
+        block = decoded_block(self.inst, data)
+        if block is None:
+            return False
+        held = self.request.held() if self.request is not None else frozenset()
+        return any(t not in held and t not in self.extra for t in block.txs)
+
+    def _fetch_block(self, commits: tuple[Vote, ...], tries: int, r: Ready) -> None:
+        """Ask the committers for the committed block, one at a time, once each in turn."""
+        inst = self.inst
+        if self.committed is not None or not commits or tries >= len(commits):
+            return
+        digest = commits[0].digest
+        if tries == 0:
+            if digest in self.fetched:
+                return
+            self.fetched.add(digest)
+        asked = commits[tries].sender
+        if asked != self.name and asked in inst.index_of:
+            r.send(inst.index_of[asked], Fetch(inst.chain, inst.height, digest, self.name))
+        r.timer(2 * inst.fetch_wait_us << min(tries, 10), FetchBlock(commits, tries + 1))
 
     def _certify(self, view: int, r: Ready) -> None:
         """DCE-PBFT: send the certificate on towards the N-k observers as the dissemination
@@ -561,6 +603,9 @@ class Replica:
 
     def _on_certificate(self, cert: Certificate, r: Ready) -> None:
         if self.committed is not None or not self.member:
+            return
+        if cert.outlined and self._lacks_block(cert.block):
+            self._fetch_block(cert.commits, 0, r)
             return
         done = check_certificate(self.inst, cert, r)
         if done is not None:
@@ -604,6 +649,8 @@ class Replica:
             self._on_retry(view, r)
         elif isinstance(view, AwaitTrades):
             self._fetch_trades(view, r)
+        elif isinstance(view, FetchBlock):
+            self._fetch_block(view.commits, view.tries, r)
         elif isinstance(view, ExpectProposal):
             v = view.view
             if (self.committed is None and v == self.view and not self.changing
@@ -689,6 +736,8 @@ class Replica:
             pp = self._propose(best.pre_prepare.block, r, best.pre_prepare.vote.digest)
         else:
             pp = self._propose(self._fresh_block(r), r)
+        if inst.proposal == "digests":
+            pp = PrePrepare(pp.vote, pp.block, True)
         msg = NewView(inst.chain, nv, self.name, tuple(chosen), pp).signed(self.me)
         r.signs += 1
         r.broadcast(self.others, msg)
@@ -731,10 +780,12 @@ class Replica:
             return
         self.view, self.changing = nv, False
         r.output(ViewEntered(nv))
-        if best is None:
-            self._consider(pp, r)  # a fresh proposal: it must carry the request's trades
+        if pp.outlined and self._lacking(pp):
+            self._park(pp, r, reproposed=best is not None)
+        elif best is None:
+            self._consider(pp.whole(), r)  # a fresh proposal: it must carry the request's trades
         else:
-            self._accept(pp, r)  # a prepared block re-proposed: safety takes it as it is
+            self._accept(pp.whole(), r)  # a prepared block re-proposed: safety takes it as it is
 
 
 _HANDLERS = {  # one dict lookup per event instead of a chain of isinstance checks
