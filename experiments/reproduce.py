@@ -41,6 +41,18 @@ SWEEPS = {
     "random_committee_ablation": ("random_committee_ablation.toml", [
         "byzantine_in_committee_vs_consensus_algorithm.png"]),
     "anchoring_vs_vpps": ("anchoring_vs_vpps.toml", ["anchoring_vs_topology_vpps.png"]),
+    # for the record: the N and bandwidth sweeps on the consensus as previously shipped
+    "latency_vs_nodes_previous": ("latency_vs_nodes.toml", []),
+    "bandwidth_previous": ("bandwidth.toml", []),
+}
+# the consensus as shipped before issue 34: a fixed 500 ms first view timeout, whole blocks in
+# the pre-prepare (and view changes), PBFT led by the first node by name, DCE-PBFT's primary
+# sending every copy of the certificate; PBFT up to N = 100 (beyond, its views multiply)
+PREVIOUS = ["consensus.view_timeout_ms=500", "consensus.proposal=block",
+            "consensus.pbft_primary=stable", "consensus.dissemination=primary"]
+OVERRIDES = {
+    "latency_vs_nodes_previous": [*PREVIOUS, "sweep.topology.nodes_per_vpp=[10, 20, 40, 70, 100]"],
+    "bandwidth_previous": PREVIOUS,
 }
 SECTIONS = [*SWEEPS, "credit_study", "trading_day", "cost"]
 # the trading day and the variants the results page compares it with (one run each, seed 11):
@@ -64,7 +76,11 @@ def run_sweep_section(name: str, out: Path, quick: bool) -> Path:
     from mlts_ray.runtime.sweep import run_sweep
 
     config, _ = SWEEPS[name]
-    cfg = load_config(HERE / config, ["experiment.runtime=local", *(QUICK if quick else [])])
+    cfg = load_config(HERE / config, ["experiment.runtime=local", *OVERRIDES.get(name, []),
+                                      *(QUICK if quick else [])])
+    if name in OVERRIDES:  # its own sweep name, so the variant's runs never resume the plain one's
+        cfg = cfg.model_copy(update={"experiment": cfg.experiment.model_copy(
+            update={"name": f"{cfg.experiment.name}-previous"})})
     sweep_dir = run_sweep(cfg, out / name,
                           lambda point, where, resume=None: run_local(point, where, resume=resume))
     return report(sweep_dir)
