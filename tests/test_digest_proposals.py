@@ -120,3 +120,21 @@ def test_a_view_change_by_digest_carries_no_trade(proposal):
     assert sorted(run.committed) == list(range(n)) and len(run.digests()) == 1
     assert {c.view for c in run.committed.values()} == {1}
     assert run.block().txs == trades
+
+
+@pytest.mark.parametrize("withheld", [False, True])
+def test_a_member_missing_the_block_fetches_it_once_then_from_the_next_committer(withheld):
+    """Node 2 is cut off for the first 20 ms (datagrams): it misses the request and the
+    proposal, then sees q commits. It asks one committer for the block -- once -- and, when
+    that one keeps it (``withhold``), the next one a fetch's wait later; it commits in view 0."""
+    n = 4
+    inst = replace(make_instance(n, client=3, certify=False), view_timeout_us=304_000)
+    link = replace(DATAGRAM, partitions=(PartitionWindow(0, 20_000, {2: 1}),))
+    run = run_instance(inst, trades_for(n, 3), link=link,
+                       behaviours={3: "withhold"} if withheld else None)
+    asked = [(t, d) for t, d, m in run.sent[2] if m.phase == "fetch"]
+    assert [d for _, d in asked] == ([3, 0] if withheld else [3])
+    if withheld:
+        assert asked[1][0] - asked[0][0] >= 2 * inst.fetch_wait_us
+    assert sorted(run.committed) == list(range(n)) and len(run.digests()) == 1
+    assert run.committed[2].view == 0

@@ -1,5 +1,7 @@
 """Safety campaign: many seeded random schedules of one consensus instance, with Byzantine mixes
-at f and at f+1 faulty members, message loss, partitions and delays (docs/architecture.md section 9).
+at f and at f+1 faulty members (half of each beyond-f coalition equivocates), message loss,
+partitions, delays, fixed and calibrated view timeouts and every DCE-PBFT dissemination mode
+(docs/architecture.md section 9).
 
 Each schedule is checked independently of the simulator's own safety checker: the honest nodes'
 committed digests are read straight from their observations. Reported: schedules run, safety
@@ -14,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from mlts_ray.config import Partition, build_config
+from mlts_ray.consensus.dissemination import MODES
 from mlts_ray.consensus.instance import Committed, fault_bound
 from mlts_ray.consensus.timing import timed
 from mlts_ray.ledger import Identity, KeyRing, Trade
@@ -68,6 +71,7 @@ def schedule(seed: int, index: int, beyond_f: bool) -> dict:
         "behaviours": behaviours, "loss": rng.choice([0.0, 0.0, 0.02, 0.1]),
         "jitter_ms": rng.choice([1, 3, 10, 25]), "delay_ms": rng.choice([50, 200, 700]),
         "view_timeout_ms": rng.choice([100, 300, 500, "auto"]), "partition": partition,
+        "dissemination": rng.choice(MODES),
     }
 
 
@@ -76,7 +80,8 @@ def run_schedule(s: dict) -> tuple[bool, bool, bool, bool]:
     names = tuple(f"{CHAIN}/n-{i:03d}" for i in range(s["n"]))
     cfg = build_config({
         "experiment": {"seed": s["seed"]},
-        "consensus": {"algorithm": s["algorithm"], "view_timeout_ms": s["view_timeout_ms"]},
+        "consensus": {"algorithm": s["algorithm"], "view_timeout_ms": s["view_timeout_ms"],
+                      "dissemination": s.get("dissemination", "committee")},
         "network": {"loss": s["loss"], "intra_jitter_ms": s["jitter_ms"]},
         "faults": {"delay_ms": s["delay_ms"]},
     })
