@@ -499,7 +499,16 @@ def with_values(cfg: Config, values: Mapping[str, Any]) -> Config:
     return out
 
 
+#: The most points a sweep may have: each is a whole run, and every one is validated up front.
+MAX_SWEEP_POINTS = 10_000
+
+
 def _check_sweep(cfg: Config) -> None:
+    count = math.prod(len(values) for values in cfg.sweep.values())
+    if count > MAX_SWEEP_POINTS:  # counted before any point is built
+        sizes = " x ".join(str(len(v)) for v in cfg.sweep.values())
+        raise ConfigError("sweep", f"has {count:,} points ({sizes}); at most "
+                          f"{MAX_SWEEP_POINTS:,}: split it into several sweeps")
     for key, values in cfg.sweep.items():
         try:
             _field_annotation(key)  # names an unknown swept key before anything runs
@@ -554,6 +563,14 @@ def _check_combinations(cfg: Config) -> None:
     if not cfg.credit.suspend_threshold <= cfg.credit.idle_floor:
         raise ConfigError("credit.idle_floor", "must be >= credit.suspend_threshold: silence "
                           "makes a node ineligible, not suspended")
+    if cfg.credit.eligible_threshold > cfg.credit.maximum:
+        raise ConfigError("credit.eligible_threshold", f"{cfg.credit.eligible_threshold:g} is above "
+                          f"credit.maximum ({cfg.credit.maximum:g}): no node could ever be eligible")
+    if cfg.credit.idle_floor > cfg.credit.maximum:
+        raise ConfigError("credit.idle_floor", "must be <= credit.maximum")
+    if c.view_timeout_ms != "auto" and c.min_view_timeout_ms > c.view_timeout_ms:
+        raise ConfigError("consensus.min_view_timeout_ms", f"{c.min_view_timeout_ms:g} ms is above "
+                          f"consensus.view_timeout_ms ({c.view_timeout_ms:g} ms)")
     _check_energy(cfg.energy, cfg.experiment.start)
     for i, p in enumerate(f.partitions):
         _check_partition(cfg, i, p)
@@ -577,9 +594,24 @@ def _check_energy(e: Energy, start_text: str) -> None:
                           "zone is energy.timezone)")
     if not 1900 <= start.year <= 2100:
         raise ConfigError("experiment.start", "must lie in 1900..2100 (the load profiles' calendar)")
+    _check_wall_time(start, zoneinfo.ZoneInfo(e.timezone), start_text, e.timezone)
     for low in ("pv_kwp", "household_kwh", "business_kwh", "battery_kwh"):
         if getattr(e, f"{low}_min") > getattr(e, f"{low}_max"):
             raise ConfigError(f"energy.{low}_min", f"must be <= energy.{low}_max")
+
+
+def _check_wall_time(start: datetime.datetime, zone: Any, text: str, name: str) -> None:
+    """A local start time that the site's clock skips (spring forward) or shows twice (fall
+    back) names no single instant: refused rather than guessed."""
+    first, second = start.replace(tzinfo=zone, fold=0), start.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return
+    back = first.astimezone(datetime.timezone.utc).astimezone(zone).replace(tzinfo=None)
+    if back != start:
+        raise ConfigError("experiment.start", f"{text!r} does not exist in {name}: the clocks "
+                          "skip it (daylight saving begins); pick a time outside the gap")
+    raise ConfigError("experiment.start", f"{text!r} happens twice in {name} (daylight saving "
+                      "ends); pick a time outside the repeated hour")
 
 
 def _check_partition(cfg: Config, i: int, p: Partition) -> None:

@@ -268,3 +268,20 @@ def test_a_fault_setting_that_cannot_act_is_said_before_the_run(capsys, tmp_path
     assert rc == 0
     assert "note: faults.behaviours: has no effect: faults.byzantine_fraction is 0" in err
     assert "note: faults.delay_ms: has no effect: no node has the 'delay' behaviour" in err
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_an_empty_out_is_refused_before_anything_is_written(capsys, tmp_path, monkeypatch,
+                                                            command):
+    """``--out ''`` used to write the run into the current directory."""
+    monkeypatch.chdir(tmp_path)
+    config = QUICKSTART if command == "run" else tmp_path.parent / "sweep.toml"
+    if command == "sweep":
+        config.write_text(QUICKSTART.read_text() + '\n[sweep]\n"experiment.seed" = [1, 2]\n')
+    quiet = ["--quiet"] if command == "run" else []
+    rc = main([command, str(config), "--runtime", "local", *quiet, "--out", "",
+               "--set", "experiment.rounds=1"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "error: --out: is empty" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

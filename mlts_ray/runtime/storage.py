@@ -95,6 +95,8 @@ def locate(where: str | Path | Location) -> Location:
     if isinstance(where, Location):
         return where
     text = str(where)
+    if not text.strip():  # an empty --out would put the run in the current directory
+        raise RunError("--out", "is empty: name a directory or a filesystem URI")
     if "://" not in text:
         return Location(pafs.LocalFileSystem(), str(Path(text).absolute()))
     try:
