@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlts_ray.config import Config
@@ -20,7 +21,7 @@ from mlts_ray.mlts.simulation import run_id_of
 from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
 from mlts_ray.runtime.manifest import MANIFEST, checked
 from mlts_ray.runtime.storage import Location, locate
-from mlts_ray.results.schemas import SCHEMAS, TABLES
+from mlts_ray.results.schemas import NULLABLE, SCHEMAS, TABLES
 
 
 class VerifyError(ContentError):
@@ -122,12 +123,28 @@ def _check_file(data: bytes, table: str, rnd: int, run_id: str) -> pa.Table:
     if not stored.schema.equals(SCHEMAS[table]):
         raise VerifyError(subject, f"schema differs from the {table} table's: "
                           f"{_schema_difference(stored.schema, SCHEMAS[table])}")
+    _check_nulls(stored, table, subject)
     for column, value in (("run_id", run_id), ("round", rnd)):
         values = stored.column(column).to_pylist()
         for i, got in enumerate(values):
             if got != value:
                 raise VerifyError(f"{subject} row {i}", f"{column} is {got!r}, not {value!r}")
     return stored
+
+
+def _check_nulls(stored: pa.Table, table: str, subject: str) -> None:
+    """No null outside the table's nullable columns and no NaN anywhere (``NULLABLE``): every
+    later check may then read a value where it expects one."""
+    nullable = NULLABLE.get(table, frozenset())
+    for field in stored.schema:
+        column = stored.column(field.name)
+        if column.null_count and field.name not in nullable:
+            first = column.is_null().to_pylist().index(True)
+            raise VerifyError(f"{subject} row {first}", f"{field.name} is null")
+        if pa.types.is_floating(field.type):
+            nan = pc.fill_null(pc.is_nan(column), False).to_pylist()
+            if any(nan):
+                raise VerifyError(f"{subject} row {nan.index(True)}", f"{field.name} is NaN")
 
 
 def _schema_difference(got: pa.Schema, want: pa.Schema) -> str:

@@ -19,6 +19,16 @@ def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
 # the round's trading period (experiment.start + round * workload.period_minutes), in UTC
 PERIOD = pa.timestamp("us", tz="UTC")
 
+#: The only columns that may be null, and why: a metric the round did not reach (latency,
+#: finality, the first proposal), a wall time not measured, a trade in no block, a market with
+#: no trade to price. Every other column of every table is never null, and no float column is
+#: ever NaN (the collector writes null for "none"): ``mlts verify`` checks both.
+NULLABLE: dict[str, frozenset[str]] = {
+    "consensus": frozenset({"latency_ms", "finality_ms", "proposed_ms", "wall_ms"}),
+    "trades": frozenset({"height", "main_height"}),
+    "market": frozenset({"price_mean", "price_min", "price_max"}),
+}
+
 SCHEMAS: dict[str, pa.Schema] = {
     "consensus": _schema(
         ("chain", pa.string()), ("period_start", PERIOD), ("algorithm", pa.string()),
