@@ -122,6 +122,16 @@ def _forged_trade_row(run: Path) -> str:
     return f"trades round {rnd}"
 
 
+def _stray(name: str):
+    """A copy of a finished round's file under a name the run did not write."""
+    def edit(run: Path) -> str:
+        source = _file(run, "trades", 1) if name.endswith(".parquet") else \
+            run / "digests" / "round-000001.json"
+        shutil.copy(source, run / name)
+        return name
+    return edit
+
+
 def _null_block_payload(run: Path) -> str:
     df = _read(run, "blocks", 1)
     df["payload"] = df["payload"].astype(object)
@@ -222,6 +232,13 @@ FILE_EDITS = {
     "manifest head rewritten": _manifest(lambda d: d.update(digest_head="f" * 64),
                                          "manifest.json: digest_head"),
     "manifest not JSON": lambda run: (run / "manifest.json").write_text("{") and "manifest.json",
+    # files the run did not write (each read by a bare pd.read_parquet of the table's folder)
+    "a copy of a round file": _stray("trades/round-000001 (copy).parquet"),
+    "a round file misnamed": _stray("trades/round-00001.parquet"),
+    "a round beyond the manifest's": _stray(f"trades/round-{ROUNDS:06d}.parquet"),
+    "a digest record beyond the manifest's": _stray(f"digests/round-{ROUNDS:06d}.json"),
+    "a new folder": lambda run: (run / "notes").mkdir() or "notes",
+    "a file at the top": lambda run: (run / "README.txt").write_text("x") and "README.txt",
 }
 
 
@@ -486,3 +503,25 @@ def test_a_nan_in_any_float_column_is_named(stored, tmp_path, table, column):
         verify_run(run)
     assert err.value.subject == f"{table} round {where[0]} row 0"
     assert err.value.why == f"{column} is NaN"
+
+
+def test_the_loaders_read_exactly_the_files_verify_accepts(stored, tmp_path):
+    """A stray copy of a round's file is named by verify and read by no loader: the table
+    has the run's own rows, once each."""
+    from mlts_ray.analysis.load import load_run, load_table
+
+    run = tmp_path / "run"
+    shutil.copytree(stored, run)
+    before = load_table(run, "trades")
+    for name in ("trades/round-000001 (copy).parquet", "trades/round-00001.parquet",
+                 f"trades/round-{ROUNDS:06d}.parquet"):
+        shutil.copy(_file(run, "trades", 1), run / name)
+    assert len(before) and len(load_table(run, "trades")) == len(before)
+    assert len(load_run(run, "trades")) == len(before)
+    assert load_table(run, "trades").tx_id.is_unique
+    (run / "report").mkdir()  # what mlts report writes is known, not stray
+    (run / "report" / "report.md").write_text("# report")
+    for name in ("trades/round-000001 (copy).parquet", "trades/round-00001.parquet",
+                 f"trades/round-{ROUNDS:06d}.parquet"):
+        (run / name).unlink()
+    verify_run(run)

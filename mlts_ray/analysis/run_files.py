@@ -18,9 +18,17 @@ import pyarrow.parquet as pq
 from mlts_ray.config import Config
 from mlts_ray.errors import ContentError, RunError
 from mlts_ray.mlts.simulation import run_id_of
-from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
+from mlts_ray.runtime.digests import (
+    DIGESTS,
+    GENESIS,
+    encode_record,
+    file_digest,
+    record_hash,
+    record_name,
+    table_file,
+)
 from mlts_ray.runtime.manifest import MANIFEST, checked
-from mlts_ray.runtime.storage import Location, locate
+from mlts_ray.runtime.storage import LOCK, Location, locate
 from mlts_ray.results.schemas import NULLABLE, SCHEMAS, TABLES
 
 
@@ -48,12 +56,13 @@ def read_run(run_dir: str | Path) -> StoredRun:
     root = locate(run_dir)
     manifest, cfg = _bound_manifest(root)
     rounds = manifest["rounds_done"]
+    _check_layout(root, rounds, manifest["status"] == "complete")
     tables = {t: [] for t in TABLES}
     prev, unbound = GENESIS, None
     for rnd in range(rounds):
         files = {}
         for table in TABLES:
-            data = _read(root / table / f"round-{rnd:06d}.parquet", f"{table} round {rnd}")
+            data = _read(root / table / table_file(rnd), f"{table} round {rnd}")
             tables[table].append(_check_file(data, table, rnd, manifest["run_id"]))
             files[table] = file_digest(data)
         try:
@@ -67,6 +76,31 @@ def read_run(run_dir: str | Path) -> StoredRun:
     frames = {t: pa.concat_tables(parts).to_pandas() if parts
               else SCHEMAS[t].empty_table().to_pandas() for t, parts in tables.items()}
     return StoredRun(manifest, cfg, rounds, frames, unbound)
+
+
+#: What ``mlts report`` writes into a run: the one folder verify does not read.
+REPORT = "report"
+
+
+def _check_layout(root: Location, rounds: int, complete: bool) -> None:
+    """Every file and folder under the run is one the run or ``mlts report`` wrote: a copy, a
+    misnamed round, a round beyond the manifest's, a new folder is named (the loaders read only
+    the run's own files, but a bare ``pd.read_parquet`` of a table folder reads them all)."""
+    # an interrupted run may hold some files of the round it was cut short in
+    written = range(rounds if complete else rounds + 1)
+    want = {MANIFEST, LOCK, DIGESTS, REPORT, *TABLES}
+    want |= {f"{DIGESTS}/{record_name(r)}" for r in written}
+    want |= {f"{t}/{table_file(r)}" for t in TABLES for r in written}
+    for path, is_dir in root.tree():
+        top, _, rest = path.partition("/")
+        if path in want or top == REPORT:
+            continue
+        name = path.rsplit("/", 1)[-1]
+        if not complete and not is_dir and name.startswith(".") and name.endswith(".tmp"):
+            continue  # a killed writer's temporary: a resume removes it
+        what = "folder" if is_dir else "file"
+        raise VerifyError(path, f"a {what} the run did not write (nor mlts report): remove it, "
+                          "or keep it outside the run directory")
 
 
 def _read(where: Location, subject: str) -> bytes:

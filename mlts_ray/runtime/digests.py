@@ -25,6 +25,11 @@ def record_name(round_: int) -> str:
     return f"round-{round_:06d}.json"
 
 
+def table_file(round_: int) -> str:
+    """A table's file of round ``round_``: the one name the writer, verify and the loaders use."""
+    return f"round-{round_:06d}.parquet"
+
+
 def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

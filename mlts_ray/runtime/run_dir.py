@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from mlts_ray.errors import RunError
+from mlts_ray.runtime.digests import table_file
 from mlts_ray.runtime.manifest import read_manifest
 from mlts_ray.runtime.storage import locate
 from mlts_ray.results.schemas import SCHEMAS
@@ -20,9 +21,10 @@ def load_table(run_dir: str | Path, table: str) -> pd.DataFrame:
     if table not in SCHEMAS:
         raise RunError(table, f"no such table; tables are {', '.join(SCHEMAS)}")
     where = locate(run_dir) / table
-    # Only finished rounds: a round cut short (a crash mid-write) may have some tables' files.
-    done = read_manifest(run_dir).get("rounds_done")
-    files = [f for f in where.files(".parquet") if done is None or _round_of(f) < int(done)]
+    # Exactly the finished rounds' files, by their one name: a round cut short (a crash
+    # mid-write) may have some tables' files, and a copy or a stray file is none of the run's.
+    done = int(read_manifest(run_dir).get("rounds_done") or 0)
+    files = [(where / table_file(r)).path for r in range(done)]
     if not files:
         return SCHEMAS[table].empty_table().to_pandas()
     try:
@@ -30,7 +32,3 @@ def load_table(run_dir: str | Path, table: str) -> pd.DataFrame:
         return data.to_table().to_pandas()
     except Exception as err:  # pyarrow raises several types for a damaged file
         raise RunError(str(where), f"unreadable table: {err}") from None
-
-
-def _round_of(path: str) -> int:
-    return int(path.rsplit("round-", 1)[1].split(".")[0])

@@ -20,7 +20,15 @@ import pyarrow.parquet as pq
 
 from mlts_ray.config import PLACEMENT_KEYS, Config, dotted
 from mlts_ray.errors import ConfigError, MltsError, RunError
-from mlts_ray.runtime.digests import DIGESTS, GENESIS, encode_record, file_digest, record_hash, record_name
+from mlts_ray.runtime.digests import (
+    DIGESTS,
+    GENESIS,
+    encode_record,
+    file_digest,
+    record_hash,
+    record_name,
+    table_file,
+)
 from mlts_ray.runtime.manifest import MANIFEST, checked
 from mlts_ray.runtime.storage import Location, RunLock, locate
 from mlts_ray.results.schemas import TABLES, to_batch
@@ -126,7 +134,7 @@ class RunSink:
             buffer = pa.BufferOutputStream()
             pq.write_table(pa.Table.from_batches([batch]), buffer)
             data = buffer.getvalue().to_pybytes()
-            (self.location / table / f"round-{round_:06d}.parquet").write_atomic(data)
+            (self.location / table / table_file(round_)).write_atomic(data)
             files[table] = file_digest(data)
         record = encode_record(round_, self.manifest.get("digest_head", GENESIS), files)
         (self.location / DIGESTS / record_name(round_)).write_atomic(record)

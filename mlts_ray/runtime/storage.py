@@ -82,6 +82,13 @@ class Location:
                     and info.base_name.endswith(".tmp"):
                 self.fs.delete_file(info.path)
 
+    def tree(self) -> list[tuple[str, bool]]:
+        """Everything below this folder, as (path relative to it, is a folder), sorted."""
+        selector = pafs.FileSelector(self.path, recursive=True, allow_not_found=True)
+        base = self.path.rstrip("/") + "/"
+        return sorted((info.path[len(base):], info.type == pafs.FileType.Directory)
+                      for info in self.fs.get_file_info(selector))
+
     def files(self, suffix: str) -> list[str]:
         selector = pafs.FileSelector(self.path, allow_not_found=True)
         return sorted(
