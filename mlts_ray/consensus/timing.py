@@ -6,16 +6,17 @@ changes (PBFT at N = 100 on 20 Mbit/s took 3 views a round under a flat 500 ms).
 ``consensus.view_timeout_ms = "auto"`` members derive the first view timeout from what they
 know before the round: the published link classes and CPU costs (``Timing``) and the request
 they hold (its trades' bytes). The normal case is a closed form of the network model
-(docs/architecture.md section 6) taken at its slow end: every send serialised on the slowest
-member's uplink, every receipt on the slowest downlink, every hop at ``base + 3 jitter``, every
-signature check on one CPU, and with loss on a reliable transport one retransmission timeout
-per phase. The timeout is ``margin`` times that; an observer (DCE-PBFT) first fetches a certificate it
-has not received ``margin`` times the expected dissemination after that, and gives each
-fetch ``margin`` times its round trip, doubling. A member holding the request expects the
-primary's proposal within ``margin`` times the normal case's request-to-proposal part, and
-changes view if it has none by then (a primary that dawdles under the view timeout). Performance accountability
-(Aardvark) may shorten it towards ``accountability_factor`` x the median of the chain's recent
-rounds, but never below the normal case itself. Timeouts double per view (``Instance``).
+(docs/architecture.md section 6) taken at its slow end: the proposal serialised on view 0's
+primary's uplink, every other send on the slowest member's, every receipt on the slowest
+downlink, every hop at ``base + 3 jitter``, every signature check on one CPU, and with loss on
+a reliable transport one retransmission timeout per phase. The timeout is ``margin`` times
+that; an observer (DCE-PBFT) first fetches a certificate it has not received ``margin`` times
+the expected dissemination after that, and gives each fetch ``margin`` times its round trip,
+doubling. A member holding the request expects the primary's proposal within ``margin`` times
+the normal case's proposal part, and changes view if it has none by then (a primary that
+dawdles under the view timeout). Performance accountability (Aardvark) may shorten the timeout
+towards ``accountability_factor`` x the median of the chain's recent rounds, but never below
+the normal case itself. Timeouts double per view (``Instance``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class Timing:
         request = told * tx_us(request_bytes, self.up_bps[client]) + hop + tx_us(request_bytes, down)
         request += verify
         propose = 2 * trades * verify + sign  # the primary checks every contract, signs
-        pre_prepare = ((k - 1) * tx_us(proposal_bytes, up) + hop + tx_us(proposal_bytes, down)
+        lead = self.up_bps[members[0]]  # view 0's primary (members are in primary order)
+        pre_prepare = ((k - 1) * tx_us(proposal_bytes, lead) + hop + tx_us(proposal_bytes, down)
                        + (1 + 2 * trades) * verify + sign)
         vote = (k - 1) * (tx_us(VOTE_BYTES, up) + tx_us(VOTE_BYTES, down) + verify) + hop + sign
         late = self.rto_us  # each phase's copy may need one resend
