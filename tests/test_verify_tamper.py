@@ -525,3 +525,42 @@ def test_the_loaders_read_exactly_the_files_verify_accepts(stored, tmp_path):
                  f"trades/round-{ROUNDS:06d}.parquet"):
         (run / name).unlink()
     verify_run(run)
+
+
+def _repeated(table: str, where, change=None):
+    """The first matching row of ``table`` stored a second time (``change`` edits the copy)."""
+    def edit(run: Path) -> str:
+        rnd, df, i = _first_round(run, table, where)
+        row = df.loc[i].copy()
+        if change is not None:
+            change(row)
+        _write(run, table, rnd, pd.concat([df, row.to_frame().T], ignore_index=True))
+        return f"{table} round {rnd} row {len(df)}"
+    return edit
+
+
+def _second_status(row) -> None:
+    row["status"], row["reason"] = "rejected", "excluded by primary"
+
+
+REPEATS = {
+    "a consensus row twice": _repeated("consensus", lambda d: d.committed),
+    "a credits row twice": _repeated("credits", lambda d: d.credit >= 0),
+    "a trade twice, the copy rejected": _repeated("trades", SETTLED, _second_status),
+    "a messages row twice": _repeated("messages", lambda d: d["count"] > 0),
+    "a balances row twice": _repeated("balances", lambda d: d.money >= 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPEATS))
+def test_a_repeated_row_is_named_even_with_digests_rewritten(case, stored, tmp_path):
+    """One row per key and round (``schemas.KEYS``): a duplicated consensus row and a trade
+    listed a second time as rejected beside its settled self used to pass plain verify."""
+    run = tmp_path / "run"
+    shutil.copytree(stored, run)
+    named = REPEATS[case](run)
+    _rechain(run)
+    with pytest.raises(VerifyError) as err:
+        verify_run(run)
+    assert err.value.subject == named, str(err.value)
+    assert err.value.why.startswith("repeats row "), str(err.value)

@@ -29,7 +29,7 @@ from mlts_ray.runtime.digests import (
 )
 from mlts_ray.runtime.manifest import MANIFEST, checked
 from mlts_ray.runtime.storage import LOCK, Location, locate
-from mlts_ray.results.schemas import NULLABLE, SCHEMAS, TABLES
+from mlts_ray.results.schemas import KEYS, NULLABLE, SCHEMAS, TABLES
 
 
 class VerifyError(ContentError):
@@ -158,12 +158,26 @@ def _check_file(data: bytes, table: str, rnd: int, run_id: str) -> pa.Table:
         raise VerifyError(subject, f"schema differs from the {table} table's: "
                           f"{_schema_difference(stored.schema, SCHEMAS[table])}")
     _check_nulls(stored, table, subject)
+    _check_keys(stored, table, subject)
     for column, value in (("run_id", run_id), ("round", rnd)):
         values = stored.column(column).to_pylist()
         for i, got in enumerate(values):
             if got != value:
                 raise VerifyError(f"{subject} row {i}", f"{column} is {got!r}, not {value!r}")
     return stored
+
+
+def _check_keys(stored: pa.Table, table: str, subject: str) -> None:
+    """One row per key (``KEYS``): a duplicated row, or a trade listed twice with two
+    statuses, is named by the later row and the one it repeats."""
+    key = KEYS[table]
+    seen: dict[tuple, int] = {}
+    for i, values in enumerate(zip(*(stored.column(c).to_pylist() for c in key), strict=True)):
+        first = seen.setdefault(values, i)
+        if first != i:
+            said = ", ".join(f"{c} {v!r}" for c, v in zip(key, values, strict=True))
+            raise VerifyError(f"{subject} row {i}", f"repeats row {first}'s {said}: one row "
+                              f"per {' and '.join(key)} in a round")
 
 
 def _check_nulls(stored: pa.Table, table: str, subject: str) -> None:

@@ -29,6 +29,17 @@ NULLABLE: dict[str, frozenset[str]] = {
     "market": frozenset({"price_mean", "price_min", "price_max"}),
 }
 
+#: What identifies a row within its round's file: one consensus row per chain, one message
+#: row per chain and phase, one row per node, per block, per trade (a trade has one status a
+#: round), per audit, per anchored collaborative block, per market. ``mlts verify`` refuses a
+#: second row with the same key, naming it.
+KEYS: dict[str, tuple[str, ...]] = {
+    "consensus": ("chain",), "messages": ("chain", "phase"), "credits": ("chain", "node"),
+    "blocks": ("chain", "height"), "trades": ("tx_id",), "audits": ("chain", "auditor", "target"),
+    "anchors": ("main_height", "chain", "collab_height"), "energy": ("node",),
+    "market": ("chain", "market"), "balances": ("node",),
+}
+
 SCHEMAS: dict[str, pa.Schema] = {
     "consensus": _schema(
         ("chain", pa.string()), ("period_start", PERIOD), ("algorithm", pa.string()),
