@@ -40,14 +40,10 @@ class ByDigest:
 
     __slots__ = ()
 
-    def _lacking(self, pp: PrePrepare) -> list[bytes]:
-        """The trades an outlined proposal names that this member does not hold (what it may
-        not read of ``pp.block`` yet)."""
-        return self._missing(pp.block)
-
     def _missing(self, data: bytes) -> list[bytes]:
         """The trades of the block outlined by ``data`` this member holds neither from the
-        request nor from a fetch. An undecodable block names nothing: its check fails."""
+        request nor from a fetch (what it may not read of the block yet). An undecodable block
+        names nothing: its check fails."""
         block = decoded_block(self.inst, data)
         if block is None:
             return []
@@ -77,7 +73,7 @@ class ByDigest:
             return  # accepted, left behind, or committed from a certificate meanwhile
         if token.tries > 2 * self.inst.max_view_changes:
             return
-        lacking = self._lacking(pp)
+        lacking = self._missing(pp.block)
         if not lacking:
             return
         inst = self.inst
@@ -116,7 +112,7 @@ class ByDigest:
         """Consider every parked proposal whose trades are all here now, in its view (with the
         request, if it came: then its censorship is checked too)."""
         for view, pp in sorted(self.parked.items()):
-            if not self._lacking(pp):
+            if not self._missing(pp.block):
                 del self.parked[view]
                 if view == self.view and not self.changing:
                     if view in self.reproposed:

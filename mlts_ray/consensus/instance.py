@@ -50,8 +50,9 @@ class Instance:
     last_commit: bytes = bytes(32)  # the hash the next block's header commits to (see Block)
     credit_root: bytes = bytes(32)  # the chain's credit table when the round began (see Block)
     evidence: tuple[bytes, ...] = ()  # proofs of misbehaviour the block must carry (see Block)
-    # how members derive ``view_timeout_us`` from the round's request (consensus.timing.Timing),
-    # or None: ``view_timeout_us`` is the configured number
+    # what members know to set the round's timers from its request (consensus.timing.Timing:
+    # the configured timeout, or the chain's normal case); None for an instance built by hand,
+    # whose timers are as given
     timing: object = field(default=None, compare=False)
     # "digests": pre-prepares carry the block's outline (messages.PrePrepare); "block": all of it
     proposal: str = "digests"

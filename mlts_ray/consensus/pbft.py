@@ -23,6 +23,8 @@ reports as a proof of misbehaviour, in ``evidence``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mlts_ray.consensus.by_digest import AwaitTrades, ByDigest, FetchBlock
 from mlts_ray.consensus.checks import _decoded_trade, check_block, check_certificate, decoded_block
 from mlts_ray.consensus.dissemination import from_member
@@ -228,14 +230,7 @@ class Replica(ByDigest):
     def _fresh_block(self, r: Ready) -> bytes:
         """Pack the request's trades whose contracts carry both valid signatures."""
         inst = self.inst
-        valid = []
-        for raw in self.request.trades if self.request else ():
-            r.verifies += 2
-            try:
-                if _decoded_trade(inst, raw).verify(inst.keys):
-                    valid.append(raw)
-            except MltsError:
-                continue
+        valid = self._valid_contracts(self.request.trades if self.request else (), r)
         r.signs += 1
         block = Block.create(
             self.me, chain=inst.chain, height=inst.height, kind=inst.kind, round=inst.round,
@@ -268,7 +263,7 @@ class Replica(ByDigest):
         if not vote.valid(inst.keys):
             r.output(Evidence("bad-signature", vote.sender, "pre-prepare"))
             return
-        if pp.outlined and (self.request is None or self._lacking(pp)):
+        if pp.outlined and (self.request is None or self._missing(pp.block)):
             self._park(pp, r)  # Castro-Liskov: a backup takes a proposal with the request
             return
         self._consider(pp.whole(), r)
@@ -291,17 +286,22 @@ class Replica(ByDigest):
         block = decoded_block(self.inst, data)
         if self.request is None or block is None:
             return 0
-        inside, omitted = set(block.txs), 0
-        for raw in self.request.trades:
-            if raw in inside:
-                continue
+        inside = set(block.txs)
+        left_out = [raw for raw in self.request.trades if raw not in inside]
+        return len(self._valid_contracts(left_out, r))
+
+    def _valid_contracts(self, trades: Iterable[bytes], r: Ready) -> list[bytes]:
+        """The trades whose contracts carry both parties' valid signatures (each check
+        charged): what a primary must pack, and what no proposal may leave out."""
+        inst, valid = self.inst, []
+        for raw in trades:
             r.verifies += 2
             try:
-                if _decoded_trade(self.inst, raw).verify(self.inst.keys):
-                    omitted += 1
+                if _decoded_trade(inst, raw).verify(inst.keys):
+                    valid.append(raw)
             except MltsError:
                 continue
-        return omitted
+        return valid
 
     def _accept(self, pp: PrePrepare, r: Ready) -> None:
         """Check a signed pre-prepare's block; if good, accept it and send our prepare."""
@@ -657,7 +657,7 @@ class Replica(ByDigest):
             return
         self.view, self.changing = nv, False
         r.output(ViewEntered(nv))
-        if pp.outlined and self._lacking(pp):
+        if pp.outlined and self._missing(pp.block):
             self._park(pp, r, reproposed=best is not None)
         elif best is None:
             self._consider(pp.whole(), r)  # a fresh proposal: it must carry the request's trades

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 
 from mlts_ray.consensus.dissemination import depth
 from mlts_ray.consensus.instance import Instance
-
 from mlts_ray.net.network import tx_us
 
 #: Bytes of a signed vote (prepare, commit, reply) and a block header, rounded up: the
@@ -57,31 +56,22 @@ class Timing:
     # every phase is allowed one RTO (0: a lossless network, or datagrams that are not resent)
     rto_us: int = 0
 
-    def proposal_us(
-        self, members: Sequence[int], client: int, request_bytes: int, proposal_bytes: int,
-        trades: int,
-    ) -> int:
-        """The primary's checks and its pre-prepare reaching the last member: how long after
-        the request a member should have the proposal (its own request came no sooner than
-        the primary's, over the same slow-end path)."""
-        return self._phases(members, client, request_bytes, proposal_bytes, trades)[2]
-
     def normal_case_us(
         self, members: Sequence[int], client: int, request_bytes: int, proposal_bytes: int,
         trades: int,
     ) -> int:
         """The request reaching the last member, then pre-prepare, prepare and commit among
         the ``members``, each phase at its slow end (see the module docstring)."""
-        request, votes, proposal = self._phases(members, client, request_bytes, proposal_bytes,
-                                                trades)
-        return request + proposal + votes
+        return sum(self.phases(members, client, request_bytes, proposal_bytes, trades))
 
-    def _phases(
+    def phases(
         self, members: Sequence[int], client: int, request_bytes: int, proposal_bytes: int,
         trades: int,
     ) -> tuple[int, int, int]:
-        """(the request in every member's hand, prepare and commit, the primary's checks and
-        its pre-prepare in every member's hand) of the normal case."""
+        """The normal case's three parts: the request in every member's hand; prepare and
+        commit; the primary's checks and its pre-prepare in every member's hand -- how long
+        after its own request a member should have the proposal (its request came no sooner
+        than the primary's, over the same slow-end path)."""
         k = len(members)
         up = min(self.up_bps[m] for m in members)
         down = min(self.down_bps[m] for m in members)
@@ -155,18 +145,19 @@ def proposal_bytes(trades: Sequence[bytes], evidence: Sequence[bytes], outlined:
 
 
 def timed(inst: Instance, trades: Sequence[bytes]) -> Instance:
-    """``inst`` with its first view timeout set for a request of ``trades`` (unchanged when
-    the timeout is a configured number). Call before the instance's caches are filled: the
-    copy starts with fresh ones."""
+    """``inst`` with its timers set for a request of ``trades``: the first view timeout, the
+    proposal timer, the observers' fetch timers (an instance built without a ``Timing``
+    is returned as it is). Call before the instance's caches are filled: the copy starts
+    with fresh ones."""
     timing = inst.timing
     if timing is None:
         return inst
     proposal = proposal_bytes(trades, inst.evidence, inst.proposal == "digests")
-    shape = (inst.members, inst.client, request_bytes(trades), proposal, len(trades))
-    normal = timing.normal_case_us(*shape)
-    timeout = timing.first_timeout_us(normal)
+    parts = timing.phases(inst.members, inst.client, request_bytes(trades), proposal,
+                          len(trades))
+    timeout = timing.first_timeout_us(sum(parts))
     # a configured timeout keeps the old timers: no proposal timer, observers' from it
-    expect = 0 if timing.fixed_us is not None else round(timing.margin * timing.proposal_us(*shape))
+    expect = 0 if timing.fixed_us is not None else round(timing.margin * parts[2])
     observe = refetch = 0
     if timing.fixed_us is None and inst.observers:
         cert = proposal_bytes(trades, inst.evidence, False) + inst.q * VOTE_BYTES
